@@ -1,0 +1,159 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+
+const PROJECT_ROOT = path.resolve(import.meta.dirname, "../..");
+export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "pocketbase/pb_migrations");
+export const HOOKS_DIR = path.join(PROJECT_ROOT, "pocketbase/pb_hooks");
+
+export interface PocketBaseServerOptions {
+  bin: string;
+  dataDir: string;
+  host: string;
+  port: number;
+  superuserEmail: string;
+  superuserPassword: string;
+  /** Extra environment for the server (its JS migrations and hooks read it with $os.getenv). */
+  env?: NodeJS.ProcessEnv;
+  /** Restart on pb_hooks changes (development only). */
+  hooksWatch?: boolean;
+  /** Where the server's output goes: inherited by a terminal, or kept for error messages. */
+  output?: "inherit" | "capture";
+  startTimeoutMs?: number;
+}
+
+export interface RunningPocketBase {
+  url: string;
+  process: ChildProcess;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+export class PocketBaseStartError extends Error {
+  readonly code = "pocketbase_start_failed";
+}
+
+/** The flags that point any PocketBase command at a data dir and the project's migrations and hooks. */
+export function projectDirArgs(dataDir: string): string[] {
+  return [`--dir=${dataDir}`, `--migrationsDir=${MIGRATIONS_DIR}`, `--hooksDir=${HOOKS_DIR}`];
+}
+
+/**
+ * Creates or updates the superuser (applying pending migrations first, as every
+ * PocketBase command does on bootstrap).
+ * @throws PocketBaseStartError with the command's output.
+ */
+export async function upsertSuperuser(options: PocketBaseServerOptions): Promise<void> {
+  await mkdir(options.dataDir, { recursive: true });
+  const { code, output } = await runToExit(
+    options.bin,
+    ["superuser", "upsert", options.superuserEmail, options.superuserPassword, ...projectDirArgs(options.dataDir)],
+    options.env,
+  );
+  if (code !== 0) {
+    throw new PocketBaseStartError(`pocketbase superuser upsert exited with ${code}:\n${output}`);
+  }
+}
+
+/**
+ * Starts `pocketbase serve` with the project's migrations and hooks, upserts the
+ * superuser first, and resolves once `/api/health` answers.
+ * @throws PocketBaseStartError when the port is taken, the server exits, or it never gets healthy.
+ */
+export async function startPocketBase(options: PocketBaseServerOptions): Promise<RunningPocketBase> {
+  const url = `http://${options.host}:${options.port}`;
+  if (!(await isPortFree(options.host, options.port))) {
+    throw new PocketBaseStartError(
+      `Port ${options.port} on ${options.host} is already in use, so PocketBase cannot start there. ` +
+        "Stop whatever holds it, or point POCKETBASE_URL at another port.",
+    );
+  }
+  await upsertSuperuser(options);
+
+  const child = spawn(
+    options.bin,
+    ["serve", `--http=${options.host}:${options.port}`, `--hooksWatch=${options.hooksWatch ?? false}`, ...projectDirArgs(options.dataDir)],
+    {
+      env: { ...process.env, ...options.env },
+      stdio: options.output === "inherit" ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
+  child.stderr?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await waitForHealth(url, exited, options.startTimeoutMs ?? 30_000);
+  } catch (error) {
+    await stop();
+    throw new PocketBaseStartError(`${(error as Error).message}\n${output}`, { cause: error });
+  }
+  return { url, process: child, stop };
+}
+
+async function waitForHealth(url: string, exited: Promise<number | null>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let gone: number | null | undefined;
+  void exited.then((code) => (gone = code));
+  while (Date.now() < deadline) {
+    if (gone !== undefined) throw new Error(`PocketBase exited with code ${gone} before it was healthy.`);
+    try {
+      const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1_000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    // The server offers no readiness event to await, so poll its health endpoint.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`PocketBase did not answer ${url}/api/health within ${timeoutMs} ms.`);
+}
+
+/** True when nothing listens on host:port. */
+export function isPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port on host that was free a moment ago (for tests and throwaway servers). */
+export function findFreePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command to completion and returns its exit code and combined output. */
+export function runToExit(
+  bin: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+  input?: string,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, output }));
+    child.stdin.end(input ?? "");
+  });
+}

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+import { EnvError, getEnv, type Env } from "../../src/env";
+import { ensureDevEnvFile } from "./dev-env-file";
+import { ensureBrowser } from "./ensure-browser";
+import { loadProjectEnv, PROJECT_ROOT } from "./load-env";
+import { ensurePocketBaseBinary } from "./pocketbase-binary";
+import { startPocketBase, type RunningPocketBase } from "./pocketbase-server";
+
+const log = (line: string) => console.log(`[wavault] ${line}`);
+
+/** True when POCKETBASE_URL points at this machine, so this script runs the server itself. */
+function isLoopback(url: URL): boolean {
+  return ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+}
+
+/**
+ * Runs the whole stack in the foreground: a local PocketBase (when POCKETBASE_URL is a
+ * loopback address) with the project's migrations and hooks, and Next.js (`next dev` or
+ * `next start`). Ctrl-C or SIGTERM stops both; if either exits, the other is stopped too.
+ */
+export async function runStack(mode: "dev" | "start"): Promise<void> {
+  if (mode === "dev") {
+    const added = await ensureDevEnvFile(path.join(PROJECT_ROOT, ".env.local"));
+    if (added.length > 0) log(`wrote development defaults to .env.local: ${added.join(", ")}`);
+  }
+  loadProjectEnv(mode === "dev" ? "development" : "production");
+
+  let env: Env;
+  try {
+    env = getEnv();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const browser = ensureBrowser(env.CHROME_PATH, log);
+  log(`Chromium: ${browser.path} (${browser.source})`);
+
+  let pocketbase: RunningPocketBase | undefined;
+  const pbUrl = new URL(env.POCKETBASE_URL);
+  if (isLoopback(pbUrl)) {
+    const bin = await ensurePocketBaseBinary({ explicitBin: env.POCKETBASE_BIN, log });
+    pocketbase = await startPocketBase({
+      bin,
+      dataDir: path.resolve(PROJECT_ROOT, env.POCKETBASE_DATA_DIR),
+      host: pbUrl.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(pbUrl.port || 80),
+      superuserEmail: env.POCKETBASE_ADMIN_EMAIL,
+      superuserPassword: env.POCKETBASE_ADMIN_PASSWORD,
+      hooksWatch: mode === "dev",
+      output: "inherit",
+    });
+    log(`PocketBase ${pocketbase.url} (admin UI: ${pocketbase.url}/_/)`);
+  } else {
+    log(`using the PocketBase at ${pbUrl.origin}`);
+  }
+
+  const nextBin = path.join(PROJECT_ROOT, "node_modules", ".bin", "next");
+  const next: ChildProcess = spawn(nextBin, [mode, "--port", String(env.PORT)], {
+    cwd: PROJECT_ROOT,
+    stdio: "inherit",
+    env: process.env,
+  });
+
+  let stopping = false;
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (next.exitCode === null && next.signalCode === null) {
+      next.kill("SIGTERM");
+      await new Promise((resolve) => next.once("exit", resolve));
+    }
+    await pocketbase?.stop();
+    process.exit(exitCode);
+  };
+
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+  next.once("exit", (code) => void stopAll(code ?? 0));
+  pocketbase?.process.once("exit", (code) => {
+    if (!stopping) console.error(`[wavault] PocketBase exited unexpectedly (code ${code}); stopping.`);
+    void stopAll(1);
+  });
+}

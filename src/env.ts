@@ -1,0 +1,95 @@
+import { z } from "zod";
+
+/**
+ * The one validated configuration. Nothing else reads `process.env`: scripts load the
+ * `.env*` files first (scripts/lib/load-env.ts, the way Next does) and then call
+ * `getEnv()`, so the app, the scripts and the tests read the same settings.
+ * Every variable is in `.env.example` and in the README's configuration table.
+ */
+
+const base64Key = z
+  .string()
+  .trim()
+  .refine((value) => /^[A-Za-z0-9+/]+={0,2}$/.test(value) && Buffer.from(value, "base64").length === 32, {
+    message: "must be 32 random bytes encoded as base64 (openssl rand -base64 32)",
+  });
+
+const optionalString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value ? value : undefined));
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** What the tool scripts need before the app's secrets exist (install, setup). */
+export const ToolEnvSchema = z.object({
+  /** An explicit PocketBase binary; otherwise one is found on PATH or built into .bin/. */
+  POCKETBASE_BIN: optionalString,
+  /** An explicit Chromium; otherwise a system one or puppeteer's cache is used. */
+  CHROME_PATH: optionalString,
+});
+
+export const EnvSchema = ToolEnvSchema.extend({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  POCKETBASE_URL: z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }).default("http://127.0.0.1:8090"),
+  POCKETBASE_ADMIN_EMAIL: z.email({ message: "must be the email of a PocketBase superuser" }),
+  POCKETBASE_ADMIN_PASSWORD: z.string().min(10, { message: "must be at least 10 characters" }),
+  POCKETBASE_DATA_DIR: z.string().trim().min(1).default("pocketbase/pb_data"),
+  SESSION_ENCRYPTION_KEY: base64Key,
+  SESSION_ARCHIVE_MAX_BYTES: positiveInt(50 * 1024 * 1024),
+  CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+export type ToolEnv = z.infer<typeof ToolEnvSchema>;
+
+/** A configuration that cannot be used; the message names every bad variable. */
+export class EnvError extends Error {
+  readonly code = "invalid_configuration";
+  constructor(readonly variables: string[], message: string) {
+    super(message);
+    this.name = "EnvError";
+  }
+}
+
+function parseWith<S extends z.ZodType>(schema: S, source: Record<string, string | undefined>): z.infer<S> {
+  const result = schema.safeParse(source);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "?");
+    const missing = issue.code === "invalid_type" && source[name] === undefined;
+    return { name, text: `  ${name}: ${missing ? "is required but not set" : issue.message}` };
+  });
+  const variables = [...new Set(lines.map((line) => line.name))];
+  throw new EnvError(
+    variables,
+    `Invalid configuration (see .env.example):\n${lines.map((line) => line.text).join("\n")}`,
+  );
+}
+
+/**
+ * Parses a configuration source (normally `process.env`).
+ * @throws EnvError naming each missing or bad variable.
+ */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  return parseWith(EnvSchema, source);
+}
+
+/** Parses only what the install and setup scripts need. @throws EnvError */
+export function parseToolEnv(source: Record<string, string | undefined>): ToolEnv {
+  return parseWith(ToolEnvSchema, source);
+}
+
+let cached: Env | undefined;
+
+/**
+ * The process's configuration, parsed once on first use (not at import, so that
+ * `next build` can load route modules without the runtime secrets).
+ * @throws EnvError naming each missing or bad variable.
+ */
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

@@ -1,0 +1,79 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+import { EnvError, parseEnv } from "../src/env";
+
+const valid = {
+  POCKETBASE_ADMIN_EMAIL: "admin@example.com",
+  POCKETBASE_ADMIN_PASSWORD: "a-long-enough-password",
+  SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+};
+
+function errorOf(source: Record<string, string | undefined>): EnvError {
+  try {
+    parseEnv(source);
+  } catch (error) {
+    if (error instanceof EnvError) return error;
+    throw error;
+  }
+  throw new Error("parseEnv accepted a bad configuration");
+}
+
+describe("src/env.ts", () => {
+  it("accepts a minimal configuration and fills in the documented defaults", () => {
+    const env = parseEnv(valid);
+    expect(env).toMatchObject({
+      POCKETBASE_URL: "http://127.0.0.1:8090",
+      POCKETBASE_DATA_DIR: "pocketbase/pb_data",
+      SESSION_ARCHIVE_MAX_BYTES: 50 * 1024 * 1024,
+      PORT: 3000,
+      NODE_ENV: "development",
+    });
+    expect(env.CRON_SECRET).toBeUndefined();
+  });
+
+  it("names each missing required variable", () => {
+    const error = errorOf({});
+    expect(error.variables.sort()).toEqual(
+      ["POCKETBASE_ADMIN_EMAIL", "POCKETBASE_ADMIN_PASSWORD", "SESSION_ENCRYPTION_KEY"].sort(),
+    );
+    expect(error.message).toContain("POCKETBASE_ADMIN_EMAIL: is required but not set");
+  });
+
+  it.each([
+    ["SESSION_ENCRYPTION_KEY", randomBytes(16).toString("base64"), "32 random bytes"],
+    ["SESSION_ENCRYPTION_KEY", "not base64 at all!", "32 random bytes"],
+    ["POCKETBASE_URL", "ftp://example.com", "http(s) URL"],
+    ["POCKETBASE_URL", "localhost:8090", "http(s) URL"],
+    ["POCKETBASE_ADMIN_EMAIL", "not-an-email", "email"],
+    ["POCKETBASE_ADMIN_PASSWORD", "short", "at least 10"],
+    ["CRON_SECRET", "tiny", "at least 16"],
+    ["PORT", "70000", ""],
+    ["SESSION_ARCHIVE_MAX_BYTES", "-1", ""],
+    ["NODE_ENV", "staging", ""],
+  ])("rejects %s=%j with a message naming it", (name, value, hint) => {
+    const error = errorOf({ ...valid, [name]: value });
+    expect(error.variables).toEqual([name]);
+    expect(error.message).toContain(`${name}:`);
+    expect(error.message).toContain(hint);
+  });
+
+  it("treats an empty optional variable as unset", () => {
+    expect(parseEnv({ ...valid, CRON_SECRET: "", CHROME_PATH: " " }).CRON_SECRET).toBeUndefined();
+  });
+
+  it("stops `npm start` with a message naming the bad variable", async () => {
+    const root = path.resolve(import.meta.dirname, "..");
+    const run = promisify(execFile)(path.join(root, "node_modules/.bin/tsx"), ["scripts/start.ts"], {
+      cwd: root,
+      env: { ...process.env, ...valid, SESSION_ENCRYPTION_KEY: "dG9vIHNob3J0", POCKETBASE_URL: "http://127.0.0.1:1" },
+    });
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("SESSION_ENCRYPTION_KEY: must be 32 random bytes"),
+    });
+  });
+});

@@ -1,0 +1,37 @@
+import { randomUUID } from "node:crypto";
+import PocketBase, { type RecordModel } from "pocketbase";
+import { inject } from "vitest";
+
+import { createServiceClient } from "../../src/lib/pocketbase/service-client";
+import { createUserClient } from "../../src/lib/pocketbase/user-client";
+
+/** The PocketBase server the global setup started for this run. */
+export function testPocketBase() {
+  return inject("pocketbase");
+}
+
+/** A superuser client for the test server, built the way the app builds its own. */
+export function adminClient(): Promise<PocketBase> {
+  const { url, adminEmail, adminPassword } = testPocketBase();
+  return createServiceClient({ url, email: adminEmail, password: adminPassword });
+}
+
+export interface TestUser {
+  record: RecordModel;
+  email: string;
+  password: string;
+  token: string;
+  /** A client acting as this user, subject to the API rules. */
+  pb: PocketBase;
+}
+
+/** Creates a real user through PocketBase and signs in as them. */
+export async function createTestUser(admin: PocketBase): Promise<TestUser> {
+  const email = `user-${randomUUID()}@wavault.test`;
+  const password = `pw-${randomUUID()}`;
+  await admin.collection("users").create({ email, password, passwordConfirm: password, verified: true });
+  const { url } = testPocketBase();
+  const login = new PocketBase(url);
+  const { token, record } = await login.collection("users").authWithPassword(email, password);
+  return { record, email, password, token, pb: createUserClient(url, token) };
+}

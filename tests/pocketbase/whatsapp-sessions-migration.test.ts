@@ -1,0 +1,109 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { CollectionField, CollectionModel } from "pocketbase";
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { projectDirArgs, runToExit } from "../../scripts/lib/pocketbase-server";
+import { adminClient, testPocketBase } from "../helpers/pocketbase";
+
+const MIGRATION = "1739630000_create_whatsapp_sessions.js";
+
+describe("the whatsapp_sessions migration", () => {
+  let collection: CollectionModel;
+  let usersId: string;
+  const field = (name: string) => {
+    const found = collection.fields.find((f: CollectionField) => f.name === name);
+    if (!found) throw new Error(`field ${name} is missing`);
+    return found;
+  };
+
+  beforeAll(async () => {
+    const admin = await adminClient();
+    collection = await admin.collections.getOne("whatsapp_sessions");
+    usersId = (await admin.collections.getOne("users")).id;
+  });
+
+  it("creates the fields of DESIGN.md's table with their types", () => {
+    const types = Object.fromEntries(collection.fields.filter((f) => !f.system).map((f) => [f.name, f.type]));
+    expect(types).toEqual({
+      user: "relation",
+      archive: "file",
+      compressed: "bool",
+      size_bytes: "number",
+      phone_number: "text",
+      status: "select",
+      last_active: "date",
+      metadata: "json",
+      lease_owner: "text",
+      lease_expires: "date",
+      lease_generation: "number",
+      created: "autodate",
+      updated: "autodate",
+    });
+  });
+
+  it("links each record to one user, required, deleted with the user", () => {
+    expect(field("user")).toMatchObject({ required: true, collectionId: usersId, cascadeDelete: true, maxSelect: 1 });
+  });
+
+  it("keeps the archive in one protected file with a size limit", () => {
+    const archive = field("archive");
+    expect(archive).toMatchObject({ protected: true, maxSelect: 1 });
+    expect(archive.maxSize).toBeGreaterThan(0);
+  });
+
+  it("limits status to the session status machine", () => {
+    expect(field("status")).toMatchObject({
+      maxSelect: 1,
+      values: ["created", "initializing", "qr_ready", "authenticating", "ready", "disconnected", "failed"],
+    });
+  });
+
+  it("stamps created on create and updated on every update", () => {
+    expect(field("created")).toMatchObject({ onCreate: true, onUpdate: false });
+    expect(field("updated")).toMatchObject({ onCreate: true, onUpdate: true });
+  });
+
+  it("indexes user uniquely, last_active and phone_number", () => {
+    const normalized = collection.indexes.map((sql: string) => sql.replace(/[`"]/g, ""));
+    expect(normalized).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^CREATE UNIQUE INDEX \S+ ON whatsapp_sessions \(user\)$/),
+        expect.stringMatching(/^CREATE INDEX \S+ ON whatsapp_sessions \(last_active\)$/),
+        expect.stringMatching(/^CREATE INDEX \S+ ON whatsapp_sessions \(phone_number\)$/),
+      ]),
+    );
+  });
+
+  it("lets a user list and view only their own record and leaves writes to superusers", () => {
+    expect(collection.listRule).toBe('@request.auth.id != "" && user = @request.auth.id');
+    expect(collection.viewRule).toBe(collection.listRule);
+    expect(collection.createRule).toBeNull();
+    expect(collection.updateRule).toBeNull();
+    expect(collection.deleteRule).toBeNull();
+  });
+
+  it("has a down migration that removes the collection, so up can create it again", async () => {
+    const { bin } = testPocketBase();
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-"));
+    try {
+      const migrate = (...args: string[]) => runToExit(bin, ["migrate", ...args, ...projectDirArgs(dataDir)], {}, "y\n");
+
+      const up = await migrate("up");
+      expect(up.code, up.output).toBe(0);
+      expect(up.output).toContain(`Applied ${MIGRATION}`);
+
+      const down = await migrate("down", "1");
+      expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${MIGRATION}`);
+
+      // A second up would fail on the duplicate collection name had down not removed it.
+      const again = await migrate("up");
+      expect(again.code, again.output).toBe(0);
+      expect(again.output).toContain(`Applied ${MIGRATION}`);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
