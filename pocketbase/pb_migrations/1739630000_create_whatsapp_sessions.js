@@ -1,5 +1,3 @@
-/// <reference path="../pb_data/types.d.ts" />
-
 // whatsapp_sessions: one record per user holding their encrypted WhatsApp Web profile
 // archive (see DESIGN.md, "Data model"). A user may list and view only their own record;
 // create, update and delete are left to superusers (the backend), so the rules are null.

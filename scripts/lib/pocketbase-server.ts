@@ -15,7 +15,7 @@ export interface PocketBaseServerOptions {
   superuserEmail: string;
   superuserPassword: string;
   /** Extra environment for the server (its JS migrations and hooks read it with $os.getenv). */
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   /** Restart on pb_hooks changes (development only). */
   hooksWatch?: boolean;
   /** Where the server's output goes: inherited by a terminal, or kept for error messages. */
@@ -144,7 +144,7 @@ export function findFreePort(host = "127.0.0.1"): Promise<number> {
 export function runToExit(
   bin: string,
   args: string[],
-  env?: NodeJS.ProcessEnv,
+  env?: Record<string, string | undefined>,
   input?: string,
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 
+import { ensureBrowser } from "../../scripts/lib/ensure-browser";
 import { ensurePocketBaseBinary } from "../../scripts/lib/pocketbase-binary";
 import { findFreePort, startPocketBase } from "../../scripts/lib/pocketbase-server";
 import { parseToolEnv } from "../../src/env";
@@ -23,12 +24,15 @@ declare module "vitest" {
 }
 
 /**
- * Spawns one real PocketBase for the test run: a free loopback port, a temporary data
+ * Makes sure the machine has what the tests drive (the pinned PocketBase, a Chromium),
+ * then spawns one real PocketBase for the run: a free loopback port, a temporary data
  * directory, the project's migrations and hooks, a fresh superuser. Stopped afterwards.
  */
 export default async function setup(project: TestProject) {
   const env = parseToolEnv(process.env);
-  const bin = await ensurePocketBaseBinary({ explicitBin: env.POCKETBASE_BIN, log: (line) => console.log(line) });
+  const log = (line: string) => console.log(`[test setup] ${line}`);
+  const bin = await ensurePocketBaseBinary({ explicitBin: env.POCKETBASE_BIN, log });
+  ensureBrowser(env.CHROME_PATH, log);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-test-pb-"));
   const adminEmail = "test-admin@wavault.test";
   const adminPassword = randomBytes(18).toString("base64url");
