@@ -1,0 +1,65 @@
+import { lstat, readdir } from "node:fs/promises";
+import path from "node:path";
+
+import { isKeptProfilePath } from "./profile-rules";
+
+export interface ProfileEntry {
+  /** Relative to the profile root, with "/". */
+  path: string;
+  type: "file" | "dir";
+  size: number;
+  mtimeMs: number;
+}
+
+export interface ProfileScan {
+  /** Every regular file's bytes, kept or pruned: the profile's size on disk. */
+  rawBytes: number;
+  /** What the archive holds, parents before children. */
+  kept: ProfileEntry[];
+  keptBytes: number;
+  keptFiles: number;
+}
+
+/**
+ * Walks a profile once: measures it whole and lists what profile-rules.ts keeps.
+ * Links, sockets and devices are never kept (a restore refuses them anyway).
+ */
+export async function scanProfile(root: string): Promise<ProfileScan> {
+  const scan: ProfileScan = { rawBytes: 0, kept: [], keptBytes: 0, keptFiles: 0 };
+  const walk = async (relativeDir: string) => {
+    const names = await readdir(path.join(root, relativeDir));
+    names.sort();
+    for (const name of names) {
+      const relativePath = relativeDir ? `${relativeDir}/${name}` : name;
+      const stat = await lstat(path.join(root, relativePath));
+      const kept = isKeptProfilePath(relativePath);
+      if (stat.isDirectory()) {
+        if (kept) scan.kept.push({ path: relativePath, type: "dir", size: 0, mtimeMs: stat.mtimeMs });
+        await walk(relativePath);
+      } else if (stat.isFile()) {
+        scan.rawBytes += stat.size;
+        if (kept) {
+          scan.kept.push({ path: relativePath, type: "file", size: stat.size, mtimeMs: stat.mtimeMs });
+          scan.keptBytes += stat.size;
+          scan.keptFiles += 1;
+        }
+      }
+    }
+  };
+  await walk("");
+  return scan;
+}
+
+/** The first kept file whose size or mtime differs now from the scan, or null. */
+export async function findChangedFile(root: string, scan: ProfileScan): Promise<string | null> {
+  for (const entry of scan.kept) {
+    if (entry.type !== "file") continue;
+    try {
+      const stat = await lstat(path.join(root, entry.path));
+      if (stat.size !== entry.size || stat.mtimeMs !== entry.mtimeMs) return entry.path;
+    } catch {
+      return entry.path;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,213 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import {
+  ArchiveCorruptError,
+  ArchiveDecryptError,
+  ArchiveTooLargeError,
+  UnsafeArchiveError,
+} from "../../../src/lib/messaging/archive-errors";
+import { createKeyRing } from "../../../src/lib/messaging/archive-keys";
+import { hasValidSession, ProfileEmptyError } from "../../../src/lib/messaging/session-archiver";
+import { craftArchive, newArchiver, newKeyRing, sealArchive, type CraftedEntry } from "../../helpers/crafted-archive";
+import { snapshotTree, writeFakeProfile } from "../../helpers/fake-profile";
+
+describe("SessionArchiver", () => {
+  let dir: string;
+  let profile: string;
+  let target: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-archiver-"));
+    profile = path.join(dir, "profile");
+    target = path.join(dir, "restored");
+    await writeFakeProfile(profile);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("archives only the login data and restores it byte for byte", async () => {
+    const archiver = newArchiver();
+    const archived = await archiver.archiveSession(profile);
+    expect(archived.fileCount).toBe(4);
+    expect(archived.rawBytes).toBeGreaterThan(archived.archivedBytes);
+    expect(archived.sizeBytes).toBe(archived.archive.length);
+    expect(archived.compressionRatio).toBeCloseTo(archived.sizeBytes / archived.rawBytes);
+    expect(archived.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    await archiver.restoreSession(archived.archive, target, { expectedSha256: archived.sha256 });
+    const restored = await snapshotTree(target);
+    const original = await snapshotTree(profile);
+    expect(Object.keys(restored).sort()).toEqual([
+      "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leveldb/000003.log",
+      "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leveldb/CURRENT",
+      "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leveldb/MANIFEST-000001",
+      "Default/Local Storage/leveldb/000003.log",
+    ]);
+    for (const [file, content] of Object.entries(restored)) expect(content).toBe(original[file]);
+  });
+
+  it("encrypts: the archive shows none of the profile's plaintext", async () => {
+    const { archive } = await newArchiver().archiveSession(profile);
+    expect(archive.includes(Buffer.from("wa-keys"))).toBe(false);
+    expect(archive.includes(Buffer.from("IndexedDB"))).toBe(false);
+  });
+
+  it("replaces an existing target whole", async () => {
+    const archiver = newArchiver();
+    const { archive } = await archiver.archiveSession(profile);
+    await mkdir(path.join(target, "Default"), { recursive: true });
+    await writeFile(path.join(target, "Default", "stale-file"), "old");
+    await archiver.restoreSession(archive, target);
+    expect(existsSync(path.join(target, "Default", "stale-file"))).toBe(false);
+    expect(hasValidSession(target)).toBe(true);
+    expect((await readdir(dir)).sort()).toEqual(["profile", "restored"]);
+  });
+
+  it("refuses to archive a profile with no login data", async () => {
+    const empty = path.join(dir, "empty");
+    await mkdir(path.join(empty, "Default", "Cache"), { recursive: true });
+    await writeFile(path.join(empty, "Default", "Cache", "x"), "cache");
+    await expect(newArchiver().archiveSession(empty)).rejects.toBeInstanceOf(ProfileEmptyError);
+    await expect(newArchiver().archiveSession(path.join(dir, "missing"))).rejects.toBeInstanceOf(ProfileEmptyError);
+  });
+
+  it("skips symlinks in the profile instead of archiving them", async () => {
+    const { symlink } = await import("node:fs/promises");
+    await symlink("/etc/passwd", path.join(profile, "Default", "Local Storage", "leveldb", "evil"));
+    const archiver = newArchiver();
+    const archived = await archiver.archiveSession(profile);
+    await archiver.restoreSession(archived.archive, target);
+    expect(existsSync(path.join(target, "Default", "Local Storage", "leveldb", "evil"))).toBe(false);
+  });
+
+  describe("key rotation", () => {
+    it("decrypts an archive made with an old key and re-archives with the current one", async () => {
+      const oldKey = randomBytes(32).toString("base64");
+      const newKey = randomBytes(32).toString("base64");
+      const oldArchive = await newArchiver(createKeyRing(oldKey)).archiveSession(profile);
+
+      const rotated = newArchiver(createKeyRing(newKey, [oldKey]));
+      await rotated.restoreSession(oldArchive.archive, target);
+      const again = await rotated.archiveSession(target);
+      expect(again.keyId).not.toBe(oldArchive.keyId);
+      expect(again.keyId).toBe(createKeyRing(newKey).current.id);
+    });
+  });
+
+  describe("refusals leave the target exactly as it was", () => {
+    let before: Record<string, string>;
+    const keys = newKeyRing();
+    const archiver = newArchiver(keys, { maxEntries: 50, maxBytes: 1024 * 1024 });
+
+    beforeEach(async () => {
+      await writeFakeProfile(target);
+      before = await snapshotTree(target);
+    });
+
+    async function expectRefused(archive: Buffer, errorClass: new (...args: never[]) => Error, match?: RegExp) {
+      const attempt = archiver.restoreSession(archive, target);
+      await expect(attempt).rejects.toBeInstanceOf(errorClass);
+      if (match) await expect(attempt).rejects.toThrow(match);
+      expect(await snapshotTree(target)).toEqual(before);
+      // No staging directory or other debris beside the target.
+      expect((await readdir(dir)).sort()).toEqual(["profile", "restored"]);
+      expect(existsSync("/tmp/wavault-escape")).toBe(false);
+    }
+
+    const ok: CraftedEntry = { path: "Default/Local Storage/leveldb/000003.log", body: "ok" };
+
+    it.each<[string, CraftedEntry, RegExp]>([
+      ["an absolute path", { path: "/tmp/wavault-escape", body: "x" }, /absolute path/],
+      ["a .. path", { path: "Default/../../wavault-escape", body: "x" }, /climbs out/],
+      ["a symlink", { path: "Default/link", type: "SymbolicLink", linkpath: "/etc" }, /SymbolicLink/],
+      ["a hardlink", { path: "Default/hard", type: "Link", linkpath: "/etc/passwd" }, /Link/],
+      ["a character device", { path: "Default/dev", type: "CharacterDevice" }, /CharacterDevice/],
+      ["a block device", { path: "Default/blk", type: "BlockDevice" }, /BlockDevice/],
+      ["a FIFO", { path: "Default/fifo", type: "FIFO" }, /FIFO/],
+    ])("refuses %s with UnsafeArchiveError, even after good entries", async (_label, bad, message) => {
+      await expectRefused(craftArchive([ok, bad], keys), UnsafeArchiveError, message);
+    });
+
+    it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
+      const many = Array.from({ length: 51 }, (_, i) => ({ path: `Default/f${i}`, body: "x" }));
+      await expectRefused(craftArchive(many, keys), ArchiveTooLargeError, /entries/);
+    });
+
+    it("refuses more uncompressed bytes than the limit, however well they compress (a bomb)", async () => {
+      const bomb = [{ path: "Default/zeros", body: Buffer.alloc(2 * 1024 * 1024) }];
+      const archive = craftArchive(bomb, keys);
+      expect(archive.length).toBeLessThan(16 * 1024);
+      await expectRefused(archive, ArchiveTooLargeError, /uncompressed bytes/);
+    });
+
+    it("refuses input that is no archive (ArchiveCorruptError)", async () => {
+      await expectRefused(Buffer.from("definitely not an archive"), ArchiveCorruptError, /not a wavault/);
+      await expectRefused(Buffer.alloc(0), ArchiveCorruptError);
+    });
+
+    it("refuses a truncated archive", async () => {
+      const { archive } = await archiver.archiveSession(profile);
+      await expectRefused(archive.subarray(0, archive.length - 100), ArchiveDecryptError);
+      await expectRefused(archive.subarray(0, 20), ArchiveCorruptError, /truncated/);
+    });
+
+    it("refuses a flipped byte anywhere: the GCM tag fails (ArchiveDecryptError)", async () => {
+      const { archive } = await archiver.archiveSession(profile);
+      for (const offset of [6, 30, Math.floor(archive.length / 2), archive.length - 1]) {
+        const flipped = Buffer.from(archive);
+        flipped[offset]! ^= 0x01;
+        const error = await archiver.restoreSession(flipped, target).catch((e: Error) => e);
+        expect(error).toBeInstanceOf(offset === 6 ? ArchiveDecryptError : ArchiveDecryptError);
+      }
+      expect(await snapshotTree(target)).toEqual(before);
+    });
+
+    it("refuses an archive made with a key it does not hold", async () => {
+      const { archive } = await newArchiver().archiveSession(profile);
+      await expectRefused(archive, ArchiveDecryptError, /no configured key/);
+    });
+
+    it("refuses an archive whose checksum differs from the recorded one", async () => {
+      const { archive } = await archiver.archiveSession(profile);
+      const attempt = archiver.restoreSession(archive, target, { expectedSha256: "0".repeat(64) });
+      await expect(attempt).rejects.toThrow(ArchiveCorruptError);
+      expect(await snapshotTree(target)).toEqual(before);
+    });
+
+    it("refuses a sealed payload that is not gzip, or gzip that is not tar", async () => {
+      await expectRefused(sealArchive(Buffer.from("plain text, no gzip"), keys), ArchiveCorruptError);
+      await expectRefused(sealArchive(gzipSync(Buffer.from("gzip but no tar ".repeat(100))), keys), ArchiveCorruptError);
+    });
+
+    it("refuses a tar whose last entry is cut short", async () => {
+      const { craftTar } = await import("../../helpers/crafted-archive");
+      const tar = craftTar([ok, { path: "Default/big", body: Buffer.alloc(4096, 7) }]);
+      await expectRefused(sealArchive(gzipSync(tar.subarray(0, 512 * 3 + 100)), keys), ArchiveCorruptError);
+    });
+  });
+
+  describe("hasValidSession", () => {
+    it("accepts a profile with WhatsApp Web's IndexedDB and localStorage", async () => {
+      expect(hasValidSession(profile)).toBe(true);
+    });
+
+    it("rejects a missing dir, a cache-only profile and an empty IndexedDB", async () => {
+      expect(hasValidSession(path.join(dir, "missing"))).toBe(false);
+      await rm(path.join(profile, "Default", "IndexedDB"), { recursive: true });
+      expect(hasValidSession(profile)).toBe(false);
+      const idb = path.join(profile, "Default", "IndexedDB", "https_web.whatsapp.com_0.indexeddb.leveldb");
+      await mkdir(idb, { recursive: true });
+      await writeFile(path.join(idb, "000003.log"), "");
+      expect(hasValidSession(profile)).toBe(false);
+      await writeFile(path.join(idb, "000003.log"), await readFile(path.join(profile, "Local State")));
+      expect(hasValidSession(profile)).toBe(true);
+    });
+  });
+});
