@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { Header, type EntryTypeName } from "tar";
+import { Header } from "tar";
+
+type EntryTypeName = Header["type"];
 
 import { createArchiveCipher, createHeader } from "../../src/lib/messaging/archive-format";
 import { createKeyRing, type ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
