@@ -1,3 +1,4 @@
+import os from "node:os";
 import { z } from "zod";
 
 /**
@@ -22,6 +23,12 @@ const optionalString = z
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+const base64KeyList = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? "").split(",").map((key) => key.trim()).filter(Boolean))
+  .pipe(z.array(base64Key));
+
 /** What the tool scripts need before the app's secrets exist (install, setup). */
 export const ToolEnvSchema = z.object({
   /** An explicit PocketBase binary; otherwise one is found on PATH or built into .bin/. */
@@ -37,7 +44,13 @@ export const EnvSchema = ToolEnvSchema.extend({
   POCKETBASE_ADMIN_PASSWORD: z.string().min(10, { message: "must be at least 10 characters" }),
   POCKETBASE_DATA_DIR: z.string().trim().min(1).default("pocketbase/pb_data"),
   SESSION_ENCRYPTION_KEY: base64Key,
+  SESSION_ENCRYPTION_OLD_KEYS: base64KeyList,
   SESSION_ARCHIVE_MAX_BYTES: positiveInt(50 * 1024 * 1024),
+  GZIP_LEVEL: z.coerce.number().int().min(1).max(9).default(6),
+  SESSION_RESTORE_MAX_ENTRIES: positiveInt(50_000),
+  SESSION_RESTORE_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
+  SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
+  INSTANCE_ID: z.string().trim().min(1).max(255).default(`${os.hostname()}-${process.pid}`),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
 });

@@ -1,7 +1,11 @@
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import PocketBase, { type RecordModel } from "pocketbase";
 import { inject } from "vitest";
 
+import { findFreePort, startPocketBase } from "../../scripts/lib/pocketbase-server";
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { createUserClient } from "../../src/lib/pocketbase/user-client";
 
@@ -30,8 +34,34 @@ export async function createTestUser(admin: PocketBase): Promise<TestUser> {
   const email = `user-${randomUUID()}@wavault.test`;
   const password = `pw-${randomUUID()}`;
   await admin.collection("users").create({ email, password, passwordConfirm: password, verified: true });
-  const { url } = testPocketBase();
+  const url = admin.baseURL;
   const login = new PocketBase(url);
   const { token, record } = await login.collection("users").authWithPassword(email, password);
   return { record, email, password, token, pb: createUserClient(url, token) };
+}
+
+/**
+ * A PocketBase of its own for a test that needs an empty database or must stop the
+ * server: same binary, migrations and hooks as the shared one, its own data dir.
+ */
+export async function startIsolatedPocketBase() {
+  const { bin, adminEmail, adminPassword } = testPocketBase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-isolated-pb-"));
+  const server = await startPocketBase({
+    bin,
+    dataDir,
+    host: "127.0.0.1",
+    port: await findFreePort(),
+    superuserEmail: adminEmail,
+    superuserPassword: adminPassword,
+  });
+  return {
+    url: server.url,
+    admin: () => createServiceClient({ url: server.url, email: adminEmail, password: adminPassword }),
+    stop: server.stop,
+    async dispose() {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }

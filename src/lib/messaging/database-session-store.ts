@@ -1,0 +1,284 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import type { RecordModel } from "pocketbase";
+
+import { ArchiveMemoryCache } from "./archive-memory-cache";
+import type { SessionArchive, SessionArchiver } from "./session-archiver";
+import { isNotFound, SessionStoreError, toStoreError } from "./session-store-errors";
+
+export const SESSIONS_COLLECTION = "whatsapp_sessions";
+/** Written into a restored or archived profile: the stored version it holds. */
+export const VERSION_MARKER = ".wavault-version";
+
+export type RestoreTier = "memory" | "file" | "database";
+
+export interface LoadedSession {
+  /** Where the archive came from: the memory cache, the profile already on disk, or PocketBase. */
+  tier: RestoreTier;
+  sha256: string;
+  sizeBytes: number;
+  phoneNumber: string | null;
+  ms: number;
+}
+
+export interface StorageStats {
+  totalSessions: number;
+  totalSizeBytes: number;
+  averageSizeBytes: number;
+  largestSizeBytes: number;
+  oldestLastActive: string | null;
+}
+
+export interface DatabaseSessionStoreOptions {
+  /** Recorded as metadata.saved_by. */
+  instanceId: string;
+  /** The memory tier's budget in bytes (0 turns it off) and its entry cap. */
+  memoryCacheBytes: number;
+  memoryCacheEntries?: number;
+}
+
+interface SessionMetadata {
+  sha256: string;
+  raw_bytes: number;
+  archived_bytes: number;
+  file_count: number;
+  compression_ratio: number;
+  format_version: number;
+  key_id: string;
+  saved_by: string;
+  saved_at: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * Keeps each user's session archive in the `whatsapp_sessions` collection (a protected
+ * file field) and restores it through three tiers: the profile already on disk when its
+ * marker names the stored version, then the memory cache, then a download.
+ *
+ * A save is one multipart update of the record: PocketBase stores the new file, commits
+ * the record, and only then deletes the old file; an upload that fails or is cut off
+ * never reaches the commit, so the previous archive stays the restorable one.
+ */
+export class DatabaseSessionStore {
+  readonly #pb: PocketBase;
+  readonly #archiver: SessionArchiver;
+  readonly #instanceId: string;
+  readonly #memory: ArchiveMemoryCache;
+  /** How often an archive was fetched from PocketBase or sent to it (for tests and stats). */
+  readonly counters = { downloads: 0, uploads: 0 };
+
+  constructor(pb: PocketBase, archiver: SessionArchiver, options: DatabaseSessionStoreOptions) {
+    this.#pb = pb;
+    this.#archiver = archiver;
+    this.#instanceId = options.instanceId;
+    this.#memory = new ArchiveMemoryCache({
+      maxBytes: options.memoryCacheBytes,
+      maxEntries: options.memoryCacheEntries ?? 256,
+    });
+  }
+
+  /**
+   * Stores `archive` as the user's session, replacing the previous one only once the
+   * upload is complete.
+   * @throws PocketBaseUnavailableError, SessionStoreError — the previous archive stays.
+   */
+  async saveSession(
+    userId: string,
+    archive: SessionArchive,
+    phoneNumber?: string,
+    metadata: Record<string, unknown> = {},
+  ): Promise<RecordModel> {
+    const fields: Record<string, unknown> = {
+      archive: new File([new Uint8Array(archive.archive)], `session-${userId}.wvlt`),
+      compressed: true,
+      size_bytes: archive.sizeBytes,
+      last_active: new Date().toISOString(),
+      metadata: {
+        ...metadata,
+        sha256: archive.sha256,
+        raw_bytes: archive.rawBytes,
+        archived_bytes: archive.archivedBytes,
+        file_count: archive.fileCount,
+        compression_ratio: archive.compressionRatio,
+        format_version: archive.formatVersion,
+        key_id: archive.keyId,
+        saved_by: this.#instanceId,
+        saved_at: new Date().toISOString(),
+      } satisfies SessionMetadata,
+    };
+    if (phoneNumber) fields.phone_number = phoneNumber;
+
+    const collection = this.#pb.collection(SESSIONS_COLLECTION);
+    let saved: RecordModel;
+    try {
+      const existing = await this.#findRecord(userId);
+      if (existing) {
+        saved = await collection.update(existing.id, fields);
+      } else {
+        saved = await collection.create({ ...fields, user: userId, status: "created" }).catch(async (error) => {
+          // A concurrent first save won the unique index on user: update its record instead.
+          const winner = await this.#findRecord(userId);
+          if (!winner) throw error;
+          return collection.update(winner.id, fields);
+        });
+      }
+    } catch (error) {
+      throw toStoreError(error, "save the session archive");
+    }
+    this.counters.uploads += 1;
+    this.#memory.set(userId, archive.sha256, archive.archive);
+    return saved;
+  }
+
+  /**
+   * Restores the user's stored session into `targetDir` and returns what it restored,
+   * or null when the user has none. Does not download when `targetDir` already holds
+   * the stored version.
+   * @throws ArchiveCorruptError and the other archiver errors (the target stays as it
+   *   was), PocketBaseUnavailableError, SessionStoreError.
+   */
+  async loadSession(userId: string, targetDir: string): Promise<LoadedSession | null> {
+    const started = performance.now();
+    const record = await this.#findRecordOrNull(userId, "look up the session");
+    const sha256 = (record?.metadata as Partial<SessionMetadata> | null)?.sha256;
+    if (!record || !record.archive || !sha256) return null;
+    const result = (tier: RestoreTier): LoadedSession => ({
+      tier,
+      sha256,
+      sizeBytes: record.size_bytes as number,
+      phoneNumber: (record.phone_number as string) || null,
+      ms: performance.now() - started,
+    });
+
+    if ((await readVersionMarker(targetDir)) === sha256) return result("file");
+
+    let tier: RestoreTier = "memory";
+    let archive = this.#memory.get(userId, sha256);
+    if (!archive) {
+      tier = "database";
+      archive = await this.#download(record);
+    }
+    await this.#archiver.restoreSession(archive, targetDir, { expectedSha256: sha256 });
+    this.#memory.set(userId, sha256, archive);
+    await this.markLocalVersion(targetDir, sha256);
+    return result(tier);
+  }
+
+  /** Records that `dir` holds the stored version `sha256` (after a restore or an archive of it). */
+  async markLocalVersion(dir: string, sha256: string): Promise<void> {
+    await writeFile(path.join(dir, VERSION_MARKER), `${sha256}\n`);
+  }
+
+  /** Deletes the user's stored session; false when there was none. */
+  async deleteSession(userId: string): Promise<boolean> {
+    this.#memory.delete(userId);
+    const record = await this.#findRecordOrNull(userId, "look up the session");
+    if (!record) return false;
+    try {
+      await this.#pb.collection(SESSIONS_COLLECTION).delete(record.id);
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw toStoreError(error, "delete the session");
+    }
+  }
+
+  /** Whether the user has a stored archive. */
+  async hasSession(userId: string): Promise<boolean> {
+    const record = await this.#findRecordOrNull(userId, "look up the session");
+    return Boolean(record?.archive);
+  }
+
+  /** Deletes every session inactive for `days` days; returns how many. */
+  async cleanupOldSessions(days = 30): Promise<number> {
+    const cutoff = new Date(Date.now() - days * 24 * 60 * 60 * 1000);
+    const collection = this.#pb.collection(SESSIONS_COLLECTION);
+    let stale: RecordModel[];
+    try {
+      stale = await collection.getFullList({
+        filter: this.#pb.filter("(last_active != '' && last_active < {:cutoff}) || (last_active = '' && updated < {:cutoff})", {
+          cutoff,
+        }),
+        fields: "id,user",
+      });
+    } catch (error) {
+      throw toStoreError(error, "list stale sessions");
+    }
+    let deleted = 0;
+    for (const record of stale) {
+      try {
+        await collection.delete(record.id);
+        this.#memory.delete(record.user as string);
+        deleted += 1;
+      } catch (error) {
+        if (!isNotFound(error)) throw toStoreError(error, "delete a stale session");
+      }
+    }
+    return deleted;
+  }
+
+  /** Totals over every stored session. */
+  async getStorageStats(): Promise<StorageStats> {
+    let records: RecordModel[];
+    try {
+      records = await this.#pb
+        .collection(SESSIONS_COLLECTION)
+        .getFullList({ fields: "size_bytes,last_active", filter: "archive != ''" });
+    } catch (error) {
+      throw toStoreError(error, "read storage stats");
+    }
+    const sizes = records.map((record) => (record.size_bytes as number) || 0);
+    const totalSizeBytes = sizes.reduce((sum, size) => sum + size, 0);
+    const lastActive = records
+      .map((record) => record.last_active as string)
+      .filter(Boolean)
+      .sort();
+    return {
+      totalSessions: records.length,
+      totalSizeBytes,
+      averageSizeBytes: records.length ? Math.round(totalSizeBytes / records.length) : 0,
+      largestSizeBytes: sizes.length ? Math.max(...sizes) : 0,
+      oldestLastActive: lastActive[0] ?? null,
+    };
+  }
+
+  async #findRecord(userId: string): Promise<RecordModel | null> {
+    try {
+      return await this.#pb
+        .collection(SESSIONS_COLLECTION)
+        .getFirstListItem(this.#pb.filter("user = {:user}", { user: userId }));
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async #findRecordOrNull(userId: string, action: string): Promise<RecordModel | null> {
+    try {
+      return await this.#findRecord(userId);
+    } catch (error) {
+      throw toStoreError(error, action);
+    }
+  }
+
+  async #download(record: RecordModel): Promise<Buffer> {
+    try {
+      const token = await this.#pb.files.getToken();
+      const response = await fetch(this.#pb.files.getURL(record, record.archive as string, { token }));
+      if (!response.ok) throw new SessionStoreError("download the session archive", response.status);
+      this.counters.downloads += 1;
+      return Buffer.from(await response.arrayBuffer());
+    } catch (error) {
+      if (error instanceof SessionStoreError) throw error;
+      throw toStoreError(error, "download the session archive");
+    }
+  }
+}
+
+async function readVersionMarker(dir: string): Promise<string | null> {
+  const marker = path.join(dir, VERSION_MARKER);
+  if (!existsSync(marker)) return null;
+  return (await readFile(marker, "utf8")).trim() || null;
+}

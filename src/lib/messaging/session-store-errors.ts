@@ -1,0 +1,35 @@
+import { ClientResponseError } from "pocketbase";
+
+/** PocketBase could not be reached (network error, connection refused, aborted upload). */
+export class PocketBaseUnavailableError extends Error {
+  readonly code = "pocketbase_unavailable";
+  constructor(readonly action: string, options?: ErrorOptions) {
+    super(`PocketBase is unreachable (${action}).`, options);
+    this.name = "PocketBaseUnavailableError";
+  }
+}
+
+/** PocketBase answered a session-store request with an error. */
+export class SessionStoreError extends Error {
+  readonly code = "session_store_failed";
+  constructor(readonly action: string, readonly status: number, options?: ErrorOptions) {
+    super(`Session store could not ${action} (PocketBase status ${status}).`, options);
+    this.name = "SessionStoreError";
+  }
+}
+
+/** Wraps a PocketBase SDK failure in the store's typed errors, keeping it as the cause. */
+export function toStoreError(error: unknown, action: string): Error {
+  if (error instanceof ClientResponseError) {
+    return error.status === 0
+      ? new PocketBaseUnavailableError(action, { cause: error })
+      : new SessionStoreError(action, error.status, { cause: error });
+  }
+  if (error instanceof TypeError) return new PocketBaseUnavailableError(action, { cause: error }); // fetch failed
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** True for PocketBase's "not found" answer. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ClientResponseError && error.status === 404;
+}
