@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 
@@ -156,4 +158,48 @@ export function runToExit(
     child.once("close", (code) => resolve({ code, output }));
     child.stdin.end(input ?? "");
   });
+}
+
+export interface ThrowawayPocketBase extends RunningPocketBase {
+  dataDir: string;
+  adminEmail: string;
+  adminPassword: string;
+  /** Stops the server and deletes its data. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A PocketBase for tests and benchmarks: a free loopback port, a temporary data dir
+ * with the project's migrations and hooks, and a superuser with a random password.
+ */
+export async function startThrowawayPocketBase(
+  bin: string,
+  credentials: { adminEmail?: string; adminPassword?: string } = {},
+): Promise<ThrowawayPocketBase> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-pb-"));
+  const adminEmail = credentials.adminEmail ?? "admin@wavault.test";
+  const adminPassword = credentials.adminPassword ?? randomBytes(18).toString("base64url");
+  try {
+    const server = await startPocketBase({
+      bin,
+      dataDir,
+      host: "127.0.0.1",
+      port: await findFreePort(),
+      superuserEmail: adminEmail,
+      superuserPassword: adminPassword,
+    });
+    return {
+      ...server,
+      dataDir,
+      adminEmail,
+      adminPassword,
+      async dispose() {
+        await server.stop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -1,11 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import PocketBase, { type RecordModel } from "pocketbase";
 import { inject } from "vitest";
 
-import { findFreePort, startPocketBase } from "../../scripts/lib/pocketbase-server";
+import { startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { createUserClient } from "../../src/lib/pocketbase/user-client";
 
@@ -45,23 +42,9 @@ export async function createTestUser(admin: PocketBase): Promise<TestUser> {
  * server: same binary, migrations and hooks as the shared one, its own data dir.
  */
 export async function startIsolatedPocketBase() {
-  const { bin, adminEmail, adminPassword } = testPocketBase();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-isolated-pb-"));
-  const server = await startPocketBase({
-    bin,
-    dataDir,
-    host: "127.0.0.1",
-    port: await findFreePort(),
-    superuserEmail: adminEmail,
-    superuserPassword: adminPassword,
-  });
+  const server = await startThrowawayPocketBase(testPocketBase().bin);
   return {
-    url: server.url,
-    admin: () => createServiceClient({ url: server.url, email: adminEmail, password: adminPassword }),
-    stop: server.stop,
-    async dispose() {
-      await server.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    ...server,
+    admin: () => createServiceClient({ url: server.url, email: server.adminEmail, password: server.adminPassword }),
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Parser, Unpack, type ReadEntry } from "tar";
+import { Parser, type ReadEntry } from "tar";
 
 import { ArchiveCorruptError, ArchiveTooLargeError, UnsafeArchiveError } from "./archive-errors";
 
@@ -12,78 +12,98 @@ export interface ExtractLimits {
   maxBytes: number;
 }
 
-const PLAIN_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory"]);
+const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
 
-/** Why an entry may not be extracted, or null when it is a plain file or directory inside the target. */
-function refuseEntry(entry: ReadEntry): UnsafeArchiveError | null {
+/** The entry's path relative to the target, or the reason it may not be extracted. */
+function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError {
   const name = entry.path;
-  if (!PLAIN_TYPES.has(entry.type)) return new UnsafeArchiveError(name, `${entry.type} entries are not allowed`);
+  if (!FILE_TYPES.has(entry.type) && entry.type !== "Directory") {
+    return new UnsafeArchiveError(name, `${entry.type} entries are not allowed`);
+  }
   if (name.length === 0 || name.includes("\0")) return new UnsafeArchiveError(name, "empty or NUL in path");
   if (name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name)) {
     return new UnsafeArchiveError(name, "absolute path");
   }
-  if (name.split(/[\\/]/).includes("..")) return new UnsafeArchiveError(name, "path climbs out with ..");
-  return null;
+  const parts = name.split(/[\\/]/).filter((part) => part !== "" && part !== ".");
+  if (parts.includes("..")) return new UnsafeArchiveError(name, "path climbs out with ..");
+  const relative = parts.join("/");
+  // Belt and braces: whatever the checks above missed must still resolve inside root.
+  if (relative && !path.resolve(root, relative).startsWith(root + path.sep)) {
+    return new UnsafeArchiveError(name, "path resolves outside the target");
+  }
+  return relative;
 }
 
 /**
- * Reads the whole tar (in gzip) without writing anything and refuses it at the first
- * unsafe entry or exceeded limit. Every entry header is seen before a single byte is
- * extracted: the security check of restoreSession.
+ * Unpacks a tar (in gzip) into the empty directory `dir` in one pass, checking every
+ * entry before it is written: only plain files and directories, only paths inside
+ * `dir`, each path once, within the entry and byte limits.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
-export function inspectArchive(gzip: Buffer, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
+function unpackChecked(gzip: Buffer, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     let entries = 0;
     let bytes = 0;
     let failure: Error | undefined;
+    const writes: Promise<unknown>[] = [];
     const parser = new Parser({
       strict: true,
       onReadEntry: (entry) => {
-        entry.resume();
-        if (failure) return;
+        if (failure) return entry.resume();
         entries += 1;
         bytes += entry.size ?? 0;
+        const checked = checkEntry(entry, dir);
         failure =
-          refuseEntry(entry) ??
+          (checked instanceof UnsafeArchiveError ? checked : undefined) ??
           (entries > limits.maxEntries ? new ArchiveTooLargeError("entries", limits.maxEntries) : undefined) ??
           (bytes > limits.maxBytes ? new ArchiveTooLargeError("bytes", limits.maxBytes) : undefined);
-        if (failure) parser.abort(failure);
+        if (failure || typeof checked !== "string") {
+          entry.resume();
+          if (failure) parser.abort(failure);
+          return;
+        }
+        const destination = path.join(dir, checked);
+        if (entry.type === "Directory") {
+          if (checked) writes.push(mkdir(destination, { recursive: true, mode: 0o700 }));
+          entry.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
+        entry.on("end", () => {
+          // "wx": a path that appears twice is refused instead of silently overwritten.
+          const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 }).then(() =>
+            writeFile(destination, Buffer.concat(chunks), { mode: 0o600, flag: "wx" }),
+          );
+          writes.push(write.catch((error: NodeJS.ErrnoException) => {
+            throw error.code === "EEXIST" ? new UnsafeArchiveError(entry.path, "duplicate path") : error;
+          }));
+        });
       },
     });
     const fail = (error: Error) => {
-      if (failure) return reject(failure);
-      reject(new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
+      failure ??= new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error });
+      reject(failure);
     };
     parser.on("error", fail);
     parser.on("abort", fail);
     parser.on("close", () => {
       if (failure) return reject(failure);
       if (entries === 0) return reject(new ArchiveCorruptError("it holds no entries"));
-      resolve({ entries, bytes });
+      Promise.all(writes).then(() => resolve({ entries, bytes }), reject);
     });
     parser.end(gzip);
   });
 }
 
-/** Unpacks an inspected tar (in gzip) into an empty directory. */
-function unpackInto(gzip: Buffer, dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const unpack = new Unpack({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false });
-    unpack.on("error", (error: Error) => reject(new ArchiveCorruptError(`extraction failed (${error.message})`, { cause: error })));
-    unpack.on("close", () => resolve());
-    unpack.end(gzip);
-  });
-}
-
 /**
- * Extracts a tar (in gzip) into `targetDir` all or nothing: inspect every entry first,
- * unpack into a staging directory beside the target, then swap it in with renames.
- * On any failure the target is left exactly as it was.
+ * Extracts a tar (in gzip) into `targetDir` all or nothing: every entry is checked and
+ * unpacked into a staging directory beside the target, which is swapped in with
+ * renames only when the whole archive has passed. On any failure the staging
+ * directory is deleted and the target is left exactly as it was.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
 export async function extractArchiveAtomically(gzip: Buffer, targetDir: string, limits: ExtractLimits) {
-  const inspected = await inspectArchive(gzip, limits);
   const parent = path.dirname(path.resolve(targetDir));
   const base = path.basename(targetDir);
   const suffix = randomBytes(6).toString("hex");
@@ -92,13 +112,14 @@ export async function extractArchiveAtomically(gzip: Buffer, targetDir: string, 
 
   await mkdir(parent, { recursive: true });
   await mkdir(staging, { mode: 0o700 });
+  let unpacked: { entries: number; bytes: number };
   try {
-    await unpackInto(gzip, staging);
+    unpacked = await unpackChecked(gzip, staging, limits);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
-  // Same parent, so both renames stay on one filesystem and are atomic each. Between
+  // Same parent, so both renames stay on one filesystem and each is atomic. Between
   // them the target is briefly absent; it never holds a half-written profile.
   let hadPrevious = true;
   try {
@@ -112,5 +133,5 @@ export async function extractArchiveAtomically(gzip: Buffer, targetDir: string, 
   }
   await rename(staging, targetDir);
   if (hadPrevious) await rm(previous, { recursive: true, force: true });
-  return inspected;
+  return unpacked;
 }

@@ -91,7 +91,8 @@ export class DatabaseSessionStore {
     metadata: Record<string, unknown> = {},
   ): Promise<RecordModel> {
     const fields: Record<string, unknown> = {
-      archive: new File([new Uint8Array(archive.archive)], `session-${userId}.wvlt`),
+      // A view, not a copy: the archive can be tens of megabytes.
+      archive: new File([archive.archive as Uint8Array<ArrayBuffer>], `session-${userId}.wvlt`),
       compressed: true,
       size_bytes: archive.sizeBytes,
       last_active: new Date().toISOString(),

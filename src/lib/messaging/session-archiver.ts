@@ -1,15 +1,12 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
-import { create as createTar } from "tar";
 
 import { ArchiveCorruptError, ProfileChangedError } from "./archive-errors";
 import { extractArchiveAtomically, type ExtractLimits } from "./archive-extractor";
 import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchive } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
+import { packProfile } from "./profile-packer";
 import { findChangedFile, scanProfile } from "./profile-scan";
 
 export interface SessionArchive {
@@ -72,8 +69,8 @@ export class SessionArchiver {
   }
 
   /**
-   * Prunes, tars, gzips and encrypts `sessionDir`, streaming: only the compressed
-   * archive is held in memory.
+   * Prunes, tars, gzips and encrypts `sessionDir`. Files are read one per core at a
+   * time; only the compressed archive is held whole in memory.
    * @throws ProfileEmptyError when nothing worth keeping is there; ProfileChangedError
    *   when a kept file changed while it was read.
    */
@@ -86,25 +83,15 @@ export class SessionArchiver {
     const header = createHeader(key);
     const cipher = createArchiveCipher(key, header);
     const chunks: Buffer[] = [header.bytes];
-    const collect = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        callback();
-      },
-    });
-    const tar = createTar(
-      { cwd: sessionDir, portable: true, noDirRecurse: true, strict: true },
-      scan.kept.map((entry) => entry.path),
-    );
     try {
-      await pipeline(tar, createGzip({ level: this.#options.gzipLevel }), cipher, collect);
+      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => chunks.push(cipher.update(member)));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         throw new ProfileChangedError((error as NodeJS.ErrnoException).path ?? sessionDir);
       }
       throw error;
     }
-    chunks.push(cipher.getAuthTag());
+    chunks.push(cipher.final(), cipher.getAuthTag());
 
     const changed = await findChangedFile(sessionDir, scan);
     if (changed) throw new ProfileChangedError(changed);

@@ -135,6 +135,10 @@ describe("SessionArchiver", () => {
       await expectRefused(craftArchive([ok, bad], keys), UnsafeArchiveError, message);
     });
 
+    it("refuses a path that appears twice instead of overwriting it", async () => {
+      await expectRefused(craftArchive([ok, { ...ok, body: "second" }], keys), UnsafeArchiveError, /duplicate/);
+    });
+
     it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
       const many = Array.from({ length: 51 }, (_, i) => ({ path: `Default/f${i}`, body: "x" }));
       await expectRefused(craftArchive(many, keys), ArchiveTooLargeError, /entries/);

@@ -1,0 +1,126 @@
+// npm run bench:archive [-- --json] – wavault's archive and restore against whatsapp-web.js's
+// RemoteAuth on the same real Chromium profile, both through a real PocketBase.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import type PocketBase from "pocketbase";
+
+import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
+import { SessionArchiver } from "../../src/lib/messaging/session-archiver";
+import { createKeyRing } from "../../src/lib/messaging/archive-keys";
+import { buildChromiumProfile, startProfileOrigin } from "../../tests/fixtures/chromium-profile";
+import { PROJECT_ROOT } from "../lib/load-env";
+import { scanProfile } from "../../src/lib/messaging/profile-scan";
+import { createBenchUser, measureRss, median, startBenchPocketBase } from "./bench-support";
+import { remoteAuthBaseline } from "./remote-auth-baseline";
+
+const RUNS = 5;
+const PROFILE_DIR = path.join(PROJECT_ROOT, "bench/.cache/chromium-profile-150mb");
+// About 85% caches, the rest login data and chats, like a real WhatsApp Web profile.
+const PROFILE_SIZES = { messagesMb: 110, cacheMb: 128 };
+
+async function ensureProfile(): Promise<void> {
+  const done = path.join(PROFILE_DIR, ".built");
+  if (existsSync(done)) return;
+  await rm(PROFILE_DIR, { recursive: true, force: true });
+  await mkdir(PROFILE_DIR, { recursive: true });
+  const origin = await startProfileOrigin();
+  try {
+    await buildChromiumProfile(PROFILE_DIR, origin.url, PROFILE_SIZES);
+  } finally {
+    await origin.close();
+  }
+  await writeFile(done, new Date().toISOString());
+}
+
+async function benchWavault(admin: PocketBase, work: string) {
+  const archiver = new SessionArchiver({
+    keys: createKeyRing(randomBytes(32).toString("base64")),
+    gzipLevel: 6,
+    maxEntries: 50_000,
+    maxBytes: 1024 ** 3,
+  });
+  const userId = await createBenchUser(admin);
+  const archiveMs: number[] = [];
+  const restoreMs: number[] = [];
+  let archiveBytes = 0;
+  const peaks: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const target = path.join(work, `wavault-restore-${run}`);
+    // One archive and one cold restore (a new store with no memory tier, an empty
+    // target: the download is included) per measured run.
+    const { peakGrowthMb } = await measureRss(async () => {
+      let started = performance.now();
+      const archived = await archiver.archiveSession(PROFILE_DIR);
+      archiveMs.push(performance.now() - started);
+      archiveBytes = archived.sizeBytes;
+      await new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 }).saveSession(
+        userId,
+        archived,
+      );
+      const store = new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 });
+      started = performance.now();
+      const loaded = await store.loadSession(userId, target);
+      restoreMs.push(performance.now() - started);
+      if (loaded?.tier !== "database") throw new Error("the restore did not come from PocketBase");
+    });
+    peaks.push(peakGrowthMb);
+    await rm(target, { recursive: true, force: true });
+  }
+  return { archiveBytes, archiveMs: median(archiveMs), restoreMs: median(restoreMs), peakRssMb: median(peaks) };
+}
+
+async function main() {
+  const json = process.argv.includes("--json");
+  const log = (line: string) => (json ? undefined : console.log(line));
+  log("Preparing the Chromium profile (built once into bench/.cache/) …");
+  await ensureProfile();
+  const { rawBytes } = await scanProfile(PROFILE_DIR);
+  const pocketbase = await startBenchPocketBase();
+  const work = await mkdtemp(path.join(os.tmpdir(), "wavault-bench-archive-"));
+  try {
+    const admin = await pocketbase.admin();
+    log(`Profile: ${(rawBytes / 1024 / 1024).toFixed(1)} MB. Measuring wavault (${RUNS} runs) …`);
+    const ours = await benchWavault(admin, work);
+    log(`Measuring the RemoteAuth baseline (${RUNS} runs) …`);
+    const baseline = await remoteAuthBaseline(admin, PROFILE_DIR, work, RUNS);
+
+    const result = {
+      rawBytes,
+      archiveBytes: ours.archiveBytes,
+      ratio: Number((ours.archiveBytes / rawBytes).toFixed(4)),
+      archiveMs: Math.round(ours.archiveMs),
+      restoreMs: Math.round(ours.restoreMs),
+      peakRssMb: Number(ours.peakRssMb.toFixed(1)),
+      baseline: {
+        name: "whatsapp-web.js RemoteAuth (copy + zip, download + unzip)",
+        archiveBytes: baseline.archiveBytes,
+        archiveMs: Math.round(baseline.archiveMs),
+        restoreMs: Math.round(baseline.restoreMs),
+      },
+    };
+    if (json) {
+      console.log(JSON.stringify(result));
+      return;
+    }
+    const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+    const speedup = (baseline.archiveMs + baseline.restoreMs) / (ours.archiveMs + ours.restoreMs);
+    console.table({
+      wavault: { archive: mb(result.archiveBytes), "of raw": `${(result.ratio * 100).toFixed(2)}%`, "archive ms": result.archiveMs, "restore ms": result.restoreMs },
+      RemoteAuth: {
+        archive: mb(baseline.archiveBytes),
+        "of raw": `${((baseline.archiveBytes / rawBytes) * 100).toFixed(2)}%`,
+        "archive ms": result.baseline.archiveMs,
+        "restore ms": result.baseline.restoreMs,
+      },
+    });
+    console.log(`raw profile ${mb(rawBytes)}; peak RSS growth ${result.peakRssMb} MB; archive+restore ${speedup.toFixed(1)}x faster than RemoteAuth`);
+  } finally {
+    await pocketbase.dispose();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,92 @@
+import { open } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { constants, deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
+import { promisify } from "node:util";
+import { Header, Pax } from "tar";
+
+import type { ProfileEntry } from "./profile-scan";
+
+const gzip = promisify(gzipCallback);
+const BLOCK = 512;
+const PROBE_BYTES = 8 * 1024;
+
+/**
+ * Packs profile entries as a tar compressed into a series of gzip members, one per
+ * entry, concatenated in order (RFC 1952 allows many members; gunzip and node-tar read
+ * them as one stream). Per-member compression is what makes archiving fast: deflate
+ * runs at only tens of MB/s, and most of a WhatsApp profile's login data is IndexedDB
+ * already compressed with snappy, where LZ77 matching costs much and gains little:
+ *   - text-like files (LevelDB logs, manifests, localStorage) get the configured level;
+ *   - already-compressed files get Huffman coding only: ~10% smaller, at a fraction of
+ *     level 1's cost (docs/benchmarks.md has the figures);
+ *   - incompressible files (random bytes, encrypted media) are stored.
+ * Entries are compressed on all cores (zlib runs in libuv's pool) and handed to `emit`
+ * in order; one file per core is read at a time, never the whole profile.
+ */
+export async function packProfile(
+  root: string,
+  entries: ProfileEntry[],
+  level: number,
+  emit: (member: Buffer) => void,
+): Promise<void> {
+  // Members finish out of order; each is emitted (and dropped here) as soon as all
+  // before it have been, so only the members still in flight are held.
+  const done = new Map<number, Buffer>();
+  let emitted = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const index = next++;
+      done.set(index, await packEntry(root, entries[index]!, level));
+      for (let member = done.get(emitted); member; member = done.get(emitted)) {
+        done.delete(emitted++);
+        emit(member);
+      }
+    }
+  };
+  const parallel = Math.max(1, Math.min(os.availableParallelism(), entries.length));
+  await Promise.all(Array.from({ length: parallel }, worker));
+  emit(await gzip(Buffer.alloc(2 * BLOCK), { level })); // end-of-archive blocks
+}
+
+async function packEntry(root: string, entry: ProfileEntry, level: number): Promise<Buffer> {
+  if (entry.type === "dir") return gzip(tarHeader(entry, 0), { level });
+  // Read exactly the scanned size: a file that grew meanwhile is caught by the
+  // archiver's change check, one that shrank fails here.
+  const handle = await open(path.join(root, entry.path), "r");
+  let body: Buffer;
+  try {
+    body = Buffer.allocUnsafe(entry.size);
+    const { bytesRead } = await handle.read(body, 0, entry.size, 0);
+    if (bytesRead !== entry.size) throw Object.assign(new Error("file shrank while read"), { code: "ENOENT", path: entry.path });
+  } finally {
+    await handle.close();
+  }
+  const padding = Buffer.alloc((BLOCK - (entry.size % BLOCK)) % BLOCK);
+  return gzip(Buffer.concat([tarHeader(entry, entry.size), body, padding]), optionsFor(body, level));
+}
+
+/** How to compress a file's bytes, from how well a sample of them deflates at level 1. */
+export function optionsFor(body: Buffer, level: number): ZlibOptions {
+  if (body.length < PROBE_BYTES) return { level };
+  const sample = body.subarray(0, PROBE_BYTES);
+  const ratio = deflateRawSync(sample, { level: 1 }).length / sample.length;
+  if (ratio > 0.97) return { level: 0 };
+  if (ratio > 0.5) return { level: 1, strategy: constants.Z_HUFFMAN_ONLY };
+  return { level };
+}
+
+/** A ustar header, preceded by a pax header when the path is too long for ustar. */
+function tarHeader(entry: ProfileEntry, size: number): Buffer {
+  const fields = {
+    path: entry.type === "dir" ? `${entry.path}/` : entry.path,
+    type: entry.type === "dir" ? ("Directory" as const) : ("File" as const),
+    size,
+    mode: entry.type === "dir" ? 0o700 : 0o600,
+    mtime: new Date(Math.floor(entry.mtimeMs)),
+  };
+  const block = Buffer.alloc(BLOCK);
+  const needPax = new Header(fields).encode(block, 0);
+  return needPax ? Buffer.concat([new Pax(fields).encode(), block]) : block;
+}

@@ -1,0 +1,46 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { constants, gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { optionsFor, packProfile } from "../../../src/lib/messaging/profile-packer";
+import { scanProfile } from "../../../src/lib/messaging/profile-scan";
+
+describe("packProfile", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-packer-"));
+    const idb = path.join(dir, "Default", "IndexedDB", "x.indexeddb.leveldb");
+    await mkdir(idb, { recursive: true });
+    await writeFile(path.join(idb, "000003.log"), "text ".repeat(10_000));
+    await writeFile(path.join(idb, "000004.ldb"), randomBytes(100_000));
+    // A path longer than ustar's 255 bytes needs a pax header.
+    const deep = path.join(dir, "Default", "IndexedDB", "d".repeat(120), "e".repeat(120));
+    await mkdir(deep, { recursive: true });
+    await writeFile(path.join(deep, "f".repeat(40)), "deep");
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("writes one gzip member per entry that together gunzip to a tar of every kept file", async () => {
+    const scan = await scanProfile(dir);
+    const members: Buffer[] = [];
+    await packProfile(dir, scan.kept, 6, (member) => members.push(member));
+    expect(members).toHaveLength(scan.kept.length + 1);
+    const tar = gunzipSync(Buffer.concat(members));
+    expect(tar.length % 512).toBe(0);
+    expect(tar.includes(Buffer.from("text text text"))).toBe(true);
+  });
+
+  it("uses the configured level for text, Huffman only for half-compressed data and stores noise", () => {
+    expect(optionsFor(Buffer.from("hello world ".repeat(10_000)), 6)).toEqual({ level: 6 });
+    // Random bytes drawn from 16 symbols: no repeats for LZ77, but 4 bits of entropy per byte.
+    const lowEntropy = Buffer.from(randomBytes(100_000).map((byte) => 0x41 + (byte % 16)));
+    expect(optionsFor(lowEntropy, 6)).toEqual({ level: 1, strategy: constants.Z_HUFFMAN_ONLY });
+    expect(optionsFor(randomBytes(100_000), 6)).toEqual({ level: 0 });
+    expect(optionsFor(Buffer.from("tiny"), 9)).toEqual({ level: 9 });
+  });
+});
