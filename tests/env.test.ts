@@ -54,11 +54,20 @@ describe("src/env.ts", () => {
     ["PORT", "70000", ""],
     ["SESSION_ARCHIVE_MAX_BYTES", "-1", ""],
     ["NODE_ENV", "staging", ""],
+    ["GZIP_LEVEL", "10", ""],
+    ["SESSION_ENCRYPTION_OLD_KEYS", `${randomBytes(32).toString("base64")},short`, "32 random bytes"],
+    ["SESSION_MEMORY_CACHE_MB", "-5", ""],
   ])("rejects %s=%j with a message naming it", (name, value, hint) => {
     const error = errorOf({ ...valid, [name]: value });
     expect(error.variables).toEqual([name]);
     expect(error.message).toContain(`${name}:`);
     expect(error.message).toContain(hint);
+  });
+
+  it("reads SESSION_ENCRYPTION_OLD_KEYS as a comma-separated list", () => {
+    const [a, b] = [randomBytes(32).toString("base64"), randomBytes(32).toString("base64")];
+    expect(parseEnv({ ...valid, SESSION_ENCRYPTION_OLD_KEYS: ` ${a}, ${b} ` }).SESSION_ENCRYPTION_OLD_KEYS).toEqual([a, b]);
+    expect(parseEnv(valid).SESSION_ENCRYPTION_OLD_KEYS).toEqual([]);
   });
 
   it("treats an empty optional variable as unset", () => {
