@@ -1,8 +1,10 @@
 // npm run bench:archive [-- --json] – wavault's archive and restore against whatsapp-web.js's
 // RemoteAuth on the same real Chromium profile, both through a real PocketBase.
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
+import { promisify } from "node:util";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
@@ -13,10 +15,12 @@ import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 import { buildChromiumProfile, startProfileOrigin } from "../../tests/fixtures/chromium-profile";
 import { PROJECT_ROOT } from "../lib/load-env";
 import { scanProfile } from "../../src/lib/messaging/profile-scan";
-import { createBenchUser, measureRss, median, startBenchPocketBase } from "./bench-support";
+import { createBenchUser, median, startBenchPocketBase } from "./bench-support";
 import { remoteAuthBaseline } from "./remote-auth-baseline";
 
 const RUNS = 5;
+const execFileAsync = promisify(execFile);
+const benchCredentials = { email: "", password: "" };
 const PROFILE_DIR = path.join(PROJECT_ROOT, "bench/.cache/chromium-profile-150mb");
 // About 85% caches, the rest login data and chats, like a real WhatsApp Web profile.
 const PROFILE_SIZES = { messagesMb: 110, cacheMb: 128 };
@@ -46,30 +50,51 @@ async function benchWavault(admin: PocketBase, work: string) {
   const archiveMs: number[] = [];
   const restoreMs: number[] = [];
   let archiveBytes = 0;
-  const peaks: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const target = path.join(work, `wavault-restore-${run}`);
-    // One archive and one cold restore (a new store with no memory tier, an empty
-    // target: the download is included) per measured run.
-    const { peakGrowthMb } = await measureRss(async () => {
-      let started = performance.now();
-      const archived = await archiver.archiveSession(PROFILE_DIR);
-      archiveMs.push(performance.now() - started);
-      archiveBytes = archived.sizeBytes;
-      await new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 }).saveSession(
-        userId,
-        archived,
-      );
-      const store = new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 });
-      started = performance.now();
-      const loaded = await store.loadSession(userId, target);
-      restoreMs.push(performance.now() - started);
-      if (loaded?.tier !== "database") throw new Error("the restore did not come from PocketBase");
-    });
-    peaks.push(peakGrowthMb);
+    let started = performance.now();
+    const archived = await archiver.archiveSession(PROFILE_DIR);
+    archiveMs.push(performance.now() - started);
+    archiveBytes = archived.sizeBytes;
+    await new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 }).saveSession(
+      userId,
+      archived,
+    );
+    // A new store with no memory tier and an empty target: a cold restore, download included.
+    const store = new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 });
+    started = performance.now();
+    const loaded = await store.loadSession(userId, target);
+    restoreMs.push(performance.now() - started);
+    if (loaded?.tier !== "database") throw new Error("the restore did not come from PocketBase");
     await rm(target, { recursive: true, force: true });
   }
+  const peaks: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    peaks.push(await measurePeakRss(admin, userId, path.join(work, `rss-${run}`)));
+  }
+  if (process.env.BENCH_DEBUG) console.error({ archiveMs, restoreMs, peaks });
   return { archiveBytes, archiveMs: median(archiveMs), restoreMs: median(restoreMs), peakRssMb: median(peaks) };
+}
+
+/** One archive + save + cold restore in a fresh process: its peak RSS above its start. */
+async function measurePeakRss(admin: PocketBase, userId: string, target: string): Promise<number> {
+  const { stdout, stderr } = await execFileAsync(process.execPath, ["--import", "tsx", "scripts/bench/archive-rss-probe.ts"], {
+    cwd: PROJECT_ROOT,
+    env: {
+      ...process.env,
+      WAVAULT_RSS_PROBE: JSON.stringify({
+        url: admin.baseURL,
+        ...benchCredentials,
+        userId,
+        profileDir: PROFILE_DIR,
+        target,
+        key: randomBytes(32).toString("base64"),
+      }),
+    },
+  });
+  await rm(target, { recursive: true, force: true });
+  if (process.env.BENCH_DEBUG) console.error(stderr);
+  return (JSON.parse(stdout.trim().split("\n").pop()!) as { peakGrowthMb: number }).peakGrowthMb;
 }
 
 async function main() {
@@ -79,6 +104,8 @@ async function main() {
   await ensureProfile();
   const { rawBytes } = await scanProfile(PROFILE_DIR);
   const pocketbase = await startBenchPocketBase();
+  benchCredentials.email = pocketbase.adminEmail;
+  benchCredentials.password = pocketbase.adminPassword;
   const work = await mkdtemp(path.join(os.tmpdir(), "wavault-bench-archive-"));
   try {
     const admin = await pocketbase.admin();

@@ -28,25 +28,3 @@ export function median(values: number[]): number {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
-
-/**
- * Runs `work` and reports how far this process's resident memory rose above where it
- * started: sampled every 2 ms, and the kernel's own peak (getrusage maxrss) when that
- * moved during the run. Collects garbage first when run with --expose-gc (the npm
- * script does), so garbage left by earlier work does not count.
- */
-export async function measureRss(work: () => Promise<void>): Promise<{ peakGrowthMb: number }> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const before = process.memoryUsage.rss();
-  const maxRssBefore = process.resourceUsage().maxRSS * 1024;
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 2);
-  try {
-    await work();
-  } finally {
-    clearInterval(sampler);
-  }
-  const maxRssAfter = process.resourceUsage().maxRSS * 1024;
-  if (maxRssAfter > maxRssBefore) peak = Math.max(peak, maxRssAfter);
-  return { peakGrowthMb: (peak - before) / 1024 / 1024 };
-}

@@ -9,7 +9,9 @@ import type { ProfileEntry } from "./profile-scan";
 
 const gzip = promisify(gzipCallback);
 const BLOCK = 512;
-const PROBE_BYTES = 8 * 1024;
+const PROBE_BYTES = 4 * 1024;
+// libuv's pool has 4 threads; keeping them all busy beats one task per core even on 2 cores.
+const PARALLEL = Math.max(4, os.availableParallelism());
 
 /**
  * Packs profile entries as a tar compressed into a series of gzip members, one per
@@ -21,8 +23,8 @@ const PROBE_BYTES = 8 * 1024;
  *   - already-compressed files get Huffman coding only: ~10% smaller, at a fraction of
  *     level 1's cost (docs/benchmarks.md has the figures);
  *   - incompressible files (random bytes, encrypted media) are stored.
- * Entries are compressed on all cores (zlib runs in libuv's pool) and handed to `emit`
- * in order; one file per core is read at a time, never the whole profile.
+ * Entries are compressed in parallel (zlib runs in libuv's pool) and handed to `emit`
+ * in order; a few files are read at a time, never the whole profile.
  */
 export async function packProfile(
   root: string,
@@ -45,26 +47,38 @@ export async function packProfile(
       }
     }
   };
-  const parallel = Math.max(1, Math.min(os.availableParallelism(), entries.length));
+  const parallel = Math.max(1, Math.min(PARALLEL, entries.length));
   await Promise.all(Array.from({ length: parallel }, worker));
   emit(await gzip(Buffer.alloc(2 * BLOCK), { level })); // end-of-archive blocks
 }
 
 async function packEntry(root: string, entry: ProfileEntry, level: number): Promise<Buffer> {
   if (entry.type === "dir") return gzip(tarHeader(entry, 0), { level });
-  // Read exactly the scanned size: a file that grew meanwhile is caught by the
-  // archiver's change check, one that shrank fails here.
+  // One buffer holds the tar header, the file and its padding: no copies. Read exactly
+  // the scanned size: a file that grew meanwhile is caught by the archiver's change
+  // check, one that shrank fails here.
+  const header = tarHeader(entry, entry.size);
+  const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK;
+  const tar = Buffer.alloc(header.length + entry.size + padding);
+  header.copy(tar);
   const handle = await open(path.join(root, entry.path), "r");
-  let body: Buffer;
   try {
-    body = Buffer.allocUnsafe(entry.size);
-    const { bytesRead } = await handle.read(body, 0, entry.size, 0);
+    const { bytesRead } = await handle.read(tar, header.length, entry.size, 0);
     if (bytesRead !== entry.size) throw Object.assign(new Error("file shrank while read"), { code: "ENOENT", path: entry.path });
   } finally {
     await handle.close();
   }
-  const padding = Buffer.alloc((BLOCK - (entry.size % BLOCK)) % BLOCK);
-  return gzip(Buffer.concat([tarHeader(entry, entry.size), body, padding]), optionsFor(body, level));
+  const body = tar.subarray(header.length, header.length + entry.size);
+  return gzip(tar, { ...optionsFor(body, level), chunkSize: chunkSizeFor(tar.length) });
+}
+
+/**
+ * Node's async zlib hands work to the pool one output chunk at a time: chunks as large
+ * as the output cut the round trips, and no larger, since each chunk stays allocated
+ * until it is collected (1 MB chunks for 200 KB files left 100+ MB of garbage).
+ */
+function chunkSizeFor(inputBytes: number): number {
+  return Math.min(1024 * 1024, Math.max(16 * 1024, inputBytes + 1024));
 }
 
 /** How to compress a file's bytes, from how well a sample of them deflates at level 1. */
