@@ -2,10 +2,11 @@
 // the process's peak RSS rose above its RSS once everything was loaded. Linux resets the
 // peak (VmHWM) on "5" written to clear_refs, so start-up (tsx compiling) is not counted.
 import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
-import { SessionArchiver } from "../../src/lib/messaging/session-archiver";
+import { disposeArchive, SessionArchiver } from "../../src/lib/messaging/session-archiver";
 import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 
 const input = JSON.parse(process.env.WAVAULT_RSS_PROBE ?? "{}") as {
@@ -18,7 +19,13 @@ const input = JSON.parse(process.env.WAVAULT_RSS_PROBE ?? "{}") as {
   key: string;
 };
 const admin = await createServiceClient({ url: input.url, email: input.email, password: input.password });
-const archiver = new SessionArchiver({ keys: createKeyRing(input.key), gzipLevel: 6, maxEntries: 50_000, maxBytes: 1024 ** 3 });
+const archiver = new SessionArchiver({
+  keys: createKeyRing(input.key),
+  gzipLevel: 6,
+  maxEntries: 50_000,
+  maxBytes: 1024 ** 3,
+  workDir: path.dirname(input.target),
+});
 const store = () => new DatabaseSessionStore(admin, archiver, { instanceId: "bench", memoryCacheBytes: 0 });
 await admin.collection("users").getOne(input.userId); // warm the client up before the baseline
 
@@ -26,7 +33,9 @@ const statusKb = (field: string) =>
   Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"))?.[1]) * 1024;
 writeFileSync("/proc/self/clear_refs", "5");
 const baseline = statusKb("VmRSS");
-await store().saveSession(input.userId, await archiver.archiveSession(input.profileDir));
+const archived = await archiver.archiveSession(input.profileDir);
+await store().saveSession(input.userId, archived);
 await store().loadSession(input.userId, input.target);
 const peak = statusKb("VmHWM");
+await disposeArchive(archived);
 console.log(JSON.stringify({ peakGrowthMb: (peak - baseline) / 1024 / 1024 }));

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
 
 import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
-import { SessionArchiver } from "../../src/lib/messaging/session-archiver";
+import { disposeArchive, SessionArchiver } from "../../src/lib/messaging/session-archiver";
 import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 import { buildChromiumProfile, startProfileOrigin } from "../../tests/fixtures/chromium-profile";
 import { PROJECT_ROOT } from "../lib/load-env";
@@ -45,6 +45,7 @@ async function benchWavault(admin: PocketBase, work: string) {
     gzipLevel: 6,
     maxEntries: 50_000,
     maxBytes: 1024 ** 3,
+    workDir: work,
   });
   const userId = await createBenchUser(admin);
   const archiveMs: number[] = [];
@@ -67,6 +68,7 @@ async function benchWavault(admin: PocketBase, work: string) {
     restoreMs.push(performance.now() - started);
     if (loaded?.tier !== "database") throw new Error("the restore did not come from PocketBase");
     await rm(target, { recursive: true, force: true });
+    await disposeArchive(archived);
   }
   const peaks: number[] = [];
   for (let run = 0; run < RUNS; run++) {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { createReadStream, createWriteStream, mkdirSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
@@ -35,17 +36,22 @@ function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError
 }
 
 /**
- * Unpacks a tar (in gzip) into the empty directory `dir` in one pass, checking every
- * entry before it is written: only plain files and directories, only paths inside
- * `dir`, each path once, within the entry and byte limits.
+ * Unpacks a tar (in gzip) from `gzipFile` into the empty directory `dir`, streaming, in
+ * one pass, checking every entry before it is written: only plain files and
+ * directories, only paths inside `dir`, each path once, within the entry and byte limits.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
-function unpackChecked(gzip: Buffer, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
+function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     let entries = 0;
     let bytes = 0;
     let failure: Error | undefined;
-    const writes: Promise<unknown>[] = [];
+    const writes: Promise<void>[] = [];
+    // Reject only once every file stream has settled, so the caller can delete `dir`.
+    const fail = (error: Error) => {
+      failure ??= error;
+      void Promise.allSettled(writes).then(() => reject(failure));
+    };
     const parser = new Parser({
       strict: true,
       onReadEntry: (entry) => {
@@ -53,68 +59,70 @@ function unpackChecked(gzip: Buffer, dir: string, limits: ExtractLimits): Promis
         entries += 1;
         bytes += entry.size ?? 0;
         const checked = checkEntry(entry, dir);
-        failure =
+        const refusal =
           (checked instanceof UnsafeArchiveError ? checked : undefined) ??
           (entries > limits.maxEntries ? new ArchiveTooLargeError("entries", limits.maxEntries) : undefined) ??
           (bytes > limits.maxBytes ? new ArchiveTooLargeError("bytes", limits.maxBytes) : undefined);
-        if (failure || typeof checked !== "string") {
+        if (refusal || typeof checked !== "string") {
           entry.resume();
-          if (failure) parser.abort(failure);
+          if (refusal) {
+            failure ??= refusal;
+            parser.abort(refusal);
+          }
           return;
         }
         const destination = path.join(dir, checked);
         if (entry.type === "Directory") {
-          if (checked) writes.push(mkdir(destination, { recursive: true, mode: 0o700 }));
+          mkdirSync(destination, { recursive: true, mode: 0o700 });
           entry.resume();
           return;
         }
-        const chunks: Buffer[] = [];
-        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
-        entry.on("end", () => {
-          // "wx": a path that appears twice is refused instead of silently overwritten.
-          const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 }).then(() =>
-            writeFile(destination, Buffer.concat(chunks), { mode: 0o600, flag: "wx" }),
-          );
-          writes.push(write.catch((error: NodeJS.ErrnoException) => {
-            throw error.code === "EEXIST" ? new UnsafeArchiveError(entry.path, "duplicate path") : error;
-          }));
-        });
+        mkdirSync(path.dirname(destination), { recursive: true, mode: 0o700 });
+        // "wx": a path that appears twice is refused instead of silently overwritten.
+        const out = createWriteStream(destination, { flags: "wx", mode: 0o600 });
+        writes.push(
+          new Promise<void>((done, failed) => {
+            out.on("close", done);
+            out.on("error", (error: NodeJS.ErrnoException) => {
+              const refused = error.code === "EEXIST" ? new UnsafeArchiveError(entry.path, "duplicate path") : error;
+              failure ??= refused;
+              parser.abort(refused);
+              failed(refused);
+            });
+          }),
+        );
+        entry.pipe(out);
       },
     });
-    const fail = (error: Error) => {
-      failure ??= new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error });
-      reject(failure);
-    };
-    parser.on("error", fail);
-    parser.on("abort", fail);
+    const corrupt = (error: Error) =>
+      fail(failure ?? new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
+    parser.on("error", corrupt);
+    parser.on("abort", corrupt);
     parser.on("close", () => {
-      if (failure) return reject(failure);
-      if (entries === 0) return reject(new ArchiveCorruptError("it holds no entries"));
-      Promise.all(writes).then(() => resolve({ entries, bytes }), reject);
+      if (failure) return fail(failure);
+      if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
+      Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
     });
-    parser.end(gzip);
+    const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
+    input.on("error", fail);
+    input.pipe(parser as unknown as NodeJS.WritableStream);
   });
 }
 
 /**
- * Extracts a tar (in gzip) into `targetDir` all or nothing: every entry is checked and
- * unpacked into a staging directory beside the target, which is swapped in with
- * renames only when the whole archive has passed. On any failure the staging
+ * Extracts a tar (in gzip) from `gzipFile` into `targetDir` all or nothing: every entry
+ * is checked and unpacked into a staging directory beside the target, which is swapped
+ * in with renames only when the whole archive has passed. On any failure the staging
  * directory is deleted and the target is left exactly as it was.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
-export async function extractArchiveAtomically(gzip: Buffer, targetDir: string, limits: ExtractLimits) {
-  const parent = path.dirname(path.resolve(targetDir));
-  const base = path.basename(targetDir);
-  const suffix = randomBytes(6).toString("hex");
-  const staging = path.join(parent, `.${base}.restore-${suffix}`);
-  const previous = path.join(parent, `.${base}.previous-${suffix}`);
-
-  await mkdir(parent, { recursive: true });
+export async function extractArchiveAtomically(gzipFile: string, targetDir: string, limits: ExtractLimits) {
+  const { staging, previous } = siblingPaths(targetDir);
+  await mkdir(path.dirname(staging), { recursive: true });
   await mkdir(staging, { mode: 0o700 });
   let unpacked: { entries: number; bytes: number };
   try {
-    unpacked = await unpackChecked(gzip, staging, limits);
+    unpacked = await unpackChecked(gzipFile, staging, limits);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
@@ -134,4 +142,16 @@ export async function extractArchiveAtomically(gzip: Buffer, targetDir: string, 
   await rename(staging, targetDir);
   if (hadPrevious) await rm(previous, { recursive: true, force: true });
   return unpacked;
+}
+
+/** Scratch paths beside `targetDir` (same filesystem, so renames are atomic), hidden and unique. */
+export function siblingPaths(targetDir: string) {
+  const parent = path.dirname(path.resolve(targetDir));
+  const prefix = path.join(parent, `.${path.basename(targetDir)}`);
+  const suffix = randomBytes(6).toString("hex");
+  return {
+    staging: `${prefix}.restore-${suffix}`,
+    previous: `${prefix}.previous-${suffix}`,
+    plaintext: `${prefix}.restore-${suffix}.tgz`,
+  };
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from "node:crypto";
 
 import { ArchiveCorruptError, ArchiveDecryptError } from "./archive-errors";
 import type { ArchiveKey, ArchiveKeyRing } from "./archive-keys";
@@ -41,47 +41,93 @@ export function createArchiveCipher(key: ArchiveKey, header: ArchiveHeader) {
 }
 
 /**
- * Reads the header of `archive`.
+ * Reads the header at the start of `archive` (the whole archive, or only its first bytes
+ * when `complete` is false: then null means "need more bytes").
  * @throws ArchiveCorruptError when it is no wavault archive, of an unknown version, or truncated.
  */
-export function readHeader(archive: Buffer): ArchiveHeader {
-  if (archive.length < MAGIC.length + 2 || !archive.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new ArchiveCorruptError("not a wavault session archive");
-  }
+export function readHeader(archive: Buffer, complete = true): ArchiveHeader | null {
+  const need = (bytes: number) => {
+    if (archive.length >= bytes) return true;
+    if (complete) throw new ArchiveCorruptError(archive.length < MAGIC.length ? "not a wavault session archive" : "truncated");
+    return false;
+  };
+  if (!need(MAGIC.length + 2)) return null;
+  if (!archive.subarray(0, MAGIC.length).equals(MAGIC)) throw new ArchiveCorruptError("not a wavault session archive");
   const version = archive[MAGIC.length]!;
   if (version !== ARCHIVE_FORMAT_VERSION) throw new ArchiveCorruptError(`unsupported format version ${version}`);
   const keyIdLength = archive[MAGIC.length + 1]!;
   const headerLength = MAGIC.length + 2 + keyIdLength + IV_BYTES;
-  if (archive.length < headerLength + TAG_BYTES) throw new ArchiveCorruptError("truncated");
-  const keyId = archive.subarray(MAGIC.length + 2, MAGIC.length + 2 + keyIdLength).toString("ascii");
+  if (!need(headerLength)) return null;
   return {
     version,
-    keyId,
-    iv: archive.subarray(headerLength - IV_BYTES, headerLength),
-    bytes: archive.subarray(0, headerLength),
+    keyId: archive.subarray(MAGIC.length + 2, MAGIC.length + 2 + keyIdLength).toString("ascii"),
+    iv: Buffer.from(archive.subarray(headerLength - IV_BYTES, headerLength)),
+    bytes: Buffer.from(archive.subarray(0, headerLength)),
   };
 }
 
 /**
- * Decrypts `archive` and verifies its GCM tag before returning anything.
- * @throws ArchiveCorruptError for a malformed header; ArchiveDecryptError for an unknown
- *   key id, a wrong key or tampered bytes.
+ * Decrypts an archive as it streams in, handing the plaintext to `write` and holding
+ * back the trailing GCM tag. The plaintext is NOT yet authenticated when `write` sees
+ * it: the caller must keep it away from anything that matters until `finish` returns.
+ * `finish` checks the SHA-256 of every byte seen (when one is expected) and the tag.
+ * @throws ArchiveCorruptError for a malformed or truncated archive or a checksum
+ *   mismatch; ArchiveDecryptError for an unknown key id, a wrong key or changed bytes.
  */
-export function decryptArchive(archive: Buffer, keys: ArchiveKeyRing): Buffer {
-  const header = readHeader(archive);
-  const key = keys.byId.get(header.keyId);
-  if (!key) throw new ArchiveDecryptError(header.keyId, "no configured key has this id (SESSION_ENCRYPTION_OLD_KEYS?)");
-  const decipher = createDecipheriv("aes-256-gcm", key.key, header.iv);
-  decipher.setAAD(header.bytes);
-  decipher.setAuthTag(archive.subarray(archive.length - TAG_BYTES));
+export async function decryptArchiveStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  keys: ArchiveKeyRing,
+  write: (plaintext: Buffer) => Promise<void> | void,
+  expectedSha256?: string,
+): Promise<{ sha256: string; sizeBytes: number }> {
+  const hash = createHash("sha256");
+  let sizeBytes = 0;
+  let pending = Buffer.alloc(0);
+  let header: ArchiveHeader | null = null;
+  let decipher: DecipherGCM | undefined;
+
+  for await (const chunk of source) {
+    hash.update(chunk);
+    sizeBytes += chunk.length;
+    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!header) {
+      pending = Buffer.concat([pending, data]);
+      header = readHeader(pending, false);
+      if (!header) continue;
+      const key = keys.byId.get(header.keyId);
+      if (!key) throw new ArchiveDecryptError(header.keyId, "no configured key has this id (SESSION_ENCRYPTION_OLD_KEYS?)");
+      decipher = createDecipheriv("aes-256-gcm", key.key, header.iv);
+      decipher.setAAD(header.bytes);
+      data = pending.subarray(header.bytes.length);
+      pending = Buffer.alloc(0);
+    }
+    // `pending` holds the last TAG_BYTES seen, which may be the tag; decipher the rest.
+    if (pending.length + data.length <= TAG_BYTES) {
+      pending = Buffer.concat([pending, data]);
+    } else if (data.length >= TAG_BYTES) {
+      if (pending.length) await write(decipher!.update(pending));
+      await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
+      pending = Buffer.from(data.subarray(data.length - TAG_BYTES));
+    } else {
+      const joined = Buffer.concat([pending, data]);
+      await write(decipher!.update(joined.subarray(0, joined.length - TAG_BYTES)));
+      pending = joined.subarray(joined.length - TAG_BYTES);
+    }
+  }
+
+  if (!header) readHeader(pending); // throws the precise "not an archive" / "truncated"
+  if (pending.length < TAG_BYTES) throw new ArchiveCorruptError("truncated");
+  const sha256 = hash.digest("hex");
+  if (expectedSha256 && expectedSha256 !== sha256) {
+    throw new ArchiveCorruptError("its SHA-256 does not match the recorded one");
+  }
+  decipher!.setAuthTag(pending);
   try {
-    return Buffer.concat([
-      decipher.update(archive.subarray(header.bytes.length, archive.length - TAG_BYTES)),
-      decipher.final(),
-    ]);
+    await write(decipher!.final());
   } catch (error) {
-    throw new ArchiveDecryptError(header.keyId, "authentication failed (wrong key, or the bytes were changed)", {
+    throw new ArchiveDecryptError(header!.keyId, "authentication failed (wrong key, or the bytes were changed)", {
       cause: error,
     });
   }
+  return { sha256, sizeBytes };
 }

@@ -24,9 +24,14 @@ export class ArchiveMemoryCache {
     return entry.archive;
   }
 
+  /** Whether an archive of `bytes` would be kept at all. */
+  accepts(bytes: number): boolean {
+    return bytes <= this.#maxBytes / 4 && this.#maxEntries > 0;
+  }
+
   set(userId: string, sha256: string, archive: Buffer): void {
     this.delete(userId);
-    if (archive.length > this.#maxBytes / 4 || this.#maxEntries === 0) return;
+    if (!this.accepts(archive.length)) return;
     this.#entries.set(userId, { sha256, archive });
     this.#bytes += archive.length;
     for (const [oldest, entry] of this.#entries) {

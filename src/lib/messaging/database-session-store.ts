@@ -1,11 +1,13 @@
-import { existsSync } from "node:fs";
+import { existsSync, openAsBlob } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
 import { ArchiveMemoryCache } from "./archive-memory-cache";
-import type { SessionArchive, SessionArchiver } from "./session-archiver";
+import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
 import { isNotFound, SessionStoreError, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
@@ -91,8 +93,8 @@ export class DatabaseSessionStore {
     metadata: Record<string, unknown> = {},
   ): Promise<RecordModel> {
     const fields: Record<string, unknown> = {
-      // A view, not a copy: the archive can be tens of megabytes.
-      archive: new File([archive.archive as Uint8Array<ArrayBuffer>], `session-${userId}.wvlt`),
+      // A file-backed blob: the upload streams from disk.
+      archive: new File([await openAsBlob(archive.file)], `session-${userId}.wvlt`),
       compressed: true,
       size_bytes: archive.sizeBytes,
       last_active: new Date().toISOString(),
@@ -129,7 +131,7 @@ export class DatabaseSessionStore {
       throw toStoreError(error, "save the session archive");
     }
     this.counters.uploads += 1;
-    this.#memory.set(userId, archive.sha256, archive.archive);
+    if (this.#memory.accepts(archive.sizeBytes)) this.#memory.set(userId, archive.sha256, await readArchive(archive));
     return saved;
   }
 
@@ -155,16 +157,18 @@ export class DatabaseSessionStore {
 
     if ((await readVersionMarker(targetDir)) === sha256) return result("file");
 
-    let tier: RestoreTier = "memory";
-    let archive = this.#memory.get(userId, sha256);
-    if (!archive) {
-      tier = "database";
-      archive = await this.#download(record);
+    const cached = this.#memory.get(userId, sha256);
+    if (cached) {
+      await this.#archiver.restoreSession(cached, targetDir, { expectedSha256: sha256 });
+    } else {
+      // Streams the download into the restore; keeps a copy only if the memory tier takes it.
+      const keep = this.#memory.accepts(record.size_bytes as number) ? ([] as Buffer[]) : null;
+      const download = this.#download(record, keep);
+      await this.#archiver.restoreSession(download, targetDir, { expectedSha256: sha256 });
+      if (keep) this.#memory.set(userId, sha256, Buffer.concat(keep));
     }
-    await this.#archiver.restoreSession(archive, targetDir, { expectedSha256: sha256 });
-    this.#memory.set(userId, sha256, archive);
     await this.markLocalVersion(targetDir, sha256);
-    return result(tier);
+    return result(cached ? "memory" : "database");
   }
 
   /** Records that `dir` holds the stored version `sha256` (after a restore or an archive of it). */
@@ -264,15 +268,24 @@ export class DatabaseSessionStore {
     }
   }
 
-  async #download(record: RecordModel): Promise<Buffer> {
+  /** The archive file of `record`, streamed; each chunk also goes into `keep` when given. */
+  async *#download(record: RecordModel, keep: Buffer[] | null): AsyncGenerator<Buffer> {
+    let response: Response;
     try {
       const token = await this.#pb.files.getToken();
-      const response = await fetch(this.#pb.files.getURL(record, record.archive as string, { token }));
-      if (!response.ok) throw new SessionStoreError("download the session archive", response.status);
-      this.counters.downloads += 1;
-      return Buffer.from(await response.arrayBuffer());
+      response = await fetch(this.#pb.files.getURL(record, record.archive as string, { token }));
     } catch (error) {
-      if (error instanceof SessionStoreError) throw error;
+      throw toStoreError(error, "download the session archive");
+    }
+    if (!response.ok || !response.body) throw new SessionStoreError("download the session archive", response.status);
+    this.counters.downloads += 1;
+    try {
+      for await (const chunk of Readable.fromWeb(response.body as WebReadableStream<Uint8Array>)) {
+        const bytes = chunk as Buffer;
+        keep?.push(bytes);
+        yield bytes;
+      }
+    } catch (error) {
       throw toStoreError(error, "download the session archive");
     }
   }

@@ -30,26 +30,30 @@ export async function packProfile(
   root: string,
   entries: ProfileEntry[],
   level: number,
-  emit: (member: Buffer) => void,
+  emit: (member: Buffer) => Promise<void>,
 ): Promise<void> {
-  // Members finish out of order; each is emitted (and dropped here) as soon as all
-  // before it have been, so only the members still in flight are held.
+  // Members finish out of order; each is handed on (and dropped here) as soon as all
+  // before it have been, through one chain so `emit` calls never overlap.
   const done = new Map<number, Buffer>();
   let emitted = 0;
   let next = 0;
+  let chain = Promise.resolve();
   const worker = async () => {
     while (next < entries.length) {
       const index = next++;
       done.set(index, await packEntry(root, entries[index]!, level));
       for (let member = done.get(emitted); member; member = done.get(emitted)) {
         done.delete(emitted++);
-        emit(member);
+        const ready = member;
+        chain = chain.then(() => emit(ready));
       }
+      await chain; // backpressure: do not read further ahead than the writer
     }
   };
   const parallel = Math.max(1, Math.min(PARALLEL, entries.length));
   await Promise.all(Array.from({ length: parallel }, worker));
-  emit(await gzip(Buffer.alloc(2 * BLOCK), { level })); // end-of-archive blocks
+  await chain;
+  await emit(await gzip(Buffer.alloc(2 * BLOCK), { level })); // end-of-archive blocks
 }
 
 async function packEntry(root: string, entry: ProfileEntry, level: number): Promise<Buffer> {

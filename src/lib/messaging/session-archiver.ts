@@ -1,18 +1,24 @@
-import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { createHash, randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, existsSync, readdirSync, statSync } from "node:fs";
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 
-import { ArchiveCorruptError, ProfileChangedError } from "./archive-errors";
-import { extractArchiveAtomically, type ExtractLimits } from "./archive-extractor";
-import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchive } from "./archive-format";
+import { ProfileChangedError } from "./archive-errors";
+import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
+import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
 import { packProfile } from "./profile-packer";
 import { findChangedFile, scanProfile } from "./profile-scan";
 
 export interface SessionArchive {
-  /** header · AES-256-GCM(gzip(tar)) · tag: what is stored. */
-  archive: Buffer;
-  /** archive.length */
+  /**
+   * The archive on disk — header · AES-256-GCM(gzip(tar)) · tag — in the archiver's
+   * work directory, private to this process. Upload it, then `disposeArchive()` it.
+   */
+  file: string;
+  /** The archive's length. */
   sizeBytes: number;
   /** The whole profile on disk, caches included. */
   rawBytes: number;
@@ -21,7 +27,7 @@ export interface SessionArchive {
   fileCount: number;
   /** sizeBytes / rawBytes: 0.04 means the archive is 4% of the profile. */
   compressionRatio: number;
-  /** Hex SHA-256 of `archive`. */
+  /** Hex SHA-256 of the archive. */
   sha256: string;
   formatVersion: number;
   keyId: string;
@@ -34,10 +40,15 @@ export interface RestoredSession {
   bytes: number;
 }
 
+/** An archive to restore: all of it in memory, or a stream of it (a download, a file). */
+export type ArchiveSource = Buffer | AsyncIterable<Uint8Array>;
+
 export interface SessionArchiverOptions extends ExtractLimits {
   keys: ArchiveKeyRing;
-  /** 1 (fast) … 9 (small); 6 is zlib's balance. */
+  /** 1 (fast) … 9 (small) for compressible files; 6 is zlib's balance. */
   gzipLevel: number;
+  /** Where archives are written (default: the OS temp dir). */
+  workDir?: string;
 }
 
 /** There is nothing to archive: no profile, or none of the files that keep a login. */
@@ -49,12 +60,19 @@ export class ProfileEmptyError extends Error {
   }
 }
 
-export function sha256Hex(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
+/** The whole archive in memory (for the memory cache and tests). */
+export function readArchive(archive: SessionArchive): Promise<Buffer> {
+  return readFile(archive.file);
+}
+
+/** Deletes the archive's file. */
+export async function disposeArchive(archive: SessionArchive): Promise<void> {
+  await rm(archive.file, { force: true });
 }
 
 /**
- * Turns a whatsapp-web.js LocalAuth profile into a small encrypted archive and back.
+ * Turns a whatsapp-web.js LocalAuth profile into a small encrypted archive and back,
+ * streaming both ways: memory use stays at a few files' worth, whatever the profile.
  *
  * Consistency: archiveSession reads a profile whose files do not change while it reads
  * them. A stopped browser guarantees that; with a running one, every kept file is
@@ -69,8 +87,7 @@ export class SessionArchiver {
   }
 
   /**
-   * Prunes, tars, gzips and encrypts `sessionDir`. Files are read one per core at a
-   * time; only the compressed archive is held whole in memory.
+   * Prunes, tars, gzips and encrypts `sessionDir` into a new file in the work dir.
    * @throws ProfileEmptyError when nothing worth keeping is there; ProfileChangedError
    *   when a kept file changed while it was read.
    */
@@ -82,53 +99,83 @@ export class SessionArchiver {
     const key = this.#options.keys.current;
     const header = createHeader(key);
     const cipher = createArchiveCipher(key, header);
-    const chunks: Buffer[] = [header.bytes];
+    const hash = createHash("sha256");
+    const workDir = this.#options.workDir ?? os.tmpdir();
+    await mkdir(workDir, { recursive: true });
+    const file = path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`);
+    const out = await open(file, "wx", 0o600);
+    let sizeBytes = 0;
+    const write = async (bytes: Buffer) => {
+      hash.update(bytes);
+      sizeBytes += bytes.length;
+      await out.write(bytes);
+    };
+
     try {
-      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => chunks.push(cipher.update(member)));
+      await write(header.bytes);
+      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => write(cipher.update(member)));
+      await write(cipher.final());
+      await write(cipher.getAuthTag());
+      await out.close();
+      const changed = await findChangedFile(sessionDir, scan);
+      if (changed) throw new ProfileChangedError(changed);
     } catch (error) {
+      await out.close().catch(() => {});
+      await rm(file, { force: true });
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         throw new ProfileChangedError((error as NodeJS.ErrnoException).path ?? sessionDir);
       }
       throw error;
     }
-    chunks.push(cipher.final(), cipher.getAuthTag());
 
-    const changed = await findChangedFile(sessionDir, scan);
-    if (changed) throw new ProfileChangedError(changed);
-
-    const archive = Buffer.concat(chunks);
     return {
-      archive,
-      sizeBytes: archive.length,
+      file,
+      sizeBytes,
       rawBytes: scan.rawBytes,
       archivedBytes: scan.keptBytes,
       fileCount: scan.keptFiles,
-      compressionRatio: scan.rawBytes > 0 ? archive.length / scan.rawBytes : 0,
-      sha256: sha256Hex(archive),
+      compressionRatio: scan.rawBytes > 0 ? sizeBytes / scan.rawBytes : 0,
+      sha256: hash.digest("hex"),
       formatVersion: ARCHIVE_FORMAT_VERSION,
       keyId: key.id,
     };
   }
 
   /**
-   * Verifies and restores an archive into `targetDir`, all or nothing: checksum, header,
-   * decryption with the GCM tag checked, every tar entry inspected, then unpacked beside
-   * the target and swapped in.
+   * Verifies and restores an archive into `targetDir`, all or nothing. The archive is
+   * decrypted as it arrives into a private scratch file beside the target; only once
+   * its checksum and GCM tag have passed is that unpacked — every tar entry checked —
+   * into a staging directory, which is then swapped in.
    * @throws ArchiveCorruptError, ArchiveDecryptError, UnsafeArchiveError, ArchiveTooLargeError
    *   — and then the target is exactly as it was.
    */
   async restoreSession(
-    archive: Buffer,
+    archive: ArchiveSource,
     targetDir: string,
     options: { expectedSha256?: string } = {},
   ): Promise<RestoredSession> {
-    const sha256 = sha256Hex(archive);
-    if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-      throw new ArchiveCorruptError("its SHA-256 does not match the recorded one");
+    const { plaintext } = siblingPaths(targetDir);
+    await mkdir(path.dirname(plaintext), { recursive: true });
+    // A buffered stream: downloads arrive in small chunks, and one write each is slow.
+    const out = createWriteStream(plaintext, { flags: "wx", mode: 0o600, highWaterMark: 1024 * 1024 });
+    const closed = new Promise<void>((resolve, reject) => out.once("close", resolve).once("error", reject));
+    try {
+      const source = Buffer.isBuffer(archive) ? [archive] : archive;
+      const verified = await decryptArchiveStream(
+        source,
+        this.#options.keys,
+        (bytes) => (out.write(bytes) ? undefined : once(out, "drain").then(() => undefined)),
+        options.expectedSha256,
+      );
+      out.end();
+      await closed;
+      const { entries, bytes } = await extractArchiveAtomically(plaintext, targetDir, this.#options);
+      return { ...verified, entries, bytes };
+    } finally {
+      out.destroy();
+      await closed.catch(() => {});
+      await rm(plaintext, { force: true });
     }
-    const gzip = decryptArchive(archive, this.#options.keys);
-    const { entries, bytes } = await extractArchiveAtomically(gzip, targetDir, this.#options);
-    return { sha256, sizeBytes: archive.length, entries, bytes };
   }
 }
 

@@ -28,7 +28,7 @@ describe("packProfile", () => {
   it("writes one gzip member per entry that together gunzip to a tar of every kept file", async () => {
     const scan = await scanProfile(dir);
     const members: Buffer[] = [];
-    await packProfile(dir, scan.kept, 6, (member) => members.push(member));
+    await packProfile(dir, scan.kept, 6, async (member) => void members.push(member));
     expect(members).toHaveLength(scan.kept.length + 1);
     const tar = gunzipSync(Buffer.concat(members));
     expect(tar.length % 512).toBe(0);

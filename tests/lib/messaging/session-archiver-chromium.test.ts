@@ -1,3 +1,4 @@
+import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -35,7 +36,7 @@ describe("SessionArchiver on a real Chromium profile", () => {
     expect(archived.sizeBytes).toBeLessThan(archived.rawBytes * 0.1);
 
     const restored = path.join(dir, "restored");
-    await archiver.restoreSession(archived.archive, restored, { expectedSha256: archived.sha256 });
+    await archiver.restoreSession(createReadStream(archived.file), restored, { expectedSha256: archived.sha256 });
     expect(hasValidSession(restored, origin.url)).toBe(true);
 
     expect(await readChromiumProfile(restored, origin.url)).toEqual(content);

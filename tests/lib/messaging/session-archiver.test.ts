@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +13,12 @@ import {
   UnsafeArchiveError,
 } from "../../../src/lib/messaging/archive-errors";
 import { createKeyRing } from "../../../src/lib/messaging/archive-keys";
-import { hasValidSession, ProfileEmptyError } from "../../../src/lib/messaging/session-archiver";
+import {
+  disposeArchive,
+  hasValidSession,
+  ProfileEmptyError,
+  readArchive,
+} from "../../../src/lib/messaging/session-archiver";
 import { craftArchive, newArchiver, newKeyRing, sealArchive, type CraftedEntry } from "../../helpers/crafted-archive";
 import { snapshotTree, writeFakeProfile } from "../../helpers/fake-profile";
 
@@ -37,11 +42,11 @@ describe("SessionArchiver", () => {
     const archived = await archiver.archiveSession(profile);
     expect(archived.fileCount).toBe(4);
     expect(archived.rawBytes).toBeGreaterThan(archived.archivedBytes);
-    expect(archived.sizeBytes).toBe(archived.archive.length);
+    expect(archived.sizeBytes).toBe((await readArchive(archived)).length);
     expect(archived.compressionRatio).toBeCloseTo(archived.sizeBytes / archived.rawBytes);
     expect(archived.sha256).toMatch(/^[0-9a-f]{64}$/);
 
-    await archiver.restoreSession(archived.archive, target, { expectedSha256: archived.sha256 });
+    await archiver.restoreSession(await readArchive(archived), target, { expectedSha256: archived.sha256 });
     const restored = await snapshotTree(target);
     const original = await snapshotTree(profile);
     expect(Object.keys(restored).sort()).toEqual([
@@ -53,15 +58,41 @@ describe("SessionArchiver", () => {
     for (const [file, content] of Object.entries(restored)) expect(content).toBe(original[file]);
   });
 
+  it("restores from a stream however it is chunked, and from the archive file", async () => {
+    const archiver = newArchiver();
+    const archived = await archiver.archiveSession(profile);
+    const bytes = await readArchive(archived);
+    async function* chunks() {
+      // 1 to 40 bytes at a time: splits the header, the body and the tag every way.
+      for (let offset = 0, size = 1; offset < bytes.length; offset += size, size = (size % 40) + 1) {
+        yield bytes.subarray(offset, offset + size);
+      }
+    }
+    await archiver.restoreSession(chunks(), target, { expectedSha256: archived.sha256 });
+    expect(hasValidSession(target)).toBe(true);
+    await archiver.restoreSession(createReadStream(archived.file), path.join(dir, "again"));
+    expect(await snapshotTree(path.join(dir, "again"))).toEqual(await snapshotTree(target));
+  });
+
+  it("writes each archive to its own file in the work dir, which disposeArchive removes", async () => {
+    const archiver = newArchiver();
+    const [first, second] = [await archiver.archiveSession(profile), await archiver.archiveSession(profile)];
+    expect(first.file).not.toBe(second.file);
+    expect(first.sha256).not.toBe(second.sha256); // a fresh IV each time
+    await disposeArchive(first);
+    expect(existsSync(first.file)).toBe(false);
+    expect(existsSync(second.file)).toBe(true);
+  });
+
   it("encrypts: the archive shows none of the profile's plaintext", async () => {
-    const { archive } = await newArchiver().archiveSession(profile);
+    const archive = await readArchive(await newArchiver().archiveSession(profile));
     expect(archive.includes(Buffer.from("wa-keys"))).toBe(false);
     expect(archive.includes(Buffer.from("IndexedDB"))).toBe(false);
   });
 
   it("replaces an existing target whole", async () => {
     const archiver = newArchiver();
-    const { archive } = await archiver.archiveSession(profile);
+    const archive = await readArchive(await archiver.archiveSession(profile));
     await mkdir(path.join(target, "Default"), { recursive: true });
     await writeFile(path.join(target, "Default", "stale-file"), "old");
     await archiver.restoreSession(archive, target);
@@ -83,7 +114,7 @@ describe("SessionArchiver", () => {
     await symlink("/etc/passwd", path.join(profile, "Default", "Local Storage", "leveldb", "evil"));
     const archiver = newArchiver();
     const archived = await archiver.archiveSession(profile);
-    await archiver.restoreSession(archived.archive, target);
+    await archiver.restoreSession(await readArchive(archived), target);
     expect(existsSync(path.join(target, "Default", "Local Storage", "leveldb", "evil"))).toBe(false);
   });
 
@@ -94,7 +125,7 @@ describe("SessionArchiver", () => {
       const oldArchive = await newArchiver(createKeyRing(oldKey)).archiveSession(profile);
 
       const rotated = newArchiver(createKeyRing(newKey, [oldKey]));
-      await rotated.restoreSession(oldArchive.archive, target);
+      await rotated.restoreSession(await readArchive(oldArchive), target);
       const again = await rotated.archiveSession(target);
       expect(again.keyId).not.toBe(oldArchive.keyId);
       expect(again.keyId).toBe(createKeyRing(newKey).current.id);
@@ -157,13 +188,13 @@ describe("SessionArchiver", () => {
     });
 
     it("refuses a truncated archive", async () => {
-      const { archive } = await archiver.archiveSession(profile);
+      const archive = await readArchive(await archiver.archiveSession(profile));
       await expectRefused(archive.subarray(0, archive.length - 100), ArchiveDecryptError);
       await expectRefused(archive.subarray(0, 20), ArchiveCorruptError, /truncated/);
     });
 
     it("refuses a flipped byte anywhere: the GCM tag fails (ArchiveDecryptError)", async () => {
-      const { archive } = await archiver.archiveSession(profile);
+      const archive = await readArchive(await archiver.archiveSession(profile));
       for (const offset of [6, 30, Math.floor(archive.length / 2), archive.length - 1]) {
         const flipped = Buffer.from(archive);
         flipped[offset]! ^= 0x01;
@@ -174,12 +205,12 @@ describe("SessionArchiver", () => {
     });
 
     it("refuses an archive made with a key it does not hold", async () => {
-      const { archive } = await newArchiver().archiveSession(profile);
+      const archive = await readArchive(await newArchiver().archiveSession(profile));
       await expectRefused(archive, ArchiveDecryptError, /no configured key/);
     });
 
     it("refuses an archive whose checksum differs from the recorded one", async () => {
-      const { archive } = await archiver.archiveSession(profile);
+      const archive = await readArchive(await archiver.archiveSession(profile));
       const attempt = archiver.restoreSession(archive, target, { expectedSha256: "0".repeat(64) });
       await expect(attempt).rejects.toThrow(ArchiveCorruptError);
       expect(await snapshotTree(target)).toEqual(before);
