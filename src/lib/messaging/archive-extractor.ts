@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, mkdirSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { createReadStream, mkdirSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
@@ -14,6 +14,8 @@ export interface ExtractLimits {
 }
 
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
+/** Unpacked bytes allowed to wait for their write before the input pauses. */
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 /** The entry's path relative to the target, or the reason it may not be extracted. */
 function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError {
@@ -47,7 +49,13 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     let bytes = 0;
     let failure: Error | undefined;
     const writes: Promise<void>[] = [];
-    // Reject only once every file stream has settled, so the caller can delete `dir`.
+    const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
+    let inFlight = 0;
+    let waitingForParser = false;
+    const resumeIfClear = () => {
+      if (!waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES && !failure) input.resume();
+    };
+    // Reject only once every write has settled, so the caller can delete `dir`.
     const fail = (error: Error) => {
       failure ??= error;
       void Promise.allSettled(writes).then(() => reject(failure));
@@ -77,21 +85,35 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
           entry.resume();
           return;
         }
-        mkdirSync(path.dirname(destination), { recursive: true, mode: 0o700 });
-        // "wx": a path that appears twice is refused instead of silently overwritten.
-        const out = createWriteStream(destination, { flags: "wx", mode: 0o600 });
-        writes.push(
-          new Promise<void>((done, failed) => {
-            out.on("close", done);
-            out.on("error", (error: NodeJS.ErrnoException) => {
+        // A file is written in one call once its last byte is in: far cheaper than a
+        // stream per file. The input pauses while too many bytes wait to be written.
+        const chunks: Buffer[] = [];
+        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
+        entry.on("end", () => {
+          if (failure) return;
+          const size = entry.size ?? 0;
+          inFlight += size;
+          if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
+          mkdirSync(path.dirname(destination), { recursive: true, mode: 0o700 });
+          // "wx": a path that appears twice is refused instead of silently overwritten.
+          const write = writeFile(destination, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), {
+            flag: "wx",
+            mode: 0o600,
+          });
+          const tracked = write
+            .catch((error: NodeJS.ErrnoException) => {
               const refused = error.code === "EEXIST" ? new UnsafeArchiveError(entry.path, "duplicate path") : error;
               failure ??= refused;
               parser.abort(refused);
-              failed(refused);
+              throw refused;
+            })
+            .finally(() => {
+              inFlight -= size;
+              resumeIfClear();
             });
-          }),
-        );
-        entry.pipe(out);
+          tracked.catch(() => {}); // observed through `writes`; never an unhandled rejection
+          writes.push(tracked);
+        });
       },
     });
     const corrupt = (error: Error) =>
@@ -103,9 +125,18 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
       Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
     });
-    const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
     input.on("error", fail);
-    input.pipe(parser as unknown as NodeJS.WritableStream);
+    input.on("data", (chunk) => {
+      if (!parser.write(chunk as Buffer)) {
+        waitingForParser = true;
+        input.pause();
+        parser.once("drain", () => {
+          waitingForParser = false;
+          resumeIfClear();
+        });
+      }
+    });
+    input.on("end", () => parser.end());
   });
 }
 
