@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { Header } from "tar";
+import { inject } from "vitest";
 
 type EntryTypeName = Header["type"];
 
@@ -62,10 +60,14 @@ export function newKeyRing(): ArchiveKeyRing {
   return createKeyRing(randomBytes(32).toString("base64"));
 }
 
-// Archives made by tests go into one scratch dir per worker, removed when it exits.
-const workDir = mkdtempSync(path.join(os.tmpdir(), "wavault-test-archives-"));
-process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
-
+/** An archiver writing into the run's scratch dir (removed by the global setup's teardown). */
 export function newArchiver(keys: ArchiveKeyRing = newKeyRing(), limits: Partial<{ maxEntries: number; maxBytes: number }> = {}) {
-  return new SessionArchiver({ keys, gzipLevel: 6, maxEntries: 10_000, maxBytes: 512 * 1024 * 1024, workDir, ...limits });
+  return new SessionArchiver({
+    keys,
+    gzipLevel: 6,
+    maxEntries: 10_000,
+    maxBytes: 512 * 1024 * 1024,
+    workDir: inject("archiveWorkDir"),
+    ...limits,
+  });
 }

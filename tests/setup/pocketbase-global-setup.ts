@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { TestProject } from "vitest/node";
 
 import { ensureBrowser } from "../../scripts/lib/ensure-browser";
@@ -16,13 +19,16 @@ export interface ProvidedPocketBase {
 declare module "vitest" {
   export interface ProvidedContext {
     pocketbase: ProvidedPocketBase;
+    /** Where the tests' archivers write archives; removed after the run. */
+    archiveWorkDir: string;
   }
 }
 
 /**
  * Makes sure the machine has what the tests drive (the pinned PocketBase, a Chromium),
  * then spawns one real PocketBase for the run: a free loopback port, a temporary data
- * directory, the project's migrations and hooks, a fresh superuser. Stopped afterwards.
+ * directory, the project's migrations and hooks, a fresh superuser. Stopped afterwards,
+ * and the scratch directory for the tests' archives removed.
  */
 export default async function setup(project: TestProject) {
   const env = parseToolEnv(process.env);
@@ -33,6 +39,11 @@ export default async function setup(project: TestProject) {
   const server = await startThrowawayPocketBase(bin, { adminEmail: "test-admin@wavault.test" });
   const { url, dataDir, adminEmail, adminPassword } = server;
   project.provide("pocketbase", { url, bin, dataDir, adminEmail, adminPassword });
+  const archiveWorkDir = await mkdtemp(path.join(os.tmpdir(), "wavault-test-archives-"));
+  project.provide("archiveWorkDir", archiveWorkDir);
 
-  return () => server.dispose();
+  return async () => {
+    await server.dispose();
+    await rm(archiveWorkDir, { recursive: true, force: true });
+  };
 }

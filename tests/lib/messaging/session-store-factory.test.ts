@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { parseEnv } from "../../../src/env";
-import { readArchive } from "../../../src/lib/messaging/session-archiver";
+import { disposeArchive, readArchive } from "../../../src/lib/messaging/session-archiver";
 import { createSessionArchiver } from "../../../src/lib/messaging/session-store-factory";
 import { writeFakeProfile } from "../../helpers/fake-profile";
 
@@ -29,7 +29,9 @@ describe("createSessionArchiver", () => {
 
   it("restores archives of a key rotated into SESSION_ENCRYPTION_OLD_KEYS", async () => {
     const [oldKey, newKey] = [randomBytes(32).toString("base64"), randomBytes(32).toString("base64")];
-    const archive = await readArchive(await createSessionArchiver(config(oldKey)).archiveSession(path.join(dir, "profile")));
+    const archived = await createSessionArchiver(config(oldKey)).archiveSession(path.join(dir, "profile"));
+    const archive = await readArchive(archived);
+    await disposeArchive(archived);
     await expect(
       createSessionArchiver(config(newKey, oldKey)).restoreSession(archive, path.join(dir, "restored")),
     ).resolves.toMatchObject({ sizeBytes: archive.length });
