@@ -47,3 +47,12 @@ export class ProfileChangedError extends Error {
     this.name = "ProfileChangedError";
   }
 }
+
+/** There is nothing to archive: no profile, or none of the files that keep a login. */
+export class ProfileEmptyError extends Error {
+  readonly code = "profile_empty";
+  constructor(readonly sessionDir: string) {
+    super(`No WhatsApp Web login data in ${sessionDir}; refusing to archive an empty profile.`);
+    this.name = "ProfileEmptyError";
+  }
+}

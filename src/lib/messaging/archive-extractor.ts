@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, mkdirSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
@@ -40,7 +40,8 @@ function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError
 /**
  * Unpacks a tar (in gzip) from `gzipFile` into the empty directory `dir`, streaming, in
  * one pass, checking every entry before it is written: only plain files and
- * directories, only paths inside `dir`, each path once, within the entry and byte limits.
+ * directories, only paths inside `dir`, each path once and never both a file and a
+ * directory, within the entry and byte limits.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
 function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
@@ -49,92 +50,107 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     let bytes = 0;
     let failure: Error | undefined;
     const writes: Promise<void>[] = [];
+    const files = new Set<string>();
+    const dirs = new Set<string>([""]);
     const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
     let inFlight = 0;
     let waitingForParser = false;
-    const resumeIfClear = () => {
-      if (!waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES && !failure) input.resume();
-    };
-    // Reject only once every write has settled, so the caller can delete `dir`.
+
+    // The first failure wins. Stop reading at once (and free the file descriptor);
+    // reject once every started write has settled, so the caller can delete `dir`.
     const fail = (error: Error) => {
-      failure ??= error;
+      if (failure) return;
+      failure = error;
+      input.destroy();
+      parser.abort(error);
       void Promise.allSettled(writes).then(() => reject(failure));
     };
+    const resumeIfClear = () => {
+      if (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) input.resume();
+    };
+    /** Records `relative` as a directory (with its parents); false if a file holds that path. */
+    const claimDir = (relative: string): boolean => {
+      for (let at = relative; at && !dirs.has(at); at = path.posix.dirname(at) === "." ? "" : path.posix.dirname(at)) {
+        if (files.has(at)) return false;
+        dirs.add(at);
+      }
+      return true;
+    };
+
+    const accept = (entry: ReadEntry): string | Error => {
+      entries += 1;
+      bytes += entry.size ?? 0;
+      const checked = checkEntry(entry, dir);
+      if (checked instanceof Error) return checked;
+      if (entries > limits.maxEntries) return new ArchiveTooLargeError("entries", limits.maxEntries);
+      if (bytes > limits.maxBytes) return new ArchiveTooLargeError("bytes", limits.maxBytes);
+      if (entry.type === "Directory") {
+        return files.has(checked) || !claimDir(checked) ? new UnsafeArchiveError(entry.path, "path is also a file") : checked;
+      }
+      if (files.has(checked) || dirs.has(checked)) return new UnsafeArchiveError(entry.path, "duplicate path");
+      const parent = path.posix.dirname(checked);
+      if (!claimDir(parent === "." ? "" : parent)) return new UnsafeArchiveError(entry.path, "a parent is a file");
+      files.add(checked);
+      return checked;
+    };
+
+    const writeEntry = (entry: ReadEntry, destination: string, chunks: Buffer[]) => {
+      const size = entry.size ?? 0;
+      inFlight += size;
+      if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
+      // A file is written in one call once its last byte is in: far cheaper than a
+      // stream per file. "wx" never overwrites; the checks above make a clash impossible.
+      const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
+        .then(() => writeFile(destination, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { flag: "wx", mode: 0o600 }))
+        .catch((error: Error) => {
+          fail(error);
+          throw error;
+        })
+        .finally(() => {
+          inFlight -= size;
+          resumeIfClear();
+        });
+      write.catch(() => {}); // observed through `writes`; never an unhandled rejection
+      writes.push(write);
+    };
+
     const parser = new Parser({
       strict: true,
       onReadEntry: (entry) => {
         if (failure) return entry.resume();
-        entries += 1;
-        bytes += entry.size ?? 0;
-        const checked = checkEntry(entry, dir);
-        const refusal =
-          (checked instanceof UnsafeArchiveError ? checked : undefined) ??
-          (entries > limits.maxEntries ? new ArchiveTooLargeError("entries", limits.maxEntries) : undefined) ??
-          (bytes > limits.maxBytes ? new ArchiveTooLargeError("bytes", limits.maxBytes) : undefined);
-        if (refusal || typeof checked !== "string") {
+        const accepted = accept(entry);
+        if (accepted instanceof Error) {
           entry.resume();
-          if (refusal) {
-            failure ??= refusal;
-            parser.abort(refusal);
-          }
-          return;
+          return fail(accepted);
         }
-        const destination = path.join(dir, checked);
+        const destination = path.join(dir, accepted);
         if (entry.type === "Directory") {
-          mkdirSync(destination, { recursive: true, mode: 0o700 });
-          entry.resume();
-          return;
+          if (accepted) writes.push(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
+          return entry.resume();
         }
-        // A file is written in one call once its last byte is in: far cheaper than a
-        // stream per file. The input pauses while too many bytes wait to be written.
         const chunks: Buffer[] = [];
         entry.on("data", (chunk: Buffer) => chunks.push(chunk));
-        entry.on("end", () => {
-          if (failure) return;
-          const size = entry.size ?? 0;
-          inFlight += size;
-          if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
-          mkdirSync(path.dirname(destination), { recursive: true, mode: 0o700 });
-          // "wx": a path that appears twice is refused instead of silently overwritten.
-          const write = writeFile(destination, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), {
-            flag: "wx",
-            mode: 0o600,
-          });
-          const tracked = write
-            .catch((error: NodeJS.ErrnoException) => {
-              const refused = error.code === "EEXIST" ? new UnsafeArchiveError(entry.path, "duplicate path") : error;
-              failure ??= refused;
-              parser.abort(refused);
-              throw refused;
-            })
-            .finally(() => {
-              inFlight -= size;
-              resumeIfClear();
-            });
-          tracked.catch(() => {}); // observed through `writes`; never an unhandled rejection
-          writes.push(tracked);
-        });
+        entry.on("end", () => failure || writeEntry(entry, destination, chunks));
       },
     });
     const corrupt = (error: Error) =>
-      fail(failure ?? new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
+      fail(new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
     parser.on("error", corrupt);
     parser.on("abort", corrupt);
     parser.on("close", () => {
-      if (failure) return fail(failure);
+      if (failure) return;
       if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
       Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
     });
     input.on("error", fail);
     input.on("data", (chunk) => {
-      if (!parser.write(chunk as Buffer)) {
-        waitingForParser = true;
-        input.pause();
-        parser.once("drain", () => {
-          waitingForParser = false;
-          resumeIfClear();
-        });
-      }
+      if (failure || parser.write(chunk as Buffer)) return;
+      waitingForParser = true;
+      input.pause();
+      parser.once("drain", () => {
+        waitingForParser = false;
+        resumeIfClear();
+      });
     });
     input.on("end", () => parser.end());
   });
@@ -151,28 +167,37 @@ export async function extractArchiveAtomically(gzipFile: string, targetDir: stri
   const { staging, previous } = siblingPaths(targetDir);
   await mkdir(path.dirname(staging), { recursive: true });
   await mkdir(staging, { mode: 0o700 });
-  let unpacked: { entries: number; bytes: number };
   try {
-    unpacked = await unpackChecked(gzipFile, staging, limits);
+    const unpacked = await unpackChecked(gzipFile, staging, limits);
+    await swapIn(staging, targetDir, previous);
+    return unpacked;
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
-  // Same parent, so both renames stay on one filesystem and each is atomic. Between
-  // them the target is briefly absent; it never holds a half-written profile.
+}
+
+/**
+ * Moves `staging` to `targetDir`, the old target out of the way first. Both renames
+ * stay in one directory, so each is atomic; between them the target is briefly absent,
+ * and it never holds a half-written profile. If the second rename fails, the old
+ * target is put back.
+ */
+async function swapIn(staging: string, targetDir: string, previous: string): Promise<void> {
   let hadPrevious = true;
   try {
     await rename(targetDir, previous);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-      await rm(staging, { recursive: true, force: true });
-      throw error;
-    }
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     hadPrevious = false;
   }
-  await rename(staging, targetDir);
+  try {
+    await rename(staging, targetDir);
+  } catch (error) {
+    if (hadPrevious) await rename(previous, targetDir);
+    throw error;
+  }
   if (hadPrevious) await rm(previous, { recursive: true, force: true });
-  return unpacked;
 }
 
 /** Scratch paths beside `targetDir` (same filesystem, so renames are atomic), hidden and unique. */

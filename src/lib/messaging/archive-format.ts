@@ -102,17 +102,9 @@ export async function decryptArchiveStream(
       pending = Buffer.alloc(0);
     }
     // `pending` holds the last TAG_BYTES seen, which may be the tag; decipher the rest.
-    if (pending.length + data.length <= TAG_BYTES) {
-      pending = Buffer.concat([pending, data]);
-    } else if (data.length >= TAG_BYTES) {
-      if (pending.length) await write(decipher!.update(pending));
-      await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
-      pending = Buffer.from(data.subarray(data.length - TAG_BYTES));
-    } else {
-      const joined = Buffer.concat([pending, data]);
-      await write(decipher!.update(joined.subarray(0, joined.length - TAG_BYTES)));
-      pending = joined.subarray(joined.length - TAG_BYTES);
-    }
+    const all = pending.length ? Buffer.concat([pending, data]) : data;
+    if (all.length > TAG_BYTES) await write(decipher!.update(all.subarray(0, all.length - TAG_BYTES)));
+    pending = Buffer.from(all.subarray(Math.max(0, all.length - TAG_BYTES)));
   }
 
   if (!header) readHeader(pending); // throws the precise "not an archive" / "truncated"
@@ -122,12 +114,14 @@ export async function decryptArchiveStream(
     throw new ArchiveCorruptError("its SHA-256 does not match the recorded one");
   }
   decipher!.setAuthTag(pending);
+  let last: Buffer;
   try {
-    await write(decipher!.final());
+    last = decipher!.final();
   } catch (error) {
     throw new ArchiveDecryptError(header!.keyId, "authentication failed (wrong key, or the bytes were changed)", {
       cause: error,
     });
   }
+  await write(last);
   return { sha256, sizeBytes };
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
-import type { RecordModel } from "pocketbase";
+import { ClientResponseError, type RecordModel } from "pocketbase";
 
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
@@ -122,7 +122,8 @@ export class DatabaseSessionStore {
       } else {
         saved = await collection.create({ ...fields, user: userId, status: "created" }).catch(async (error) => {
           // A concurrent first save won the unique index on user: update its record instead.
-          const winner = await this.#findRecord(userId);
+          const lostRace = error instanceof ClientResponseError && error.status === 400 && error.response?.data?.user;
+          const winner = lostRace ? await this.#findRecord(userId) : null;
           if (!winner) throw error;
           return collection.update(winner.id, fields);
         });
@@ -277,7 +278,10 @@ export class DatabaseSessionStore {
     } catch (error) {
       throw toStoreError(error, "download the session archive");
     }
-    if (!response.ok || !response.body) throw new SessionStoreError("download the session archive", response.status);
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new SessionStoreError("download the session archive", response.status);
+    }
     this.counters.downloads += 1;
     try {
       for await (const chunk of Readable.fromWeb(response.body as WebReadableStream<Uint8Array>)) {

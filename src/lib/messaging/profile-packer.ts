@@ -1,17 +1,18 @@
 import { open } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { constants, deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
 import { promisify } from "node:util";
 import { Header, Pax } from "tar";
 
+import { ProfileChangedError } from "./archive-errors";
 import type { ProfileEntry } from "./profile-scan";
 
 const gzip = promisify(gzipCallback);
 const BLOCK = 512;
 const PROBE_BYTES = 4 * 1024;
-// libuv's pool has 4 threads; keeping them all busy beats one task per core even on 2 cores.
-const PARALLEL = Math.max(4, os.availableParallelism());
+// libuv's pool has 4 threads by default; keeping them busy beat one task per core
+// even on 2 cores (docs/benchmarks.md). Also the read-ahead window.
+const PARALLEL = 4;
 
 /**
  * Packs profile entries as a tar compressed into a series of gzip members, one per
@@ -33,25 +34,54 @@ export async function packProfile(
   emit: (member: Buffer) => Promise<void>,
 ): Promise<void> {
   // Members finish out of order; each is handed on (and dropped here) as soon as all
-  // before it have been, through one chain so `emit` calls never overlap.
+  // before it have been, through one chain so `emit` calls never overlap. A worker
+  // takes an entry only within PARALLEL of the oldest one not yet handed on, so a slow
+  // file never lets the others race ahead into memory; after any failure none starts.
   const done = new Map<number, Buffer>();
   let emitted = 0;
   let next = 0;
+  let failed = false;
   let chain = Promise.resolve();
+  let wake: (() => void)[] = [];
+  const advanced = () => {
+    const waiting = wake;
+    wake = [];
+    for (const resume of waiting) resume();
+  };
   const worker = async () => {
-    while (next < entries.length) {
+    while (!failed && next < entries.length) {
+      if (next - emitted >= PARALLEL) {
+        await new Promise<void>((resume) => wake.push(resume));
+        continue;
+      }
       const index = next++;
-      done.set(index, await packEntry(root, entries[index]!, level));
+      try {
+        done.set(index, await packEntry(root, entries[index]!, level));
+      } catch (error) {
+        failed = true;
+        advanced();
+        throw error;
+      }
       for (let member = done.get(emitted); member; member = done.get(emitted)) {
         done.delete(emitted++);
         const ready = member;
-        chain = chain.then(() => emit(ready));
+        chain = chain.then(() => emit(ready)).catch((error: unknown) => {
+          failed = true;
+          advanced();
+          throw error;
+        });
       }
-      await chain; // backpressure: do not read further ahead than the writer
+      advanced();
+      await chain; // the writer's pace is the packer's pace
     }
   };
   const parallel = Math.max(1, Math.min(PARALLEL, entries.length));
-  await Promise.all(Array.from({ length: parallel }, worker));
+  const results = await Promise.allSettled(Array.from({ length: parallel }, worker));
+  const rejected = results.find((result) => result.status === "rejected");
+  if (rejected) {
+    await chain.catch(() => {});
+    throw rejected.reason;
+  }
   await chain;
   await emit(await gzip(Buffer.alloc(2 * BLOCK), { level })); // end-of-archive blocks
 }
@@ -65,10 +95,12 @@ async function packEntry(root: string, entry: ProfileEntry, level: number): Prom
   const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK;
   const tar = Buffer.alloc(header.length + entry.size + padding);
   header.copy(tar);
-  const handle = await open(path.join(root, entry.path), "r");
+  const handle = await open(path.join(root, entry.path), "r").catch((error: NodeJS.ErrnoException) => {
+    throw error.code === "ENOENT" ? new ProfileChangedError(entry.path) : error;
+  });
   try {
     const { bytesRead } = await handle.read(tar, header.length, entry.size, 0);
-    if (bytesRead !== entry.size) throw Object.assign(new Error("file shrank while read"), { code: "ENOENT", path: entry.path });
+    if (bytesRead !== entry.size) throw new ProfileChangedError(entry.path);
   } finally {
     await handle.close();
   }

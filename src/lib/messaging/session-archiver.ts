@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { createWriteStream, existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import { ProfileChangedError } from "./archive-errors";
+import { ProfileChangedError, ProfileEmptyError } from "./archive-errors";
 import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
 import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
+import { PrivateFileWriter } from "./private-file-writer";
 import { packProfile } from "./profile-packer";
 import { findChangedFile, scanProfile } from "./profile-scan";
 
@@ -49,15 +49,6 @@ export interface SessionArchiverOptions extends ExtractLimits {
   gzipLevel: number;
   /** Where archives are written (default: the OS temp dir). */
   workDir?: string;
-}
-
-/** There is nothing to archive: no profile, or none of the files that keep a login. */
-export class ProfileEmptyError extends Error {
-  readonly code = "profile_empty";
-  constructor(readonly sessionDir: string) {
-    super(`No WhatsApp Web login data in ${sessionDir}; refusing to archive an empty profile.`);
-    this.name = "ProfileEmptyError";
-  }
 }
 
 /** The whole archive in memory (for the memory cache and tests). */
@@ -102,13 +93,12 @@ export class SessionArchiver {
     const hash = createHash("sha256");
     const workDir = this.#options.workDir ?? os.tmpdir();
     await mkdir(workDir, { recursive: true });
-    const file = path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`);
-    const out = await open(file, "wx", 0o600);
+    const out = await PrivateFileWriter.create(path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`));
     let sizeBytes = 0;
-    const write = async (bytes: Buffer) => {
+    const write = (bytes: Buffer) => {
       hash.update(bytes);
       sizeBytes += bytes.length;
-      await out.write(bytes);
+      return out.write(bytes);
     };
 
     try {
@@ -120,16 +110,12 @@ export class SessionArchiver {
       const changed = await findChangedFile(sessionDir, scan);
       if (changed) throw new ProfileChangedError(changed);
     } catch (error) {
-      await out.close().catch(() => {});
-      await rm(file, { force: true });
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-        throw new ProfileChangedError((error as NodeJS.ErrnoException).path ?? sessionDir);
-      }
+      await out.discard();
       throw error;
     }
 
     return {
-      file,
+      file: out.path,
       sizeBytes,
       rawBytes: scan.rawBytes,
       archivedBytes: scan.keptBytes,
@@ -156,25 +142,15 @@ export class SessionArchiver {
   ): Promise<RestoredSession> {
     const { plaintext } = siblingPaths(targetDir);
     await mkdir(path.dirname(plaintext), { recursive: true });
-    // A buffered stream: downloads arrive in small chunks, and one write each is slow.
-    const out = createWriteStream(plaintext, { flags: "wx", mode: 0o600, highWaterMark: 1024 * 1024 });
-    const closed = new Promise<void>((resolve, reject) => out.once("close", resolve).once("error", reject));
+    const out = await PrivateFileWriter.create(plaintext);
     try {
       const source = Buffer.isBuffer(archive) ? [archive] : archive;
-      const verified = await decryptArchiveStream(
-        source,
-        this.#options.keys,
-        (bytes) => (out.write(bytes) ? undefined : once(out, "drain").then(() => undefined)),
-        options.expectedSha256,
-      );
-      out.end();
-      await closed;
+      const verified = await decryptArchiveStream(source, this.#options.keys, (bytes) => out.write(bytes), options.expectedSha256);
+      await out.close();
       const { entries, bytes } = await extractArchiveAtomically(plaintext, targetDir, this.#options);
       return { ...verified, entries, bytes };
     } finally {
-      out.destroy();
-      await closed.catch(() => {});
-      await rm(plaintext, { force: true });
+      await out.discard();
     }
   }
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { constants, gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { ProfileChangedError } from "../../../src/lib/messaging/archive-errors";
 import { optionsFor, packProfile } from "../../../src/lib/messaging/profile-packer";
 import { scanProfile } from "../../../src/lib/messaging/profile-scan";
 
@@ -33,6 +34,21 @@ describe("packProfile", () => {
     const tar = gunzipSync(Buffer.concat(members));
     expect(tar.length % 512).toBe(0);
     expect(tar.includes(Buffer.from("text text text"))).toBe(true);
+  });
+
+  it("reports a file that vanished after the scan as ProfileChangedError, and stops", async () => {
+    const scan = await scanProfile(dir);
+    const victim = scan.kept.find((entry) => entry.path.endsWith("000004.ldb"))!;
+    await rename(path.join(dir, victim.path), path.join(dir, "moved-away"));
+    try {
+      const members: Buffer[] = [];
+      await expect(packProfile(dir, scan.kept, 6, async (member) => void members.push(member))).rejects.toBeInstanceOf(
+        ProfileChangedError,
+      );
+      expect(members.length).toBeLessThan(scan.kept.length);
+    } finally {
+      await rename(path.join(dir, "moved-away"), path.join(dir, victim.path));
+    }
   });
 
   it("uses the configured level for text, Huffman only for half-compressed data and stores noise", () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -10,13 +10,13 @@ import {
   ArchiveCorruptError,
   ArchiveDecryptError,
   ArchiveTooLargeError,
+  ProfileEmptyError,
   UnsafeArchiveError,
 } from "../../../src/lib/messaging/archive-errors";
 import { createKeyRing } from "../../../src/lib/messaging/archive-keys";
 import {
   disposeArchive,
   hasValidSession,
-  ProfileEmptyError,
   readArchive,
 } from "../../../src/lib/messaging/session-archiver";
 import { craftArchive, newArchiver, newKeyRing, sealArchive, type CraftedEntry } from "../../helpers/crafted-archive";
@@ -142,7 +142,10 @@ describe("SessionArchiver", () => {
       before = await snapshotTree(target);
     });
 
+    const openFds = () => readdirSync("/proc/self/fd").length;
+
     async function expectRefused(archive: Buffer, errorClass: new (...args: never[]) => Error, match?: RegExp) {
+      const fdsBefore = openFds();
       const attempt = archiver.restoreSession(archive, target);
       await expect(attempt).rejects.toBeInstanceOf(errorClass);
       if (match) await expect(attempt).rejects.toThrow(match);
@@ -150,6 +153,7 @@ describe("SessionArchiver", () => {
       // No staging directory or other debris beside the target.
       expect((await readdir(dir)).sort()).toEqual(["profile", "restored"]);
       expect(existsSync("/tmp/wavault-escape")).toBe(false);
+      expect(openFds(), "a refused restore left a file descriptor open").toBe(fdsBefore);
     }
 
     const ok: CraftedEntry = { path: "Default/Local Storage/leveldb/000003.log", body: "ok" };
@@ -168,6 +172,13 @@ describe("SessionArchiver", () => {
 
     it("refuses a path that appears twice instead of overwriting it", async () => {
       await expectRefused(craftArchive([ok, { ...ok, body: "second" }], keys), UnsafeArchiveError, /duplicate/);
+    });
+
+    it("refuses a path that is both a file and a directory, in either order", async () => {
+      const file = { path: "Default/x", body: "file" };
+      await expectRefused(craftArchive([file, { path: "Default/x/y", body: "under a file" }], keys), UnsafeArchiveError);
+      await expectRefused(craftArchive([{ path: "Default/x/", type: "Directory" }, file], keys), UnsafeArchiveError);
+      await expectRefused(craftArchive([file, { path: "Default/x/", type: "Directory" }], keys), UnsafeArchiveError);
     });
 
     it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
