@@ -5,6 +5,11 @@ const eslintConfig = [
   ...nextCoreWebVitals,
   ...nextTypescript,
   {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["warn", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
     ignores: [".next/**", "node_modules/**", ".bin/**", "pocketbase/pb_data/**", "next-env.d.ts", "coverage/**"],
   },
 ];

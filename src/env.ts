@@ -1,4 +1,5 @@
 import os from "node:os";
+import path from "node:path";
 import { z } from "zod";
 
 /**
@@ -51,6 +52,12 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_RESTORE_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
   INSTANCE_ID: z.string().trim().min(1).max(255).default(`${os.hostname()}-${process.pid}`),
+  SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
+  SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000),
+  WA_WEB_VERSION: optionalString,
+  WA_WEB_CACHE_DIR: optionalString,
+  MAX_WHATSAPP_CONNECTIONS: positiveInt(100),
+  WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
 });

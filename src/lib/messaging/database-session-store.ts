@@ -16,6 +16,9 @@ export const VERSION_MARKER = ".wavault-version";
 
 export type RestoreTier = "memory" | "file" | "database";
 
+/** The session status machine (seed 003): created → initializing → qr_ready → authenticating → ready → disconnected | failed. */
+export type SessionStatus = "created" | "initializing" | "qr_ready" | "authenticating" | "ready" | "disconnected" | "failed";
+
 export interface LoadedSession {
   /** Where the archive came from: the memory cache, the profile already on disk, or PocketBase. */
   tier: RestoreTier;
@@ -170,6 +173,24 @@ export class DatabaseSessionStore {
     }
     await this.markLocalVersion(targetDir, sha256);
     return result(cached ? "memory" : "database");
+  }
+
+  /**
+   * Records the session's status (and phone number once known) without touching its
+   * archive; creates the record for a first connect.
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async recordStatus(userId: string, status: SessionStatus, phoneNumber?: string | null): Promise<void> {
+    const fields: Record<string, unknown> = { status, last_active: new Date().toISOString() };
+    if (phoneNumber) fields.phone_number = phoneNumber;
+    const collection = this.#pb.collection(SESSIONS_COLLECTION);
+    try {
+      const existing = await this.#findRecord(userId);
+      if (existing) await collection.update(existing.id, fields);
+      else await collection.create({ ...fields, user: userId });
+    } catch (error) {
+      throw toStoreError(error, "record the session status");
+    }
   }
 
   /** Records that `dir` holds the stored version `sha256` (after a restore or an archive of it). */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
@@ -62,4 +63,11 @@ export async function findChangedFile(root: string, scan: ProfileScan): Promise<
     }
   }
   return null;
+}
+
+/** A digest of the kept entries' paths, sizes and mtimes: equal means "nothing to re-archive". */
+export function fingerprintOf(scan: ProfileScan): string {
+  const hash = createHash("sha256");
+  for (const entry of scan.kept) hash.update(`${entry.type} ${entry.path} ${entry.size} ${entry.mtimeMs}\n`);
+  return hash.digest("hex");
 }

@@ -10,7 +10,7 @@ import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchi
 import type { ArchiveKeyRing } from "./archive-keys";
 import { PrivateFileWriter } from "./private-file-writer";
 import { packProfile } from "./profile-packer";
-import { findChangedFile, scanProfile } from "./profile-scan";
+import { findChangedFile, fingerprintOf, scanProfile } from "./profile-scan";
 
 export interface SessionArchive {
   /**
@@ -31,6 +31,8 @@ export interface SessionArchive {
   sha256: string;
   formatVersion: number;
   keyId: string;
+  /** What the profile's kept files looked like (paths, sizes, mtimes): see profileFingerprint. */
+  fingerprint: string;
 }
 
 export interface RestoredSession {
@@ -49,6 +51,14 @@ export interface SessionArchiverOptions extends ExtractLimits {
   gzipLevel: number;
   /** Where archives are written (default: the OS temp dir). */
   workDir?: string;
+}
+
+/**
+ * A cheap digest of what an archive of `sessionDir` would hold (one directory walk, no
+ * reads): when it equals the last archive's `fingerprint`, there is nothing to re-archive.
+ */
+export async function profileFingerprint(sessionDir: string): Promise<string | null> {
+  return existsSync(sessionDir) ? fingerprintOf(await scanProfile(sessionDir)) : null;
 }
 
 /** The whole archive in memory (for the memory cache and tests). */
@@ -124,6 +134,7 @@ export class SessionArchiver {
       sha256: hash.digest("hex"),
       formatVersion: ARCHIVE_FORMAT_VERSION,
       keyId: key.id,
+      fingerprint: fingerprintOf(scan),
     };
   }
 

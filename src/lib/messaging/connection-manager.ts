@@ -1,0 +1,163 @@
+import { processTreeResidentBytes } from "../system/process-tree-memory";
+import type { WhatsAppChannel } from "./channels/whatsapp-channel";
+
+export type ConnectionType = "whatsapp";
+
+/** No room for another client: the connection cap or the memory budget is reached. */
+export class ConnectionLimitError extends Error {
+  readonly code = "connection_limit";
+  constructor(readonly limit: "connections" | "memory", readonly max: number) {
+    super("Maximum WhatsApp connections reached");
+    this.name = "ConnectionLimitError";
+  }
+}
+
+export interface ConnectionManagerOptions {
+  maxConnections: number;
+  /** Refuse new clients while the measured memory of all clients is at or above this. */
+  memoryBudgetMb?: number;
+  /** Builds (does not start) the channel for a user. */
+  createChannel: (userId: string) => WhatsAppChannel;
+}
+
+export interface ConnectionStats {
+  activeConnections: number;
+  maxConnections: number;
+  totalCreated: number;
+  totalFailed: number;
+  averageConnectionAgeMinutes: number;
+  /** Measured: the RSS of every client's Chromium process tree, from /proc. */
+  memoryUsageMB: number;
+  /** The seed's estimate, for comparison: 250 MB a client. */
+  estimatedMemoryMB: number;
+}
+
+const ESTIMATED_MB_PER_CLIENT = 250;
+
+/**
+ * The process's WhatsApp clients: at most `maxConnections` (and, if set, within the
+ * memory budget), one per user; concurrent connects for one user share one client.
+ */
+export class ConnectionManager {
+  readonly #options: ConnectionManagerOptions;
+  readonly #channels = new Map<string, WhatsAppChannel>();
+  readonly #connecting = new Map<string, Promise<WhatsAppChannel>>();
+  #totalCreated = 0;
+  #totalFailed = 0;
+
+  constructor(options: ConnectionManagerOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a new client may start for `userId` (true when it already has one). */
+  canCreateConnection(userId: string, _type: ConnectionType = "whatsapp"): boolean {
+    if (this.#channels.has(userId) || this.#connecting.has(userId)) return true;
+    return this.#limitReached() === null;
+  }
+
+  registerConnection(userId: string, _type: ConnectionType, channel: WhatsAppChannel): void {
+    this.#channels.set(userId, channel);
+    this.#totalCreated += 1;
+    channel.once("closed", () => this.unregisterConnection(userId, "whatsapp", channel));
+  }
+
+  unregisterConnection(userId: string, _type: ConnectionType = "whatsapp", channel?: WhatsAppChannel): void {
+    if (!channel || this.#channels.get(userId) === channel) this.#channels.delete(userId);
+  }
+
+  /** The running client of a user, if any. */
+  get(userId: string): WhatsAppChannel | undefined {
+    return this.#channels.get(userId);
+  }
+
+  /**
+   * Starts the user's client, or returns the one running or starting.
+   * @throws ConnectionLimitError when there is no room; whatever the start threw.
+   */
+  connect(userId: string): Promise<WhatsAppChannel> {
+    const running = this.#channels.get(userId);
+    if (running) return Promise.resolve(running);
+    const pending = this.#connecting.get(userId);
+    if (pending) return pending;
+
+    const limit = this.#limitReached();
+    if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
+    const channel = this.#options.createChannel(userId);
+    this.registerConnection(userId, "whatsapp", channel);
+    const starting = channel
+      .start()
+      .then(() => channel)
+      .catch((error: unknown) => {
+        this.#totalFailed += 1;
+        this.unregisterConnection(userId, "whatsapp", channel);
+        throw error;
+      })
+      .finally(() => this.#connecting.delete(userId));
+    this.#connecting.set(userId, starting);
+    return starting;
+  }
+
+  /** Stops a user's client gracefully (a final archive); false when none ran. */
+  async disconnect(userId: string): Promise<boolean> {
+    const channel = this.#channels.get(userId);
+    if (!channel) return false;
+    await channel.stop();
+    this.unregisterConnection(userId, "whatsapp", channel);
+    return true;
+  }
+
+  /** Stops every client gracefully (deploys, SIGTERM). */
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.#channels.values()].map((channel) => channel.stop()));
+    this.#channels.clear();
+  }
+
+  /** Stops clients that are not ready and older than `idleMs`; returns their user ids. */
+  async cleanupStaleConnections(idleMs: number): Promise<string[]> {
+    const now = Date.now();
+    const stale = [...this.#channels.entries()].filter(
+      ([, channel]) => channel.status !== "ready" && now - channel.startedAt.getTime() > idleMs,
+    );
+    await Promise.allSettled(stale.map(([userId]) => this.disconnect(userId)));
+    return stale.map(([userId]) => userId);
+  }
+
+  getStats(): ConnectionStats {
+    const channels = [...this.#channels.values()];
+    const now = Date.now();
+    const ages = channels.map((channel) => (now - channel.startedAt.getTime()) / 60_000);
+    return {
+      activeConnections: channels.length,
+      maxConnections: this.#options.maxConnections,
+      totalCreated: this.#totalCreated,
+      totalFailed: this.#totalFailed,
+      averageConnectionAgeMinutes: ages.length ? Number((ages.reduce((a, b) => a + b, 0) / ages.length).toFixed(1)) : 0,
+      memoryUsageMB: Math.round(this.#measuredBytes() / 1024 / 1024),
+      estimatedMemoryMB: channels.length * ESTIMATED_MB_PER_CLIENT,
+    };
+  }
+
+  /** The seed's status lines. */
+  printStatus(): void {
+    const stats = this.getStats();
+    console.log(`Active: ${stats.activeConnections}/${stats.maxConnections}`);
+    console.log(`Memory: ${stats.memoryUsageMB} MB`);
+    console.log(`Created: ${stats.totalCreated}, failed: ${stats.totalFailed}, average age: ${stats.averageConnectionAgeMinutes} min`);
+  }
+
+  #measuredBytes(): number {
+    let total = 0;
+    for (const channel of this.#channels.values()) {
+      const pid = channel.browserPid;
+      if (pid) total += processTreeResidentBytes(pid);
+    }
+    return total;
+  }
+
+  #limitReached(): { limit: "connections" | "memory"; max: number } | null {
+    if (this.#channels.size >= this.#options.maxConnections) return { limit: "connections", max: this.#options.maxConnections };
+    const budget = this.#options.memoryBudgetMb;
+    if (budget && this.#measuredBytes() / 1024 / 1024 >= budget) return { limit: "memory", max: budget };
+    return null;
+  }
+}

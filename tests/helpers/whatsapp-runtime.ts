@@ -1,0 +1,78 @@
+import type PocketBase from "pocketbase";
+
+import { findChromium } from "../../src/lib/browser/find-chromium";
+import type { ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
+import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
+import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
+import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
+import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
+import { newArchiver } from "./crafted-archive";
+
+export interface RuntimeOptions {
+  admin: PocketBase;
+  keys: ArchiveKeyRing;
+  /** SESSION_TMP_DIR of this "instance". */
+  sessionRoot: string;
+  /** Where writeEmulatorCache put the emulator. */
+  webCacheDir: string;
+  maxConnections?: number;
+  instanceId?: string;
+}
+
+/** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */
+export function newRuntime(options: RuntimeOptions) {
+  const archiver = newArchiver(options.keys);
+  const store = new DatabaseSessionStore(options.admin, archiver, {
+    instanceId: options.instanceId ?? "test-instance",
+    memoryCacheBytes: 0,
+  });
+  const manager = new ConnectionManager({
+    maxConnections: options.maxConnections ?? 10,
+    createChannel: (userId) =>
+      new WhatsAppChannel({
+        userId,
+        store,
+        archiver,
+        sessionRoot: options.sessionRoot,
+        chromePath: findChromium()!.path,
+        webVersion: EMULATOR_WEB_VERSION,
+        webCacheDir: options.webCacheDir,
+        archiveIntervalMs: 60_000,
+      }),
+  });
+  return { manager, store, archiver };
+}
+
+/** Resolves when the channel reaches `status` (at once if it is there). */
+export function waitForStatus(channel: WhatsAppChannel, status: SessionStatus, timeoutMs = 30_000): Promise<void> {
+  if (channel.status === status) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`status stayed ${channel.status}, never ${status}`)), timeoutMs);
+    const listener = (next: SessionStatus) => {
+      if (next !== status) return;
+      clearTimeout(timer);
+      channel.off("status", listener);
+      resolve();
+    };
+    channel.on("status", listener);
+  });
+}
+
+/** Resolves with the next archive the channel saves. */
+export function nextArchive(channel: WhatsAppChannel, timeoutMs = 30_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no archive saved")), timeoutMs);
+    channel.once("archived", (archive) => {
+      clearTimeout(timer);
+      resolve(archive);
+    });
+  });
+}
+
+/** Acts as the phone on the emulator page of a channel's browser. */
+export function phone(channel: WhatsAppChannel, action: "pair" | "unlink"): Promise<unknown> {
+  return channel.client!.pupPage!.evaluate(
+    (what) => (window as unknown as { __waEmulator: Record<string, () => Promise<unknown>> }).__waEmulator[what]!(),
+    action,
+  );
+}

@@ -1,0 +1,136 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
+import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
+import { processTree } from "../../../src/lib/system/process-tree-memory";
+import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
+import { newKeyRing } from "../../helpers/crafted-archive";
+import { adminClient, createTestUser } from "../../helpers/pocketbase";
+import { newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+
+describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
+  let admin: PocketBase;
+  let dir: string;
+  let webCacheDir: string;
+  const keys = newKeyRing();
+  const runtimes: ReturnType<typeof newRuntime>[] = [];
+  const runtime = (name: string, maxConnections?: number) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections });
+    runtimes.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-runtime-"));
+    webCacheDir = path.join(dir, "web-cache");
+    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
+  });
+  afterAll(async () => {
+    for (const { manager } of runtimes) await manager.stopAll();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the promise: a new deployment on a wiped disk reaches ready with no QR", async () => {
+    const user = await createTestUser(admin);
+    const first = runtime("instance-a");
+    const channel = await first.manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    expect(channel.qr?.dataUrl).toMatch(/^data:image\/png;base64,/);
+
+    const archived = nextArchive(channel);
+    await phone(channel, "pair");
+    await waitForStatus(channel, "ready");
+    await archived;
+    expect(await first.store.hasSession(user.record.id)).toBe(true);
+    expect(channel.phoneNumber).toBe("4915100000001");
+
+    await first.manager.stopAll();
+    await rm(path.join(dir, "instance-a"), { recursive: true, force: true });
+
+    const second = runtime("instance-b");
+    const statuses: SessionStatus[] = [];
+    const again = await second.manager.connect(user.record.id);
+    again.on("status", (status: SessionStatus) => statuses.push(status));
+    await waitForStatus(again, "ready");
+    expect(statuses).not.toContain("qr_ready");
+    await again.statusRecorded();
+    const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+    expect(record).toMatchObject({ status: "ready", phone_number: "4915100000001" });
+    await second.manager.stopAll();
+  });
+
+  it("shares one client between concurrent connects and caps connections", async () => {
+    const { manager } = runtime("capped", 2);
+    const [a, b, c] = [await createTestUser(admin), await createTestUser(admin), await createTestUser(admin)];
+    const [first, same] = await Promise.all([manager.connect(a.record.id), manager.connect(a.record.id)]);
+    expect(same).toBe(first);
+    await manager.connect(b.record.id);
+    await expect(manager.connect(c.record.id)).rejects.toBeInstanceOf(ConnectionLimitError);
+    expect(manager.canCreateConnection(c.record.id, "whatsapp")).toBe(false);
+
+    await manager.disconnect(a.record.id);
+    const third = await manager.connect(c.record.id);
+    expect(third.userId).toBe(c.record.id);
+    expect(manager.getStats()).toMatchObject({ activeConnections: 2, maxConnections: 2 });
+    await manager.stopAll();
+  });
+
+  it("measures the browsers' memory from /proc", async () => {
+    const { manager } = runtime("memory");
+    const user = await createTestUser(admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    const pids = processTree(channel.browserPid!);
+    const psKb = execFileSync("ps", ["-o", "rss=", "-p", pids.join(",")], { encoding: "utf8" })
+      .trim()
+      .split(/\s+/)
+      .reduce((sum, kb) => sum + Number(kb), 0);
+    const measured = manager.getStats().memoryUsageMB;
+    expect(measured).toBeGreaterThan(20);
+    expect(Math.abs(measured - psKb / 1024)).toBeLessThan(Math.max(20, measured * 0.15));
+    await manager.stopAll();
+  });
+
+  it("deletes the stored session when the phone unlinks the device", async () => {
+    const { manager, store } = runtime("unlink");
+    const user = await createTestUser(admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    const archived = nextArchive(channel);
+    await phone(channel, "pair");
+    await archived;
+    expect(await store.hasSession(user.record.id)).toBe(true);
+
+    await phone(channel, "unlink");
+    await waitForStatus(channel, "disconnected");
+    expect(await store.hasSession(user.record.id)).toBe(false);
+    expect(manager.get(user.record.id)).toBeUndefined();
+  });
+
+  it("notices a killed browser and reconnects from the last archive without a QR", async () => {
+    const { manager } = runtime("kill");
+    const user = await createTestUser(admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    const archived = nextArchive(channel);
+    await phone(channel, "pair");
+    await archived;
+
+    process.kill(channel.browserPid!, "SIGKILL");
+    await waitForStatus(channel, "disconnected");
+    expect(manager.get(user.record.id)).toBeUndefined();
+
+    const statuses: SessionStatus[] = [];
+    const again = await manager.connect(user.record.id);
+    again.on("status", (status: SessionStatus) => statuses.push(status));
+    await waitForStatus(again, "ready");
+    expect(statuses).not.toContain("qr_ready");
+    await manager.stopAll();
+  });
+});
