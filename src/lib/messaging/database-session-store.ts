@@ -8,6 +8,7 @@ import { ClientResponseError, type RecordModel } from "pocketbase";
 
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
+import { LeaseLostError, type Lease } from "./session-lease";
 import { isNotFound, SessionStoreError, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
@@ -86,14 +87,17 @@ export class DatabaseSessionStore {
 
   /**
    * Stores `archive` as the user's session, replacing the previous one only once the
-   * upload is complete.
-   * @throws PocketBaseUnavailableError, SessionStoreError — the previous archive stays.
+   * upload is complete. With a `lease`, PocketBase saves it only while that lease
+   * generation is still the session's (a fenced upload).
+   * @throws LeaseLostError (fenced: a newer owner holds the session), PocketBaseUnavailableError,
+   *   SessionStoreError — and the previous archive stays.
    */
   async saveSession(
     userId: string,
     archive: SessionArchive,
     phoneNumber?: string,
     metadata: Record<string, unknown> = {},
+    lease?: Lease,
   ): Promise<RecordModel> {
     const fields: Record<string, unknown> = {
       // A file-backed blob: the upload streams from disk.
@@ -116,27 +120,45 @@ export class DatabaseSessionStore {
     };
     if (phoneNumber) fields.phone_number = phoneNumber;
 
-    const collection = this.#pb.collection(SESSIONS_COLLECTION);
     let saved: RecordModel;
     try {
-      const existing = await this.#findRecord(userId);
-      if (existing) {
-        saved = await collection.update(existing.id, fields);
-      } else {
-        saved = await collection.create({ ...fields, user: userId, status: "created" }).catch(async (error) => {
-          // A concurrent first save won the unique index on user: update its record instead.
-          const lostRace = error instanceof ClientResponseError && error.status === 400 && error.response?.data?.user;
-          const winner = lostRace ? await this.#findRecord(userId) : null;
-          if (!winner) throw error;
-          return collection.update(winner.id, fields);
-        });
-      }
+      saved = lease ? await this.#saveFenced(userId, fields, lease) : await this.#saveUnfenced(userId, fields);
     } catch (error) {
+      if (error instanceof ClientResponseError && error.status === 409 && lease) {
+        throw new LeaseLostError(userId, lease.generation);
+      }
       throw toStoreError(error, "save the session archive");
     }
     this.counters.uploads += 1;
     if (this.#memory.accepts(archive.sizeBytes)) this.#memory.set(userId, archive.sha256, await readArchive(archive));
     return saved;
+  }
+
+  /** Through the hook route that checks the lease and saves in one transaction. */
+  #saveFenced(userId: string, fields: Record<string, unknown>, lease: Lease): Promise<RecordModel> {
+    const form = new FormData();
+    form.set("archive", fields.archive as File);
+    form.set("user", userId);
+    form.set("owner", lease.owner);
+    form.set("generation", String(lease.generation));
+    form.set("size_bytes", String(fields.size_bytes));
+    form.set("metadata", JSON.stringify(fields.metadata));
+    if (fields.phone_number) form.set("phone_number", String(fields.phone_number));
+    return this.#pb.send<RecordModel>("/api/wavault/sessions/archive", { method: "POST", body: form });
+  }
+
+  /** A plain update or create, for callers without a lease (the migration script, tools). */
+  async #saveUnfenced(userId: string, fields: Record<string, unknown>): Promise<RecordModel> {
+    const collection = this.#pb.collection(SESSIONS_COLLECTION);
+    const existing = await this.#findRecord(userId);
+    if (existing) return collection.update(existing.id, fields);
+    return collection.create({ ...fields, user: userId, status: "created" }).catch(async (error) => {
+      // A concurrent first save won the unique index on user: update its record instead.
+      const lostRace = error instanceof ClientResponseError && error.status === 400 && error.response?.data?.user;
+      const winner = lostRace ? await this.#findRecord(userId) : null;
+      if (!winner) throw error;
+      return collection.update(winner.id, fields);
+    });
   }
 
   /**

@@ -1,0 +1,87 @@
+// Session leases (claim, renew, release) and fenced archive uploads, for superusers only.
+// The logic is in wavault-leases.js; each handler runs it in one transaction.
+
+routerAdd(
+  "POST",
+  "/api/wavault/leases/claim",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "owner", "ttlMs"]);
+    let result;
+    $app.runInTransaction((txApp) => {
+      result = lib.claim(txApp, String(body.user), String(body.owner), Number(body.ttlMs));
+    });
+    return e.json(result.held ? 409 : 200, result.lease);
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+routerAdd(
+  "POST",
+  "/api/wavault/leases/renew",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "owner", "generation", "ttlMs"]);
+    let lease = null;
+    $app.runInTransaction((txApp) => {
+      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      if (!record) return;
+      record.set("lease_expires", new Date(Date.now() + Number(body.ttlMs)).toISOString());
+      txApp.save(record);
+      lease = lib.leaseOf(record);
+    });
+    return lease ? e.json(200, lease) : e.json(409, { message: "The lease was lost." });
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+routerAdd(
+  "POST",
+  "/api/wavault/leases/release",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "owner", "generation"]);
+    $app.runInTransaction((txApp) => {
+      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      if (!record) return;
+      record.set("lease_owner", "");
+      record.set("lease_expires", "");
+      txApp.save(record);
+    });
+    return e.noContent(204);
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+// A fenced archive upload: multipart with the file "archive" and the fields user,
+// owner, generation, size_bytes, metadata (JSON), optionally phone_number.
+routerAdd(
+  "POST",
+  "/api/wavault/sessions/archive",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "owner", "generation", "size_bytes", "metadata"]);
+    const files = e.findUploadedFiles("archive");
+    if (!files || files.length !== 1) throw new BadRequestError('Exactly one "archive" file is required.');
+    let saved = null;
+    $app.runInTransaction((txApp) => {
+      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      if (!record) return;
+      record.set("archive", files[0]);
+      record.set("compressed", true);
+      record.set("size_bytes", Number(body.size_bytes));
+      record.set("metadata", JSON.parse(String(body.metadata)));
+      record.set("last_active", new Date().toISOString());
+      if (body.phone_number) record.set("phone_number", String(body.phone_number));
+      txApp.save(record);
+      saved = record;
+    });
+    if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session." });
+    return e.json(200, saved);
+  },
+  $apis.requireSuperuserAuth(),
+);

@@ -1,0 +1,68 @@
+// Shared by leases.pb.js: session leases and fenced archive uploads, each checked and
+// written in one transaction (PocketBase runs write transactions one at a time), so
+// two instances can never both hold a lease and a stale owner can never overwrite an
+// archive saved under a newer lease generation.
+
+const COLLECTION = "whatsapp_sessions";
+
+function findSession(txApp, userId) {
+  try {
+    return txApp.findFirstRecordByFilter(COLLECTION, "user = {:user}", { user: userId });
+  } catch (_) {
+    return null;
+  }
+}
+
+function expiresAtMs(record) {
+  const expires = record.getDateTime("lease_expires");
+  return expires.isZero() ? 0 : expires.time().unixMilli();
+}
+
+function leaseOf(record) {
+  return {
+    user: record.getString("user"),
+    owner: record.getString("lease_owner"),
+    generation: record.getInt("lease_generation"),
+    expiresAt: new Date(expiresAtMs(record)).toISOString(),
+  };
+}
+
+function requireFields(body, names) {
+  for (const name of names) {
+    if (body[name] === undefined || body[name] === null || body[name] === "") {
+      throw new BadRequestError(`Missing "${name}".`);
+    }
+  }
+}
+
+/** Takes the lease when it is free, expired, or already this owner's; else returns who holds it. */
+function claim(txApp, userId, owner, ttlMs) {
+  let record = findSession(txApp, userId);
+  if (!record) {
+    record = new Record(txApp.findCollectionByNameOrId(COLLECTION));
+    record.set("user", userId);
+    record.set("status", "created");
+    record.set("lease_generation", 0);
+  }
+  const now = Date.now();
+  const holder = record.getString("lease_owner");
+  const live = holder !== "" && expiresAtMs(record) > now;
+  if (live && holder !== owner) return { held: true, lease: leaseOf(record) };
+  // A new holder, or the same one after its lease lapsed: a new generation fences off
+  // every upload made under the old one.
+  if (!live) record.set("lease_generation", record.getInt("lease_generation") + 1);
+  record.set("lease_owner", owner);
+  record.set("lease_expires", new Date(now + ttlMs).toISOString());
+  txApp.save(record);
+  return { held: false, lease: leaseOf(record) };
+}
+
+/** The session record when `owner` still holds lease `generation` (expired or not, as long as nobody took it over). */
+function heldBy(txApp, userId, owner, generation) {
+  const record = findSession(txApp, userId);
+  if (!record) return null;
+  if (record.getString("lease_owner") !== owner || record.getInt("lease_generation") !== generation) return null;
+  return record;
+}
+
+module.exports = { claim, heldBy, leaseOf, requireFields };

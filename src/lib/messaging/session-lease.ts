@@ -1,0 +1,108 @@
+import type PocketBase from "pocketbase";
+import { ClientResponseError } from "pocketbase";
+
+import { toStoreError } from "./session-store-errors";
+
+/** Which instance runs a user's session, and under which generation it uploads. */
+export interface Lease {
+  userId: string;
+  owner: string;
+  generation: number;
+  expiresAt: Date;
+}
+
+/** Another live instance runs this session. */
+export class SessionLeasedElsewhereError extends Error {
+  readonly code = "leased_elsewhere";
+  constructor(readonly userId: string, readonly owner: string, readonly expiresAt: Date) {
+    super(`The WhatsApp session is running on another instance (${owner}) until ${expiresAt.toISOString()}.`);
+    this.name = "SessionLeasedElsewhereError";
+  }
+}
+
+/** This instance no longer holds the lease: another took the session over. */
+export class LeaseLostError extends Error {
+  readonly code = "lease_lost";
+  constructor(readonly userId: string, readonly generation: number) {
+    super(`The lease on this WhatsApp session (generation ${generation}) was taken over by another instance.`);
+    this.name = "LeaseLostError";
+  }
+}
+
+interface LeaseResponse {
+  user: string;
+  owner: string;
+  generation: number;
+  expiresAt: string;
+}
+
+const toLease = (response: LeaseResponse): Lease => ({
+  userId: response.user,
+  owner: response.owner,
+  generation: response.generation,
+  expiresAt: new Date(response.expiresAt),
+});
+
+/**
+ * Leases through the PocketBase hook routes in pocketbase/pb_hooks/leases.pb.js: each
+ * check-and-set runs in one transaction there. A lease lasts `ttlMs` unless renewed;
+ * an expired one can be taken over, and every takeover starts a new generation.
+ */
+export class SessionLease {
+  readonly #pb: PocketBase;
+  readonly #owner: string;
+  readonly #ttlMs: number;
+
+  constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number }) {
+    this.#pb = pb;
+    this.#owner = options.instanceId;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /**
+   * Takes the user's lease (or keeps it, when this instance holds it).
+   * @throws SessionLeasedElsewhereError, PocketBaseUnavailableError, SessionStoreError
+   */
+  async claim(userId: string): Promise<Lease> {
+    try {
+      return toLease(await this.#send<LeaseResponse>("claim", { user: userId, owner: this.#owner, ttlMs: this.#ttlMs }));
+    } catch (error) {
+      if (error instanceof ClientResponseError && error.status === 409) {
+        const holder = error.response as Partial<LeaseResponse>;
+        throw new SessionLeasedElsewhereError(userId, String(holder.owner), new Date(String(holder.expiresAt)));
+      }
+      throw toStoreError(error, "claim the session lease");
+    }
+  }
+
+  /**
+   * Extends a held lease by the TTL.
+   * @throws LeaseLostError when another instance took it over.
+   */
+  async renew(lease: Lease): Promise<Lease> {
+    try {
+      const body = { user: lease.userId, owner: lease.owner, generation: lease.generation, ttlMs: this.#ttlMs };
+      return toLease(await this.#send<LeaseResponse>("renew", body));
+    } catch (error) {
+      if (error instanceof ClientResponseError && error.status === 409) throw new LeaseLostError(lease.userId, lease.generation);
+      throw toStoreError(error, "renew the session lease");
+    }
+  }
+
+  /** Gives the lease up (a no-op when it was already taken over). */
+  async release(lease: Lease): Promise<void> {
+    try {
+      await this.#send("release", { user: lease.userId, owner: lease.owner, generation: lease.generation });
+    } catch (error) {
+      throw toStoreError(error, "release the session lease");
+    }
+  }
+
+  #send<T>(action: "claim" | "renew" | "release", body: Record<string, unknown>): Promise<T> {
+    return this.#pb.send<T>(`/api/wavault/leases/${action}`, { method: "POST", body });
+  }
+}

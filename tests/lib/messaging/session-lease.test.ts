@@ -1,0 +1,85 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { DatabaseSessionStore } from "../../../src/lib/messaging/database-session-store";
+import { LeaseLostError, SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
+import { newArchiver } from "../../helpers/crafted-archive";
+import { writeFakeProfile } from "../../helpers/fake-profile";
+import { adminClient, createTestUser } from "../../helpers/pocketbase";
+
+describe("SessionLease over the PocketBase hook routes", () => {
+  let admin: PocketBase;
+  let dir: string;
+  const archiver = newArchiver();
+  const lease = (instanceId: string, ttlMs = 60_000) => new SessionLease(admin, { instanceId, ttlMs });
+  const store = (instanceId: string) => new DatabaseSessionStore(admin, archiver, { instanceId, memoryCacheBytes: 0 });
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-lease-"));
+    await writeFakeProfile(path.join(dir, "profile"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("lets exactly one of two instances claim a session at once", async () => {
+    const user = await createTestUser(admin);
+    const results = await Promise.allSettled([lease("instance-a").claim(user.record.id), lease("instance-b").claim(user.record.id)]);
+    const won = results.filter((result) => result.status === "fulfilled");
+    const lost = results.filter((result) => result.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(SessionLeasedElsewhereError);
+  });
+
+  it("keeps the lease for its owner: a second claim and renewals keep the generation", async () => {
+    const user = await createTestUser(admin);
+    const a = lease("instance-a");
+    const first = await a.claim(user.record.id);
+    expect(first.generation).toBe(1);
+    expect((await a.claim(user.record.id)).generation).toBe(1);
+    const renewed = await a.renew(first);
+    expect(renewed.generation).toBe(1);
+    expect(renewed.expiresAt.getTime()).toBeGreaterThanOrEqual(first.expiresAt.getTime());
+  });
+
+  it("lets another instance take over an expired lease, with a new generation; the old owner has lost it", async () => {
+    const user = await createTestUser(admin);
+    const old = await lease("instance-a", 300).claim(user.record.id);
+    await expect(lease("instance-b").claim(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // let the 300 ms lease lapse
+    const taken = await lease("instance-b").claim(user.record.id);
+    expect(taken).toMatchObject({ owner: "instance-b", generation: old.generation + 1 });
+    await expect(lease("instance-a").renew(old)).rejects.toBeInstanceOf(LeaseLostError);
+  });
+
+  it("rejects a stale owner's upload and keeps the newer archive", async () => {
+    const user = await createTestUser(admin);
+    const old = await lease("instance-a", 300).claim(user.record.id);
+    const oldArchive = await archiver.archiveSession(path.join(dir, "profile"));
+    await store("instance-a").saveSession(user.record.id, oldArchive, undefined, {}, old);
+
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const current = await lease("instance-b").claim(user.record.id);
+    await writeFile(path.join(dir, "profile", "Default/Local Storage/leveldb/000003.log"), "newer login");
+    const newer = await archiver.archiveSession(path.join(dir, "profile"));
+    await store("instance-b").saveSession(user.record.id, newer, undefined, {}, current);
+
+    await expect(store("instance-a").saveSession(user.record.id, oldArchive, undefined, {}, old)).rejects.toBeInstanceOf(
+      LeaseLostError,
+    );
+    const loaded = await store("reader").loadSession(user.record.id, path.join(dir, "restored"));
+    expect(loaded?.sha256).toBe(newer.sha256);
+  });
+
+  it("releases a lease so another instance can claim it at once", async () => {
+    const user = await createTestUser(admin);
+    const held = await lease("instance-a").claim(user.record.id);
+    await lease("instance-a").release(held);
+    expect((await lease("instance-b").claim(user.record.id)).owner).toBe("instance-b");
+  });
+});
