@@ -5,6 +5,7 @@ import type { ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
 import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
+import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "./crafted-archive";
 
@@ -17,6 +18,7 @@ export interface RuntimeOptions {
   webCacheDir: string;
   maxConnections?: number;
   instanceId?: string;
+  leaseTtlMs?: number;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */
@@ -25,6 +27,10 @@ export function newRuntime(options: RuntimeOptions) {
   const store = new DatabaseSessionStore(options.admin, archiver, {
     instanceId: options.instanceId ?? "test-instance",
     memoryCacheBytes: 0,
+  });
+  const leases = new SessionLease(options.admin, {
+    instanceId: options.instanceId ?? "test-instance",
+    ttlMs: options.leaseTtlMs ?? 30_000,
   });
   const manager = new ConnectionManager({
     maxConnections: options.maxConnections ?? 10,
@@ -38,6 +44,7 @@ export function newRuntime(options: RuntimeOptions) {
         webVersion: EMULATOR_WEB_VERSION,
         webCacheDir: options.webCacheDir,
         archiveIntervalMs: 60_000,
+        leases,
       }),
   });
   return { manager, store, archiver };

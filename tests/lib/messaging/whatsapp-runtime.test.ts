@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
+import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
@@ -19,8 +20,8 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   let webCacheDir: string;
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, maxConnections?: number) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections });
+  const runtime = (name: string, maxConnections?: number, instanceId = `instance-${name}`) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId });
     runtimes.push(created);
     return created;
   };
@@ -63,6 +64,23 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
     expect(record).toMatchObject({ status: "ready", phone_number: "4915100000001" });
     await second.manager.stopAll();
+  });
+
+  it("runs a session on one instance only; the other takes over once the owner stops", async () => {
+    const user = await createTestUser(admin);
+    const [a, b] = [runtime("lease-a"), runtime("lease-b")];
+    const attempts = await Promise.allSettled([a.manager.connect(user.record.id), b.manager.connect(user.record.id)]);
+    const won = attempts.filter((attempt) => attempt.status === "fulfilled");
+    const lost = attempts.find((attempt) => attempt.status === "rejected") as PromiseRejectedResult;
+    expect(won).toHaveLength(1);
+    expect(lost.reason).toBeInstanceOf(SessionLeasedElsewhereError);
+
+    const [owner, other] = a.manager.get(user.record.id) ? [a, b] : [b, a];
+    expect(other.manager.get(user.record.id)).toBeUndefined();
+    await owner.manager.stopAll(); // a graceful stop releases the lease
+    const taken = await other.manager.connect(user.record.id);
+    expect(taken.userId).toBe(user.record.id);
+    await other.manager.stopAll();
   });
 
   it("shares one client between concurrent connects and caps connections", async () => {

@@ -7,6 +7,7 @@ import { log } from "../../log";
 import { ProfileChangedError } from "../archive-errors";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
 import { disposeArchive, profileFingerprint, type SessionArchive, type SessionArchiver } from "../session-archiver";
+import { LeaseLostError, type Lease, type SessionLease } from "../session-lease";
 
 const { Client, LocalAuth } = wwebjs;
 type WaClient = InstanceType<typeof Client>;
@@ -23,6 +24,8 @@ export interface WhatsAppChannelOptions {
   webCacheDir?: string;
   /** Re-archive this often while ready, when the profile changed. */
   archiveIntervalMs: number;
+  /** The lease service: the channel runs only while this instance holds the user's lease. */
+  leases: SessionLease;
 }
 
 // Chromium flags that keep an idle client small and keep it off the network it does
@@ -67,6 +70,8 @@ export class WhatsAppChannel extends EventEmitter {
   #lastArchivedAt: Date | null = null;
   #archiving: Promise<SessionArchive | null> | null = null;
   #statusWrites: Promise<void> = Promise.resolve();
+  #lease: Lease | null = null;
+  #leaseTimer: NodeJS.Timeout | null = null;
   readonly startedAt = new Date();
 
   constructor(options: WhatsAppChannelOptions) {
@@ -119,9 +124,16 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
-  /** Restores, then starts the client; resolves once whatsapp-web.js has initialized. */
+  /**
+   * Claims the user's lease, restores, then starts the client; resolves once
+   * whatsapp-web.js has initialized.
+   * @throws SessionLeasedElsewhereError when another instance runs the session; whatever the start threw.
+   */
   async start(): Promise<void> {
     if (this.#client) return;
+    this.#lease = await this.#options.leases.claim(this.userId);
+    this.#startLeaseHeartbeat();
+    log("info", "Session lease claimed", { userId: this.userId, owner: this.#lease.owner, generation: this.#lease.generation });
     await this.#setStatus("initializing");
     await this.restoreSessionFromDatabase();
     const client = new Client({
@@ -136,15 +148,16 @@ export class WhatsAppChannel extends EventEmitter {
       await client.initialize();
     } catch (error) {
       log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
-      await this.#setStatus("failed");
       await this.#teardown();
+      await this.#releaseLease();
+      await this.#setStatus("failed");
       throw error;
     }
     // A browser that dies (crash, kill -9) is noticed here.
     client.pupBrowser?.once("disconnected", () => {
       if (this.#closed) return;
       log("warn", "WhatsApp browser disconnected", { userId: this.userId });
-      void this.#teardown().then(() => this.#setStatus("disconnected"));
+      void this.#closeUnexpectedly();
     });
   }
 
@@ -164,12 +177,16 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#archiving;
   }
 
-  /** Stops the client gracefully: browser first (a consistent profile), then a final archive. */
+  /**
+   * Stops the client gracefully: browser first (a consistent profile), then a final
+   * archive, then the lease is released for the next instance.
+   */
   async stop(): Promise<void> {
     if (this.#closed) return;
     const wasReady = this.#status === "ready";
     await this.#teardown();
     if (wasReady && !this.#loggedOut) await this.archiveSessionToDatabase("stop");
+    await this.#releaseLease();
     await this.#setStatus("disconnected");
   }
 
@@ -209,7 +226,7 @@ export class WhatsAppChannel extends EventEmitter {
     client.on("auth_failure", () => void this.#setStatus("failed"));
     client.on("disconnected", (reason: string) => {
       if (reason === "LOGOUT") void this.#onPhoneLogout();
-      else if (!this.#closed) void this.#teardown().then(() => this.#setStatus("disconnected"));
+      else if (!this.#closed) void this.#closeUnexpectedly();
     });
   }
 
@@ -246,7 +263,8 @@ export class WhatsAppChannel extends EventEmitter {
       try {
         if ((await profileFingerprint(this.sessionDir)) === this.#lastFingerprint) return null; // unchanged
         archive = await this.#options.archiver.archiveSession(this.sessionDir);
-        await this.#options.store.saveSession(this.userId, archive, this.#phoneNumber ?? undefined, { reason });
+        if (!this.#lease) return null; // taken over: never upload without the lease
+        await this.#options.store.saveSession(this.userId, archive, this.#phoneNumber ?? undefined, { reason }, this.#lease);
         await this.#options.store.markLocalVersion(this.sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
         this.#lastArchivedAt = new Date();
@@ -261,12 +279,56 @@ export class WhatsAppChannel extends EventEmitter {
         return archive;
       } catch (error) {
         if (error instanceof ProfileChangedError && attempt < 3) continue; // the browser was writing
+        if (error instanceof LeaseLostError) {
+          void this.#onLeaseLost();
+          return null;
+        }
         log("error", "Failed to archive session", { userId: this.userId, reason, code: errorCode(error), error: String(error) });
         return null;
       } finally {
         if (archive) await disposeArchive(archive);
       }
     }
+  }
+
+  #startLeaseHeartbeat(): void {
+    const every = Math.max(100, Math.floor(this.#options.leases.ttlMs / 3));
+    this.#leaseTimer = setInterval(() => {
+      if (!this.#lease) return;
+      this.#options.leases.renew(this.#lease).then(
+        (lease) => (this.#lease = lease),
+        (error: unknown) => {
+          if (error instanceof LeaseLostError) void this.#onLeaseLost();
+          else log("warn", "Failed to renew the session lease", { userId: this.userId, code: errorCode(error) });
+        },
+      );
+    }, every);
+    this.#leaseTimer.unref();
+  }
+
+  /** The browser or WhatsApp went away: free everything and the lease; the last archive stays. */
+  async #closeUnexpectedly(): Promise<void> {
+    await this.#teardown();
+    await this.#releaseLease();
+    await this.#setStatus("disconnected");
+  }
+
+  /** Another instance took the session over: stop at once, upload nothing. */
+  async #onLeaseLost(): Promise<void> {
+    if (!this.#lease) return;
+    log("warn", "Session lease lost to another instance", { userId: this.userId, generation: this.#lease.generation });
+    this.#lease = null;
+    await this.#teardown();
+    await this.#setStatus("disconnected");
+  }
+
+  async #releaseLease(): Promise<void> {
+    const lease = this.#lease;
+    this.#lease = null;
+    if (!lease) return;
+    await this.#options.leases.release(lease).catch((error: unknown) =>
+      log("warn", "Failed to release the session lease", { userId: this.userId, code: errorCode(error) }),
+    );
   }
 
   #startArchiveTimer(): void {
@@ -285,6 +347,7 @@ export class WhatsAppChannel extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopArchiveTimer();
+    if (this.#leaseTimer) clearInterval(this.#leaseTimer);
     await this.#archiving?.catch(() => null);
     const client = this.#client;
     this.#client = null;
