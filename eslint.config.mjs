@@ -6,8 +6,16 @@ const eslintConfig = [
   ...nextTypescript,
   {
     rules: {
-      "@typescript-eslint/no-unused-vars": ["warn", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "warn",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" },
+      ],
     },
+  },
+  {
+    // PocketBase's JS runtime (goja): CommonJS require is how hooks share code.
+    files: ["pocketbase/**/*.js"],
+    rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
     ignores: [".next/**", "node_modules/**", ".bin/**", "pocketbase/pb_data/**", "next-env.d.ts", "coverage/**"],
