@@ -57,6 +57,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   WA_WEB_VERSION: optionalString,
   WA_WEB_CACHE_DIR: optionalString,
   MAX_WHATSAPP_CONNECTIONS: positiveInt(100),
+  SESSION_LEASE_TTL_MS: positiveInt(60_000),
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),

@@ -1,0 +1,96 @@
+import type PocketBase from "pocketbase";
+
+import { getEnv, type Env } from "../../env";
+import { findChromium } from "../browser/find-chromium";
+import { log } from "../log";
+import { getServiceClient } from "../pocketbase/service-client";
+import { WhatsAppChannel } from "./channels/whatsapp-channel";
+import { ConnectionManager } from "./connection-manager";
+import { DatabaseSessionStore } from "./database-session-store";
+import { SessionLease } from "./session-lease";
+import { createSessionArchiver } from "./session-store-factory";
+
+/** No Chromium to run WhatsApp Web in. */
+export class BrowserNotFoundError extends Error {
+  readonly code = "browser_not_found";
+  constructor() {
+    super("No Chromium found: set CHROME_PATH or install chromium (npm run setup).");
+    this.name = "BrowserNotFoundError";
+  }
+}
+
+export interface WhatsAppRuntime {
+  manager: ConnectionManager;
+  store: DatabaseSessionStore;
+  leases: SessionLease;
+}
+
+/** Builds the runtime the configuration describes over a superuser PocketBase client. */
+export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime {
+  const chromium = findChromium({ chromePath: env.CHROME_PATH });
+  if (!chromium) throw new BrowserNotFoundError();
+  const archiver = createSessionArchiver(env);
+  const store = new DatabaseSessionStore(pb, archiver, {
+    instanceId: env.INSTANCE_ID,
+    memoryCacheBytes: env.SESSION_MEMORY_CACHE_MB * 1024 * 1024,
+  });
+  const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS });
+  const manager = new ConnectionManager({
+    maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
+    memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
+    createChannel: (userId) =>
+      new WhatsAppChannel({
+        userId,
+        store,
+        archiver,
+        leases,
+        sessionRoot: env.SESSION_TMP_DIR,
+        chromePath: chromium.path,
+        webVersion: env.WA_WEB_VERSION,
+        webCacheDir: env.WA_WEB_CACHE_DIR,
+        archiveIntervalMs: env.SESSION_ARCHIVE_INTERVAL_MS,
+      }),
+  });
+  return { manager, store, leases };
+}
+
+// One runtime per process, on globalThis so dev hot reload never starts a second set
+// of browsers.
+const holder = globalThis as typeof globalThis & { __wavaultWhatsApp?: Promise<WhatsAppRuntime> };
+
+/**
+ * The process's WhatsApp runtime, built from the configuration on first use.
+ * @throws EnvError, ServiceAuthError, BrowserNotFoundError, ChromePathInvalidError
+ *   (and the next call tries again)
+ */
+export function getWhatsAppRuntime(): Promise<WhatsAppRuntime> {
+  if (!holder.__wavaultWhatsApp) {
+    const pending = getServiceClient().then((pb) => createWhatsAppRuntime(getEnv(), pb));
+    holder.__wavaultWhatsApp = pending;
+    pending.catch(() => {
+      if (holder.__wavaultWhatsApp === pending) holder.__wavaultWhatsApp = undefined;
+    });
+  }
+  return holder.__wavaultWhatsApp;
+}
+
+/** Stops this process's clients (if it started any) for SIGTERM/SIGINT: see stopRuntime. */
+export async function shutdownWhatsApp(timeoutMs = 25_000): Promise<void> {
+  const runtime = await holder.__wavaultWhatsApp?.catch(() => undefined);
+  if (runtime) await stopRuntime(runtime, timeoutMs);
+}
+
+/**
+ * Stops every client gracefully — each archived one last time from a stopped browser,
+ * its lease released — giving up after `timeoutMs`.
+ */
+export async function stopRuntime(runtime: WhatsAppRuntime, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    runtime.manager.stopAll(),
+    new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  log("info", "WhatsApp clients stopped for shutdown", { ms: Date.now() - started });
+}

@@ -1,0 +1,55 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { parseEnv } from "../../../src/env";
+import { createWhatsAppRuntime, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
+import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
+import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
+import { phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+
+describe("the WhatsApp runtime built from the configuration", () => {
+  let admin: PocketBase;
+  let dir: string;
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-runtime-config-"));
+    await writeEmulatorCache(path.join(dir, "web-cache"), { qrRotateMs: 400 });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs clients where WA_WEB_VERSION, WA_WEB_CACHE_DIR and SESSION_TMP_DIR say, and stops them archived, their leases released", async () => {
+    const { adminEmail, adminPassword, url } = testPocketBase();
+    const env = parseEnv({
+      POCKETBASE_URL: url,
+      POCKETBASE_ADMIN_EMAIL: adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: adminPassword,
+      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      SESSION_TMP_DIR: path.join(dir, "sessions"),
+      WA_WEB_VERSION: EMULATOR_WEB_VERSION,
+      WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
+      INSTANCE_ID: "configured-instance",
+      MAX_WHATSAPP_CONNECTIONS: "3",
+    });
+    const runtime = createWhatsAppRuntime(env, admin);
+    const user = await createTestUser(admin);
+    const channel = await runtime.manager.connect(user.record.id);
+    expect(channel.sessionDir).toBe(path.join(dir, "sessions", `session-${user.record.id}`));
+    await waitForStatus(channel, "qr_ready");
+    await phone(channel, "pair");
+    await waitForStatus(channel, "ready");
+    expect(runtime.manager.getStats().maxConnections).toBe(3);
+
+    await stopRuntime(runtime, 20_000);
+    expect(channel.status).toBe("disconnected");
+    const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+    expect(record.metadata).toMatchObject({ saved_by: "configured-instance" });
+    expect(record.lease_owner).toBe(""); // released for the next instance
+  });
+});
