@@ -85,6 +85,10 @@ export async function startPocketBase(options: PocketBaseServerOptions): Promise
   child.stdout?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
   child.stderr?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // Never outlive this process, even when it dies of an uncaught error.
+  const killOnExit = () => child.kill("SIGTERM");
+  process.once("exit", killOnExit);
+  void exited.then(() => process.off("exit", killOnExit));
 
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
