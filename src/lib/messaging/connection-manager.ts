@@ -1,4 +1,4 @@
-import { processTreeResidentBytes } from "../system/process-tree-memory";
+import { processTreeMemoryBytes } from "../system/process-tree-memory";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
 export type ConnectionType = "whatsapp";
@@ -26,7 +26,7 @@ export interface ConnectionStats {
   totalCreated: number;
   totalFailed: number;
   averageConnectionAgeMinutes: number;
-  /** Measured: the RSS of every client's Chromium process tree, from /proc. */
+  /** Measured: every client's Chromium process tree from /proc (PSS: shared pages counted once). */
   memoryUsageMB: number;
   /** The seed's estimate, for comparison: 250 MB a client. */
   estimatedMemoryMB: number;
@@ -149,7 +149,7 @@ export class ConnectionManager {
     let total = 0;
     for (const channel of this.#channels.values()) {
       const pid = channel.browserPid;
-      if (pid) total += processTreeResidentBytes(pid);
+      if (pid) total += processTreeMemoryBytes(pid);
     }
     return total;
   }

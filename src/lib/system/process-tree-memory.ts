@@ -25,17 +25,29 @@ export function processTree(rootPid: number): number[] {
   return tree;
 }
 
-/** Resident memory of one process in bytes (VmRSS), or 0 when it is gone. */
-export function residentBytes(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
+/**
+ * The memory one process really costs, in bytes: its proportional set size (PSS, from
+ * /proc/<pid>/smaps_rollup), where pages shared with other processes count in part.
+ * Chromium's processes share most of their pages, so their RSS summed would count the
+ * same memory many times. Falls back to RSS where smaps_rollup is missing; 0 when the
+ * process is gone.
+ */
+export function processMemoryBytes(pid: number): number {
+  for (const [file, field] of [
+    [`/proc/${pid}/smaps_rollup`, "Pss"],
+    [`/proc/${pid}/status`, "VmRSS"],
+  ] as const) {
+    try {
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(file, "utf8"));
+      if (match) return Number(match[1]) * 1024;
+    } catch {
+      // try the next source
+    }
   }
+  return 0;
 }
 
-/** Resident memory of a process and all its descendants, in bytes. */
-export function processTreeResidentBytes(rootPid: number): number {
-  return processTree(rootPid).reduce((sum, pid) => sum + residentBytes(pid), 0);
+/** The memory of a process and all its descendants, in bytes (see processMemoryBytes). */
+export function processTreeMemoryBytes(rootPid: number): number {
+  return processTree(rootPid).reduce((sum, pid) => sum + processMemoryBytes(pid), 0);
 }

@@ -71,6 +71,7 @@ export class WhatsAppChannel extends EventEmitter {
   #archiving: Promise<SessionArchive | null> | null = null;
   #statusWrites: Promise<void> = Promise.resolve();
   #lease: Lease | null = null;
+  #lastRestore: LoadedSession | null = null;
   #leaseTimer: NodeJS.Timeout | null = null;
   readonly startedAt = new Date();
 
@@ -101,6 +102,10 @@ export class WhatsAppChannel extends EventEmitter {
   get browserPid(): number | null {
     return this.#client?.pupBrowser?.process()?.pid ?? null;
   }
+  /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
+  get lastRestore(): LoadedSession | null {
+    return this.#lastRestore;
+  }
   /** The underlying whatsapp-web.js client (for listeners the channel does not cover). */
   get client(): WaClient | null {
     return this.#client;
@@ -114,6 +119,7 @@ export class WhatsAppChannel extends EventEmitter {
   async restoreSessionFromDatabase(): Promise<LoadedSession | null> {
     try {
       const loaded = await this.#options.store.loadSession(this.userId, this.sessionDir);
+      this.#lastRestore = loaded;
       if (loaded) {
         log("info", "Session restored from database", { userId: this.userId, tier: loaded.tier, bytes: loaded.sizeBytes, ms: Math.round(loaded.ms) });
       }
