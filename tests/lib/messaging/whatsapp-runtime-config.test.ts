@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -52,4 +53,47 @@ describe("the WhatsApp runtime built from the configuration", () => {
     expect(record.metadata).toMatchObject({ saved_by: "configured-instance" });
     expect(record.lease_owner).toBe(""); // released for the next instance
   });
+
+  it("stops gracefully on SIGTERM through the instrumentation hook: final archive, lease released", async () => {
+    const { adminEmail, adminPassword, url } = testPocketBase();
+    const user = await createTestUser(admin);
+    const key = randomBytes(32).toString("base64");
+    const env = {
+      POCKETBASE_URL: url,
+      POCKETBASE_ADMIN_EMAIL: adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: adminPassword,
+      SESSION_ENCRYPTION_KEY: key,
+      SESSION_TMP_DIR: path.join(dir, "sigterm-sessions"),
+      WA_WEB_VERSION: EMULATOR_WEB_VERSION,
+      WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
+      INSTANCE_ID: "sigterm-instance",
+    };
+    // Pair once in this process so that the child restores a stored session.
+    const pairing = createWhatsAppRuntime(parseEnv(env), admin);
+    const channel = await pairing.manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    await phone(channel, "pair");
+    await waitForStatus(channel, "ready");
+    await stopRuntime(pairing, 20_000);
+    const before = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+
+    const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/sigterm-instance.ts", user.record.id], {
+      env: { ...process.env, ...env, NEXT_RUNTIME: "nodejs", NODE_ENV: "production" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => { process.stderr.write(chunk); if (/^ready$/m.test(chunk.toString())) resolve(); });
+      void exited.then((code) => reject(new Error(`the instance exited (${code}) before it was ready`)));
+    });
+    const running = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+    expect(running).toMatchObject({ lease_owner: "sigterm-instance", status: "ready" });
+
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+    expect(after).toMatchObject({ lease_owner: "", status: "disconnected" });
+    expect(after.metadata.saved_by).toBe("sigterm-instance");
+    expect(after.updated > before.updated).toBe(true);
+  }, 90_000);
 });

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import path from "node:path";
+import { waitUntil } from "@vercel/functions";
 import QRCode from "qrcode";
 import wwebjs from "whatsapp-web.js";
 
@@ -69,7 +70,7 @@ export class WhatsAppChannel extends EventEmitter {
   #lastFingerprint: string | null = null;
   #lastArchivedAt: Date | null = null;
   #archiving: Promise<SessionArchive | null> | null = null;
-  #statusWrites: Promise<void> = Promise.resolve();
+  #writes: Promise<unknown> = Promise.resolve();
   #lease: Lease | null = null;
   #lastRestore: LoadedSession | null = null;
   #leaseTimer: NodeJS.Timeout | null = null;
@@ -205,7 +206,7 @@ export class WhatsAppChannel extends EventEmitter {
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     }
-    await this.#options.store.deleteSession(this.userId);
+    await this.#write(() => this.#options.store.deleteSession(this.userId));
     log("info", "Session logged out and deleted", { userId: this.userId });
     await this.#teardown();
     await this.#setStatus("disconnected");
@@ -226,7 +227,8 @@ export class WhatsAppChannel extends EventEmitter {
       this.#qr = this.#qrDataUrl = null;
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
-      void this.archiveSessionToDatabase("ready");
+      // On Vercel, keep the function alive until the first archive is saved; elsewhere a no-op.
+      waitUntil(this.archiveSessionToDatabase("ready"));
       this.#startArchiveTimer();
     });
     client.on("auth_failure", () => void this.#setStatus("failed"));
@@ -241,7 +243,7 @@ export class WhatsAppChannel extends EventEmitter {
     this.#loggedOut = true;
     this.#stopArchiveTimer();
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
-    await this.#options.store.deleteSession(this.userId).catch((error) =>
+    await this.#write(() => this.#options.store.deleteSession(this.userId)).catch((error) =>
       log("error", "Failed to delete the logged-out session", { userId: this.userId, code: errorCode(error) }),
     );
     // The library reloads the page and re-injects after a LOGOUT, without catching
@@ -270,7 +272,8 @@ export class WhatsAppChannel extends EventEmitter {
         if ((await profileFingerprint(this.sessionDir)) === this.#lastFingerprint) return null; // unchanged
         archive = await this.#options.archiver.archiveSession(this.sessionDir);
         if (!this.#lease) return null; // taken over: never upload without the lease
-        await this.#options.store.saveSession(this.userId, archive, this.#phoneNumber ?? undefined, { reason }, this.#lease);
+        const [saving, lease] = [archive, this.#lease];
+        await this.#write(() => this.#options.store.saveSession(this.userId, saving, this.#phoneNumber ?? undefined, { reason }, lease));
         await this.#options.store.markLocalVersion(this.sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
         this.#lastArchivedAt = new Date();
@@ -301,7 +304,8 @@ export class WhatsAppChannel extends EventEmitter {
     const every = Math.max(100, Math.floor(this.#options.leases.ttlMs / 3));
     this.#leaseTimer = setInterval(() => {
       if (!this.#lease) return;
-      this.#options.leases.renew(this.#lease).then(
+      const lease = this.#lease;
+      this.#write(() => this.#options.leases.renew(lease)).then(
         (lease) => (this.#lease = lease),
         (error: unknown) => {
           if (error instanceof LeaseLostError) void this.#onLeaseLost();
@@ -332,7 +336,7 @@ export class WhatsAppChannel extends EventEmitter {
     const lease = this.#lease;
     this.#lease = null;
     if (!lease) return;
-    await this.#options.leases.release(lease).catch((error: unknown) =>
+    await this.#write(() => this.#options.leases.release(lease)).catch((error: unknown) =>
       log("warn", "Failed to release the session lease", { userId: this.userId, code: errorCode(error) }),
     );
   }
@@ -367,23 +371,30 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   /** Resolves once every status change so far is recorded in PocketBase. */
-  statusRecorded(): Promise<void> {
-    return this.#statusWrites;
+  async statusRecorded(): Promise<void> {
+    await this.#writes.catch(() => {});
+  }
+
+  /**
+   * Runs the channel's writes to its session record one at a time, in order. PocketBase
+   * saves a whole record at once, so two writes in flight (a status and an archive
+   * upload, say) could each put back the other's fields as they were.
+   */
+  #write<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#writes.catch(() => {}).then(work);
+    this.#writes = next;
+    return next;
   }
 
   #setStatus(status: SessionStatus): Promise<void> {
-    if (this.#status === status) return this.#statusWrites;
+    if (this.#status === status) return this.statusRecorded();
     this.#status = status;
     this.emit("status", status);
     log("info", "WhatsApp status changed", { userId: this.userId, status });
-    // One write at a time, in order: concurrent updates could land out of order.
     const phoneNumber = this.#phoneNumber;
-    this.#statusWrites = this.#statusWrites.then(() =>
-      this.#options.store.recordStatus(this.userId, status, phoneNumber).catch((error: unknown) => {
-        log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
-      }),
-    );
-    return this.#statusWrites;
+    return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
+      log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
+    });
   }
 }
 
