@@ -10,7 +10,7 @@ routerAdd(
     lib.requireFields(body, ["user", "owner", "ttlMs"]);
     let result;
     $app.runInTransaction((txApp) => {
-      result = lib.claim(txApp, String(body.user), String(body.owner), Number(body.ttlMs));
+      result = lib.claim(txApp, String(body.user), String(body.owner), lib.positiveInt(body, "ttlMs"));
     });
     return e.json(result.held ? 409 : 200, result.lease);
   },
@@ -24,11 +24,12 @@ routerAdd(
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
     lib.requireFields(body, ["user", "owner", "generation", "ttlMs"]);
+    const ttlMs = lib.positiveInt(body, "ttlMs");
     let lease = null;
     $app.runInTransaction((txApp) => {
       const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
       if (!record) return;
-      record.set("lease_expires", new Date(Date.now() + Number(body.ttlMs)).toISOString());
+      record.set("lease_expires", new Date(Date.now() + ttlMs).toISOString());
       txApp.save(record);
       lease = lib.leaseOf(record);
     });
@@ -84,4 +85,6 @@ routerAdd(
     return e.json(200, saved);
   },
   $apis.requireSuperuserAuth(),
+  // Custom routes get PocketBase's 32 MiB default; allow the archive field's own limit.
+  $apis.bodyLimit((parseInt($os.getenv("SESSION_ARCHIVE_MAX_BYTES"), 10) || 50 * 1024 * 1024) + 1024 * 1024),
 );

@@ -8,8 +8,9 @@ const COLLECTION = "whatsapp_sessions";
 function findSession(txApp, userId) {
   try {
     return txApp.findFirstRecordByFilter(COLLECTION, "user = {:user}", { user: userId });
-  } catch (_) {
-    return null;
+  } catch (error) {
+    if (String(error).includes("no rows in result set")) return null;
+    throw error; // a database failure is not "no session"
   }
 }
 
@@ -33,6 +34,13 @@ function requireFields(body, names) {
       throw new BadRequestError(`Missing "${name}".`);
     }
   }
+}
+
+/** A positive whole number from a JSON or multipart field (multipart values may be strings). */
+function positiveInt(body, name) {
+  const value = Number(body[name]);
+  if (!Number.isInteger(value) || value <= 0) throw new BadRequestError(`"${name}" must be a positive whole number.`);
+  return value;
 }
 
 /** Takes the lease when it is free, expired, or already this owner's; else returns who holds it. */
@@ -65,4 +73,4 @@ function heldBy(txApp, userId, owner, generation) {
   return record;
 }
 
-module.exports = { claim, heldBy, leaseOf, requireFields };
+module.exports = { claim, heldBy, leaseOf, positiveInt, requireFields };

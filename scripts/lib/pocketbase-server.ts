@@ -76,14 +76,20 @@ export async function startPocketBase(options: PocketBaseServerOptions): Promise
   const child = spawn(
     options.bin,
     ["serve", `--http=${options.host}:${options.port}`, `--hooksWatch=${options.hooksWatch ?? false}`, ...projectDirArgs(options.dataDir)],
-    {
-      env: { ...process.env, ...options.env },
-      stdio: options.output === "inherit" ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
-    },
+    { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
-  child.stderr?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8192)));
+  // "Server started at …" comes from this child once it has bound its port: proof that
+  // the server answering there is ours, not another one that took the port meanwhile.
+  const started = new Promise<void>((resolve) => {
+    const collect = (chunk: Buffer, into: NodeJS.WriteStream) => {
+      if (options.output === "inherit") into.write(chunk);
+      output = (output + chunk.toString()).slice(-8192);
+      if (output.includes("Server started at")) resolve();
+    };
+    child.stdout.on("data", (chunk: Buffer) => collect(chunk, process.stdout));
+    child.stderr.on("data", (chunk: Buffer) => collect(chunk, process.stderr));
+  });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   // Never outlive this process, even when it dies of an uncaught error.
   const killOnExit = () => child.kill("SIGTERM");
@@ -98,11 +104,20 @@ export async function startPocketBase(options: PocketBaseServerOptions): Promise
     clearTimeout(timer);
   };
 
+  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await waitForHealth(url, exited, options.startTimeoutMs ?? 30_000);
+    await Promise.race([
+      started,
+      exited.then((code) => Promise.reject(new Error(`PocketBase exited with code ${code} before it was serving.`))),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`PocketBase did not start within ${timeoutMs} ms.`)), timeoutMs))),
+    ]);
+    await waitForHealth(url, exited, timeoutMs);
   } catch (error) {
     await stop();
     throw new PocketBaseStartError(`${(error as Error).message}\n${output}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
   return { url, process: child, stop };
 }

@@ -83,3 +83,14 @@ export function phone(channel: WhatsAppChannel, action: "pair" | "unlink"): Prom
     action,
   );
 }
+
+/** Resolves when the channel has ended completely (browser gone, lease released). */
+export function closed(channel: WhatsAppChannel, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the channel never closed")), timeoutMs);
+    channel.once("closed", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,4 +1,4 @@
-import { processTreeMemoryBytes } from "../system/process-tree-memory";
+import { processTreesMemoryBytes } from "../system/process-tree-memory";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
 export type ConnectionType = "whatsapp";
@@ -9,6 +9,15 @@ export class ConnectionLimitError extends Error {
   constructor(readonly limit: "connections" | "memory", readonly max: number) {
     super("Maximum WhatsApp connections reached");
     this.name = "ConnectionLimitError";
+  }
+}
+
+/** The instance is shutting down and takes no new clients. */
+export class ShuttingDownError extends Error {
+  readonly code = "shutting_down";
+  constructor() {
+    super("This instance is shutting down.");
+    this.name = "ShuttingDownError";
   }
 }
 
@@ -43,6 +52,7 @@ export class ConnectionManager {
   readonly #channels = new Map<string, WhatsAppChannel>();
   readonly #connecting = new Map<string, Promise<WhatsAppChannel>>();
   #totalCreated = 0;
+  #shuttingDown = false;
   #totalFailed = 0;
 
   constructor(options: ConnectionManagerOptions) {
@@ -75,10 +85,12 @@ export class ConnectionManager {
    * @throws ConnectionLimitError when there is no room; whatever the start threw.
    */
   connect(userId: string): Promise<WhatsAppChannel> {
-    const running = this.#channels.get(userId);
-    if (running) return Promise.resolve(running);
+    if (this.#shuttingDown) return Promise.reject(new ShuttingDownError());
+    // A client still starting is shared only once its start has succeeded.
     const pending = this.#connecting.get(userId);
     if (pending) return pending;
+    const running = this.#channels.get(userId);
+    if (running) return Promise.resolve(running);
 
     const limit = this.#limitReached();
     if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
@@ -106,8 +118,9 @@ export class ConnectionManager {
     return true;
   }
 
-  /** Stops every client gracefully (deploys, SIGTERM). */
+  /** Stops every client gracefully (deploys, SIGTERM); no new connects from then on. */
   async stopAll(): Promise<void> {
+    this.#shuttingDown = true;
     await Promise.allSettled([...this.#channels.values()].map((channel) => channel.stop()));
     this.#channels.clear();
   }
@@ -146,12 +159,8 @@ export class ConnectionManager {
   }
 
   #measuredBytes(): number {
-    let total = 0;
-    for (const channel of this.#channels.values()) {
-      const pid = channel.browserPid;
-      if (pid) total += processTreeMemoryBytes(pid);
-    }
-    return total;
+    const pids = [...this.#channels.values()].map((channel) => channel.browserPid).filter((pid) => pid !== null);
+    return processTreesMemoryBytes(pids);
   }
 
   #limitReached(): { limit: "connections" | "memory"; max: number } | null {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
 import { ClientResponseError } from "pocketbase";
 
@@ -55,7 +56,9 @@ export class SessionLease {
 
   constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number }) {
     this.#pb = pb;
-    this.#owner = options.instanceId;
+    // The instance id plus a token of this process: two processes given the same
+    // INSTANCE_ID still never share a lease (nor a generation).
+    this.#owner = `${options.instanceId}/${randomBytes(4).toString("hex")}`;
     this.#ttlMs = options.ttlMs;
   }
 

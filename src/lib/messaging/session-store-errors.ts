@@ -33,3 +33,9 @@ export function toStoreError(error: unknown, action: string): Error {
 export function isNotFound(error: unknown): boolean {
   return error instanceof ClientResponseError && error.status === 404;
 }
+
+/** A typed error's stable `code` (for logs), or "unknown". */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "unknown";
+}

@@ -2,6 +2,18 @@ import { readdirSync, readFileSync } from "node:fs";
 
 /** The pids of `rootPid` and all its descendants, from /proc (Linux). */
 export function processTree(rootPid: number): number[] {
+  const children = childrenByParent();
+  const tree: number[] = [];
+  const visit = (pid: number) => {
+    tree.push(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  visit(rootPid);
+  return tree;
+}
+
+/** One pass over /proc: each process's children. */
+function childrenByParent(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -16,13 +28,7 @@ export function processTree(rootPid: number): number[] {
       // the process ended while we looked
     }
   }
-  const tree: number[] = [];
-  const visit = (pid: number) => {
-    tree.push(pid);
-    for (const child of children.get(pid) ?? []) visit(child);
-  };
-  visit(rootPid);
-  return tree;
+  return children;
 }
 
 /**
@@ -47,7 +53,15 @@ export function processMemoryBytes(pid: number): number {
   return 0;
 }
 
-/** The memory of a process and all its descendants, in bytes (see processMemoryBytes). */
-export function processTreeMemoryBytes(rootPid: number): number {
-  return processTree(rootPid).reduce((sum, pid) => sum + processMemoryBytes(pid), 0);
+/** The memory of some processes and all their descendants, in bytes (see processMemoryBytes). */
+export function processTreesMemoryBytes(rootPids: number[]): number {
+  if (rootPids.length === 0) return 0;
+  const children = childrenByParent(); // one /proc scan for all roots
+  let total = 0;
+  const visit = (pid: number) => {
+    total += processMemoryBytes(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  for (const pid of rootPids) visit(pid);
+  return total;
 }

@@ -36,6 +36,12 @@ describe("SessionLease over the PocketBase hook routes", () => {
     expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(SessionLeasedElsewhereError);
   });
 
+  it("never shares a lease between two processes given the same INSTANCE_ID", async () => {
+    const user = await createTestUser(admin);
+    await lease("same-id").claim(user.record.id);
+    await expect(lease("same-id").claim(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
+  });
+
   it("keeps the lease for its owner: a second claim and renewals keep the generation", async () => {
     const user = await createTestUser(admin);
     const a = lease("instance-a");
@@ -53,7 +59,8 @@ describe("SessionLease over the PocketBase hook routes", () => {
     await expect(lease("instance-b").claim(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
     await new Promise((resolve) => setTimeout(resolve, 400)); // let the 300 ms lease lapse
     const taken = await lease("instance-b").claim(user.record.id);
-    expect(taken).toMatchObject({ owner: "instance-b", generation: old.generation + 1 });
+    expect(taken.owner).toMatch(/^instance-b\//);
+    expect(taken.generation).toBe(old.generation + 1);
     await expect(lease("instance-a").renew(old)).rejects.toBeInstanceOf(LeaseLostError);
   });
 
@@ -80,6 +87,6 @@ describe("SessionLease over the PocketBase hook routes", () => {
     const user = await createTestUser(admin);
     const held = await lease("instance-a").claim(user.record.id);
     await lease("instance-a").release(held);
-    expect((await lease("instance-b").claim(user.record.id)).owner).toBe("instance-b");
+    expect((await lease("instance-b").claim(user.record.id)).owner).toMatch(/^instance-b\//);
   });
 });

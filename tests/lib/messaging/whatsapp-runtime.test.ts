@@ -13,7 +13,7 @@ import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
 import { adminClient, createTestUser } from "../../helpers/pocketbase";
-import { newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { closed, newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   let admin: PocketBase;
@@ -132,8 +132,10 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await archived;
     expect(await store.hasSession(user.record.id)).toBe(true);
 
+    const ended = closed(channel);
     await phone(channel, "unlink");
-    await waitForStatus(channel, "disconnected");
+    await ended;
+    expect(channel.status).toBe("disconnected");
     expect(await store.hasSession(user.record.id)).toBe(false);
     expect(manager.get(user.record.id)).toBeUndefined();
   });
@@ -147,8 +149,10 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await phone(channel, "pair");
     await archived;
 
+    const ended = closed(channel);
     process.kill(channel.browserPid!, "SIGKILL");
-    await waitForStatus(channel, "disconnected");
+    await ended;
+    expect(channel.status).toBe("disconnected");
     expect(manager.get(user.record.id)).toBeUndefined();
 
     const statuses: SessionStatus[] = [];

@@ -1,14 +1,15 @@
 import { EventEmitter } from "node:events";
 import path from "node:path";
-import { waitUntil } from "@vercel/functions";
 import QRCode from "qrcode";
 import wwebjs from "whatsapp-web.js";
 
 import { log } from "../../log";
 import { ProfileChangedError } from "../archive-errors";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
+import { LeaseKeeper } from "../lease-keeper";
 import { disposeArchive, profileFingerprint, type SessionArchive, type SessionArchiver } from "../session-archiver";
-import { LeaseLostError, type Lease, type SessionLease } from "../session-lease";
+import { LeaseLostError, type SessionLease } from "../session-lease";
+import { errorCode } from "../session-store-errors";
 
 const { Client, LocalAuth } = wwebjs;
 type WaClient = InstanceType<typeof Client>;
@@ -17,6 +18,8 @@ export interface WhatsAppChannelOptions {
   userId: string;
   store: DatabaseSessionStore;
   archiver: SessionArchiver;
+  /** The lease service: the channel runs only while this instance holds the user's lease. */
+  leases: SessionLease;
   /** SESSION_TMP_DIR: LocalAuth's dataPath; the profile is `<dir>/session-<userId>`. */
   sessionRoot: string;
   chromePath: string;
@@ -25,8 +28,6 @@ export interface WhatsAppChannelOptions {
   webCacheDir?: string;
   /** Re-archive this often while ready, when the profile changed. */
   archiveIntervalMs: number;
-  /** The lease service: the channel runs only while this instance holds the user's lease. */
-  leases: SessionLease;
 }
 
 // Chromium flags that keep an idle client small and keep it off the network it does
@@ -47,39 +48,43 @@ const CHROMIUM_ARGS = [
 ];
 
 /**
- * One user's WhatsApp Web client: restores the stored session before the browser
- * starts, reports its status, archives the profile when it becomes ready, every
- * `archiveIntervalMs` while it changes, and on a graceful stop; deletes the stored
- * session on LOGOUT. Emits "status" (SessionStatus), "archived" (SessionArchive, once
- * saved) and "closed" (once, when its browser is gone for any reason).
+ * One user's WhatsApp Web client: claims the user's lease, restores the stored session
+ * before the browser starts, reports its status, archives the profile when it becomes
+ * ready, every `archiveIntervalMs` while it changes, and on a graceful stop; deletes the
+ * stored session on LOGOUT. Emits "status" (SessionStatus), "archived" (SessionArchive)
+ * and, last of all on every way it ends, "closed" (browser gone, lease released).
  *
- * Consistency: the final archive is taken after the browser has stopped; archives
- * while it runs are retried when a kept file changed during the read.
+ * Consistency: the final archive is taken after the browser has stopped; archives while
+ * it runs are retried when a kept file changed during the read.
  */
 export class WhatsAppChannel extends EventEmitter {
   readonly userId: string;
+  readonly startedAt = new Date();
   readonly #options: WhatsAppChannelOptions;
+  readonly #lease: LeaseKeeper;
   #client: WaClient | null = null;
   #status: SessionStatus = "created";
   #qr: string | null = null;
   #qrDataUrl: string | null = null;
   #phoneNumber: string | null = null;
-  #loggedOut = false;
-  #closed = false;
-  #archiveTimer: NodeJS.Timeout | null = null;
+  #lastRestore: LoadedSession | null = null;
   #lastFingerprint: string | null = null;
   #lastArchivedAt: Date | null = null;
+  #archiveTimer: NodeJS.Timeout | null = null;
   #archiving: Promise<SessionArchive | null> | null = null;
   #writes: Promise<unknown> = Promise.resolve();
-  #lease: Lease | null = null;
-  #lastRestore: LoadedSession | null = null;
-  #leaseTimer: NodeJS.Timeout | null = null;
-  readonly startedAt = new Date();
+  #starting: Promise<void> | null = null;
+  #stopRequested = false;
+  #loggedOut = false;
+  #finishing: Promise<void> | null = null;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
     this.userId = options.userId;
     this.#options = options;
+    this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), () => {
+      void this.#finish("disconnected");
+    });
   }
 
   get status(): SessionStatus {
@@ -95,6 +100,10 @@ export class WhatsAppChannel extends EventEmitter {
   get lastArchivedAt(): Date | null {
     return this.#lastArchivedAt;
   }
+  /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
+  get lastRestore(): LoadedSession | null {
+    return this.#lastRestore;
+  }
   /** The profile directory LocalAuth uses. */
   get sessionDir(): string {
     return path.join(this.#options.sessionRoot, `session-${this.userId}`);
@@ -102,10 +111,6 @@ export class WhatsAppChannel extends EventEmitter {
   /** The Chromium main process id, while the browser runs. */
   get browserPid(): number | null {
     return this.#client?.pupBrowser?.process()?.pid ?? null;
-  }
-  /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
-  get lastRestore(): LoadedSession | null {
-    return this.#lastRestore;
   }
   /** The underlying whatsapp-web.js client (for listeners the channel does not cover). */
   get client(): WaClient | null {
@@ -133,39 +138,49 @@ export class WhatsAppChannel extends EventEmitter {
 
   /**
    * Claims the user's lease, restores, then starts the client; resolves once
-   * whatsapp-web.js has initialized.
+   * whatsapp-web.js has initialized. Once only.
    * @throws SessionLeasedElsewhereError when another instance runs the session; whatever the start threw.
    */
-  async start(): Promise<void> {
-    if (this.#client) return;
-    this.#lease = await this.#options.leases.claim(this.userId);
-    this.#startLeaseHeartbeat();
-    log("info", "Session lease claimed", { userId: this.userId, owner: this.#lease.owner, generation: this.#lease.generation });
-    await this.#setStatus("initializing");
-    await this.restoreSessionFromDatabase();
-    const client = new Client({
-      authStrategy: new LocalAuth({ clientId: this.userId, dataPath: this.#options.sessionRoot }),
-      ...(this.#options.webVersion ? { webVersion: this.#options.webVersion } : {}),
-      ...(this.#options.webCacheDir ? { webVersionCache: { type: "local" as const, path: this.#options.webCacheDir } } : {}),
-      puppeteer: { executablePath: this.#options.chromePath, headless: true, args: CHROMIUM_ARGS },
-    });
-    this.#client = client;
-    this.#wire(client);
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
+      await this.#lease.claim();
+      this.#throwIfStopped();
+      await this.#setStatus("initializing");
+      await this.restoreSessionFromDatabase();
+      this.#throwIfStopped();
+      const client = new Client({
+        authStrategy: new LocalAuth({ clientId: this.userId, dataPath: this.#options.sessionRoot }),
+        ...(this.#options.webVersion ? { webVersion: this.#options.webVersion } : {}),
+        ...(this.#options.webCacheDir ? { webVersionCache: { type: "local" as const, path: this.#options.webCacheDir } } : {}),
+        // The process's own SIGTERM handling stops clients gracefully; puppeteer must not kill them first.
+        puppeteer: { executablePath: this.#options.chromePath, headless: true, args: CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
+      });
+      this.#client = client;
+      this.#wire(client);
       await client.initialize();
+      this.#throwIfStopped();
+      // A browser that dies (crash, kill -9) is noticed here.
+      client.pupBrowser?.once("disconnected", () => {
+        if (this.#finishing || this.#stopRequested) return;
+        log("warn", "WhatsApp browser disconnected", { userId: this.userId });
+        void this.#finish("disconnected");
+      });
     } catch (error) {
-      log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
-      await this.#teardown();
-      await this.#releaseLease();
-      await this.#setStatus("failed");
+      if (!this.#stopRequested) {
+        log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
+      }
+      await this.#finish(this.#stopRequested ? "disconnected" : "failed");
       throw error;
     }
-    // A browser that dies (crash, kill -9) is noticed here.
-    client.pupBrowser?.once("disconnected", () => {
-      if (this.#closed) return;
-      log("warn", "WhatsApp browser disconnected", { userId: this.userId });
-      void this.#closeUnexpectedly();
-    });
+  }
+
+  #throwIfStopped(): void {
+    if (this.#stopRequested) throw new Error("stopped while starting");
   }
 
   /** Sends a text; the client must be ready. Returns the message id. */
@@ -176,8 +191,9 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   /**
-   * Archives the profile and saves it, unless it is unchanged since the last archive.
-   * Returns the archive saved, or null (unchanged, logged out, or failed — logged).
+   * Archives the profile and saves it (fenced by the lease), unless it is unchanged
+   * since the last archive. Returns the archive saved, or null (unchanged, logged out,
+   * no lease, or failed — logged).
    */
   archiveSessionToDatabase(reason: string): Promise<SessionArchive | null> {
     this.#archiving ??= this.#archive(reason).finally(() => (this.#archiving = null));
@@ -186,66 +202,72 @@ export class WhatsAppChannel extends EventEmitter {
 
   /**
    * Stops the client gracefully: browser first (a consistent profile), then a final
-   * archive, then the lease is released for the next instance.
+   * archive, then the lease is released for the next instance. Waits for a start in
+   * progress to settle first.
    */
   async stop(): Promise<void> {
-    if (this.#closed) return;
+    this.#stopRequested = true;
+    await this.#starting?.catch(() => {});
+    if (this.#finishing) return this.#finishing;
     const wasReady = this.#status === "ready";
-    await this.#teardown();
-    if (wasReady && !this.#loggedOut) await this.archiveSessionToDatabase("stop");
-    await this.#releaseLease();
-    await this.#setStatus("disconnected");
+    await this.#closeBrowser();
+    if (wasReady) await this.archiveSessionToDatabase("stop");
+    await this.#finish("disconnected");
   }
 
   /** Logs out of WhatsApp and deletes the stored session (never uploads an empty profile). */
   async logout(): Promise<void> {
     this.#loggedOut = true;
-    this.#stopArchiveTimer();
+    this.#stopRequested = true;
+    await this.#starting?.catch(() => {});
+    await this.#quiesce();
     try {
       await this.#client?.logout();
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
+    } finally {
+      await this.#deleteStoredSession();
+      await this.#finish("disconnected");
     }
-    await this.#write(() => this.#options.store.deleteSession(this.userId));
-    log("info", "Session logged out and deleted", { userId: this.userId });
-    await this.#teardown();
-    await this.#setStatus("disconnected");
   }
 
   #wire(client: WaClient): void {
+    const live = () => !this.#finishing && !this.#loggedOut;
     client.on("qr", (qr: string) => {
-      if (this.#loggedOut) return; // the library asks for a new link after a LOGOUT
+      if (!live()) return; // the library asks for a new link after a LOGOUT
       this.#qr = qr;
-      void QRCode.toDataURL(qr, { margin: 1, width: 264 }).then((dataUrl) => {
-        if (this.#qr !== qr) return;
-        this.#qrDataUrl = dataUrl;
-        void this.#setStatus("qr_ready");
-      });
+      QRCode.toDataURL(qr, { margin: 1, width: 264 }).then(
+        (dataUrl) => {
+          if (this.#qr !== qr || !live()) return;
+          this.#qrDataUrl = dataUrl;
+          void this.#setStatus("qr_ready");
+        },
+        (error: unknown) => log("warn", "Failed to render the QR code", { userId: this.userId, error: String(error) }),
+      );
     });
-    client.on("authenticated", () => void this.#setStatus("authenticating"));
+    client.on("authenticated", () => live() && void this.#setStatus("authenticating"));
     client.on("ready", () => {
+      if (!live()) return;
       this.#qr = this.#qrDataUrl = null;
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
-      // On Vercel, keep the function alive until the first archive is saved; elsewhere a no-op.
-      waitUntil(this.archiveSessionToDatabase("ready"));
-      this.#startArchiveTimer();
+      void this.archiveSessionToDatabase("ready");
+      this.#archiveTimer = setInterval(() => void this.archiveSessionToDatabase("interval"), this.#options.archiveIntervalMs);
+      this.#archiveTimer.unref();
     });
-    client.on("auth_failure", () => void this.#setStatus("failed"));
+    client.on("auth_failure", () => live() && void this.#setStatus("failed"));
     client.on("disconnected", (reason: string) => {
       if (reason === "LOGOUT") void this.#onPhoneLogout();
-      else if (!this.#closed) void this.#closeUnexpectedly();
+      else if (live() && !this.#stopRequested) void this.#finish("disconnected");
     });
   }
 
   async #onPhoneLogout(): Promise<void> {
     if (this.#loggedOut) return;
     this.#loggedOut = true;
-    this.#stopArchiveTimer();
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
-    await this.#write(() => this.#options.store.deleteSession(this.userId)).catch((error) =>
-      log("error", "Failed to delete the logged-out session", { userId: this.userId, code: errorCode(error) }),
-    );
+    await this.#quiesce();
+    await this.#deleteStoredSession();
     // The library reloads the page and re-injects after a LOGOUT, without catching
     // errors; closing the browser before that is done rejects unhandled inside it. Its
     // second QR (the first rotation) comes after; or give it 10 s.
@@ -259,20 +281,40 @@ export class WhatsAppChannel extends EventEmitter {
         resolve();
       });
     });
-    await this.#teardown();
-    await this.#setStatus("disconnected");
+    await this.#finish("disconnected");
+  }
+
+  /** No archives from now on: stop the timers, wait for one in flight. */
+  async #quiesce(): Promise<void> {
+    if (this.#archiveTimer) clearInterval(this.#archiveTimer);
+    this.#archiveTimer = null;
+    this.#lease.stopRenewing();
+    await this.#archiving?.catch(() => null);
+  }
+
+  async #deleteStoredSession(): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await this.#write(() => this.#options.store.deleteSession(this.userId));
+        log("info", "Session logged out and deleted", { userId: this.userId });
+        return;
+      } catch (error) {
+        log("error", "Failed to delete the logged-out session", { userId: this.userId, attempt, code: errorCode(error) });
+      }
+    }
   }
 
   async #archive(reason: string): Promise<SessionArchive | null> {
-    if (this.#loggedOut) return null;
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       let archive: SessionArchive | null = null;
       try {
+        if (this.#loggedOut || !this.#lease.lease) return null;
         if ((await profileFingerprint(this.sessionDir)) === this.#lastFingerprint) return null; // unchanged
         archive = await this.#options.archiver.archiveSession(this.sessionDir);
-        if (!this.#lease) return null; // taken over: never upload without the lease
-        const [saving, lease] = [archive, this.#lease];
+        const [saving, lease] = [archive, this.#lease.lease];
+        // Checked again: a LOGOUT may have emptied the profile while it was read.
+        if (this.#loggedOut || !lease) return null;
         await this.#write(() => this.#options.store.saveSession(this.userId, saving, this.#phoneNumber ?? undefined, { reason }, lease));
         await this.#options.store.markLocalVersion(this.sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
@@ -288,11 +330,8 @@ export class WhatsAppChannel extends EventEmitter {
         return archive;
       } catch (error) {
         if (error instanceof ProfileChangedError && attempt < 3) continue; // the browser was writing
-        if (error instanceof LeaseLostError) {
-          void this.#onLeaseLost();
-          return null;
-        }
-        log("error", "Failed to archive session", { userId: this.userId, reason, code: errorCode(error), error: String(error) });
+        if (error instanceof LeaseLostError) this.#lease.lost();
+        else log("error", "Failed to archive session", { userId: this.userId, reason, code: errorCode(error), error: String(error) });
         return null;
       } finally {
         if (archive) await disposeArchive(archive);
@@ -300,74 +339,31 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
-  #startLeaseHeartbeat(): void {
-    const every = Math.max(100, Math.floor(this.#options.leases.ttlMs / 3));
-    this.#leaseTimer = setInterval(() => {
-      if (!this.#lease) return;
-      const lease = this.#lease;
-      this.#write(() => this.#options.leases.renew(lease)).then(
-        (lease) => (this.#lease = lease),
-        (error: unknown) => {
-          if (error instanceof LeaseLostError) void this.#onLeaseLost();
-          else log("warn", "Failed to renew the session lease", { userId: this.userId, code: errorCode(error) });
-        },
-      );
-    }, every);
-    this.#leaseTimer.unref();
-  }
-
-  /** The browser or WhatsApp went away: free everything and the lease; the last archive stays. */
-  async #closeUnexpectedly(): Promise<void> {
-    await this.#teardown();
-    await this.#releaseLease();
-    await this.#setStatus("disconnected");
-  }
-
-  /** Another instance took the session over: stop at once, upload nothing. */
-  async #onLeaseLost(): Promise<void> {
-    if (!this.#lease) return;
-    log("warn", "Session lease lost to another instance", { userId: this.userId, generation: this.#lease.generation });
-    this.#lease = null;
-    await this.#teardown();
-    await this.#setStatus("disconnected");
-  }
-
-  async #releaseLease(): Promise<void> {
-    const lease = this.#lease;
-    this.#lease = null;
-    if (!lease) return;
-    await this.#write(() => this.#options.leases.release(lease)).catch((error: unknown) =>
-      log("warn", "Failed to release the session lease", { userId: this.userId, code: errorCode(error) }),
-    );
-  }
-
-  #startArchiveTimer(): void {
-    this.#stopArchiveTimer();
-    this.#archiveTimer = setInterval(() => void this.archiveSessionToDatabase("interval"), this.#options.archiveIntervalMs);
-    this.#archiveTimer.unref();
-  }
-
-  #stopArchiveTimer(): void {
+  /** Closes the browser (idempotent); an archive in flight finishes first. */
+  async #closeBrowser(): Promise<void> {
     if (this.#archiveTimer) clearInterval(this.#archiveTimer);
     this.#archiveTimer = null;
-  }
-
-  /** Closes the browser and frees everything; emits "closed" once. */
-  async #teardown(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stopArchiveTimer();
-    if (this.#leaseTimer) clearInterval(this.#leaseTimer);
     await this.#archiving?.catch(() => null);
     const client = this.#client;
     this.#client = null;
+    if (!client) return;
     try {
-      await client?.destroy();
+      await client.destroy();
     } catch {
       // A browser that is already gone cannot be closed again.
-      client?.pupBrowser?.process()?.kill("SIGKILL");
+      client.pupBrowser?.process()?.kill("SIGKILL");
     }
-    this.emit("closed");
+  }
+
+  /** Every way the channel ends: browser closed, lease released, status recorded, then "closed". Once. */
+  #finish(status: SessionStatus): Promise<void> {
+    this.#finishing ??= (async () => {
+      await this.#closeBrowser();
+      await this.#lease.release();
+      await this.#setStatus(status);
+      this.emit("closed");
+    })();
+    return this.#finishing;
   }
 
   /** Resolves once every status change so far is recorded in PocketBase. */
@@ -396,10 +392,4 @@ export class WhatsAppChannel extends EventEmitter {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
   }
-}
-
-function errorCode(error: unknown): string {
-  return (error as { code?: unknown })?.code && typeof (error as { code?: unknown }).code === "string"
-    ? ((error as { code: string }).code)
-    : "unknown";
 }
