@@ -64,7 +64,9 @@ export async function runStack(mode: "dev" | "start"): Promise<void> {
   const next: ChildProcess = spawn(nextBin, [mode, "--port", String(env.PORT)], {
     cwd: PROJECT_ROOT,
     stdio: "inherit",
-    env: process.env,
+    // Next would exit on SIGTERM at once; instrumentation.ts stops the WhatsApp clients
+    // (a final archive each) and then exits.
+    env: { ...process.env, NEXT_MANUAL_SIG_HANDLE: "true" },
   });
 
   let stopping = false;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
-import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
+import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
@@ -84,6 +84,18 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await other.manager.stopAll();
   });
 
+  it("takes a session over once a crashed owner's lease expires", async () => {
+    const user = await createTestUser(admin);
+    // An instance that claimed the session and died: it never renews.
+    await new SessionLease(admin, { instanceId: "crashed", ttlMs: 1_000 }).claim(user.record.id);
+    const { manager } = runtime("survivor");
+    await expect(manager.connect(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the lease has no event to await: it lapses
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    await manager.stopAll();
+  });
+
   it("shares one client between concurrent connects and caps connections", async () => {
     const { manager } = runtime("capped", 2);
     const [a, b, c] = [await createTestUser(admin), await createTestUser(admin), await createTestUser(admin)];
@@ -98,6 +110,28 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     expect(third.userId).toBe(c.record.id);
     expect(manager.getStats()).toMatchObject({ activeConnections: 2, maxConnections: 2 });
     await manager.stopAll();
+  });
+
+  it("closes clients that never got ready within the idle time, and prints the seed's status lines", async () => {
+    const { manager } = runtime("stale");
+    const user = await createTestUser(admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    expect(await manager.cleanupStaleConnections(60_000)).toEqual([]); // still young
+    expect(await manager.cleanupStaleConnections(0)).toEqual([user.record.id]);
+    expect(channel.status).toBe("disconnected");
+    expect(manager.get(user.record.id)).toBeUndefined();
+
+    const lines: string[] = [];
+    const print = console.log;
+    console.log = (line: string) => void lines.push(line);
+    try {
+      manager.printStatus();
+    } finally {
+      console.log = print;
+    }
+    expect(lines[0]).toBe("Active: 0/10");
+    expect(lines[1]).toMatch(/^Memory: \d+ MB$/);
   });
 
   it("measures the browsers' memory from /proc, shared pages counted once", async () => {
