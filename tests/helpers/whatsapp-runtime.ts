@@ -94,3 +94,13 @@ export function closed(channel: WhatsAppChannel, timeoutMs = 30_000): Promise<vo
     });
   });
 }
+
+/** Connects a user and pairs the emulated phone; resolves with the channel once its first archive is saved. */
+export async function connectPaired(manager: ConnectionManager, userId: string): Promise<WhatsAppChannel> {
+  const channel = await manager.connect(userId);
+  await waitForStatus(channel, "qr_ready");
+  const archived = nextArchive(channel);
+  await phone(channel, "pair");
+  await archived;
+  return channel;
+}

@@ -13,7 +13,7 @@ import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
 import { adminClient, createTestUser } from "../../helpers/pocketbase";
-import { closed, newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { closed, connectPaired, newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   let admin: PocketBase;
@@ -159,11 +159,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   it("deletes the stored session when the phone unlinks the device", async () => {
     const { manager, store } = runtime("unlink");
     const user = await createTestUser(admin);
-    const channel = await manager.connect(user.record.id);
-    await waitForStatus(channel, "qr_ready");
-    const archived = nextArchive(channel);
-    await phone(channel, "pair");
-    await archived;
+    const channel = await connectPaired(manager, user.record.id);
     expect(await store.hasSession(user.record.id)).toBe(true);
 
     const ended = closed(channel);
@@ -177,11 +173,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {
     const { manager } = runtime("kill");
     const user = await createTestUser(admin);
-    const channel = await manager.connect(user.record.id);
-    await waitForStatus(channel, "qr_ready");
-    const archived = nextArchive(channel);
-    await phone(channel, "pair");
-    await archived;
+    const channel = await connectPaired(manager, user.record.id);
 
     const ended = closed(channel);
     process.kill(channel.browserPid!, "SIGKILL");
