@@ -161,6 +161,7 @@ export class WhatsAppChannel extends EventEmitter {
         puppeteer: { executablePath: this.#options.chromePath, headless: true, args: CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
       });
       this.#client = client;
+      this.#guardReinjection(client);
       this.#wire(client);
       await client.initialize();
       this.#throwIfStopped();
@@ -231,6 +232,26 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
+  /**
+   * whatsapp-web.js re-injects its scripts after every navigation of the page (the
+   * reload after a LOGOUT, for one) from an event handler that catches nothing: once
+   * the channel closes the browser, that re-inject rejects and nobody handles it, which
+   * would end the process. After the channel has begun to finish, such a failure is
+   * expected and only logged; before, it propagates as before.
+   */
+  #guardReinjection(client: WaClient): void {
+    const target = client as unknown as { inject: () => Promise<void> };
+    const inject = target.inject.bind(client);
+    target.inject = async () => {
+      try {
+        await inject();
+      } catch (error) {
+        if (!this.#finishing) throw error;
+        log("info", "WhatsApp page re-injection ended with the browser", { userId: this.userId });
+      }
+    };
+  }
+
   #wire(client: WaClient): void {
     const live = () => !this.#finishing && !this.#loggedOut;
     client.on("qr", (qr: string) => {
@@ -268,19 +289,8 @@ export class WhatsAppChannel extends EventEmitter {
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
     await this.#quiesce();
     await this.#deleteStoredSession();
-    // The library reloads the page and re-injects after a LOGOUT, without catching
-    // errors; closing the browser before that is done rejects unhandled inside it. Its
-    // second QR (the first rotation) comes after; or give it 10 s.
-    const client = this.#client;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 10_000);
-      let qrs = 0;
-      client?.on("qr", () => {
-        if (++qrs < 2) return;
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    // The library now reloads the page and re-injects; #guardReinjection makes closing
+    // the browser in the middle of that safe.
     await this.#finish("disconnected");
   }
 
