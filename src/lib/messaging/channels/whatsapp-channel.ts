@@ -3,6 +3,7 @@ import path from "node:path";
 import QRCode from "qrcode";
 import wwebjs from "whatsapp-web.js";
 
+import { WHATSAPP_CHROMIUM_ARGS } from "../../browser/chromium-args";
 import { log } from "../../log";
 import { ProfileChangedError } from "../archive-errors";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
@@ -29,23 +30,6 @@ export interface WhatsAppChannelOptions {
   /** Re-archive this often while ready, when the profile changed. */
   archiveIntervalMs: number;
 }
-
-// Chromium flags that keep an idle client small and keep it off the network it does
-// not need (updates, sync, metrics).
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-extensions",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-default-apps",
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--mute-audio",
-  "--js-flags=--max-old-space-size=256",
-];
 
 /**
  * One user's WhatsApp Web client: claims the user's lease, restores the stored session
@@ -158,7 +142,7 @@ export class WhatsAppChannel extends EventEmitter {
         ...(this.#options.webVersion ? { webVersion: this.#options.webVersion } : {}),
         ...(this.#options.webCacheDir ? { webVersionCache: { type: "local" as const, path: this.#options.webCacheDir } } : {}),
         // The process's own SIGTERM handling stops clients gracefully; puppeteer must not kill them first.
-        puppeteer: { executablePath: this.#options.chromePath, headless: true, args: CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
+        puppeteer: { executablePath: this.#options.chromePath, headless: true, args: WHATSAPP_CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
       });
       this.#client = client;
       this.#guardReinjection(client);
