@@ -50,7 +50,9 @@ export async function upsertSuperuser(options: PocketBaseServerOptions): Promise
   await mkdir(options.dataDir, { recursive: true });
   const { code, output } = await runToExit(
     options.bin,
-    ["superuser", "upsert", options.superuserEmail, options.superuserPassword, ...projectDirArgs(options.dataDir)],
+    // "--" ends the flags: a password may start with "-" (random ones do, 1 time in 64),
+    // and PocketBase's CLI would otherwise read it as flags and ignore it.
+    ["superuser", "upsert", ...projectDirArgs(options.dataDir), "--", options.superuserEmail, options.superuserPassword],
     options.env,
   );
   if (code !== 0) {
