@@ -1,17 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type PocketBase from "pocketbase";
 
-import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { ensurePocketBaseBinary } from "../lib/pocketbase-binary";
 import { startThrowawayPocketBase } from "../lib/pocketbase-server";
 
-/** A throwaway PocketBase for one benchmark run, with a superuser client factory. */
+/** A throwaway PocketBase for one benchmark run. */
 export async function startBenchPocketBase() {
-  const server = await startThrowawayPocketBase(await ensurePocketBaseBinary());
-  return {
-    ...server,
-    admin: () => createServiceClient({ url: server.url, email: server.adminEmail, password: server.adminPassword }),
-  };
+  return startThrowawayPocketBase(await ensurePocketBaseBinary());
 }
 
 /** Creates a user to own a benchmark session record; returns its id. */

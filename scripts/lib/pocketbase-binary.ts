@@ -5,6 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import { findExecutableOnPath } from "../../src/lib/system/find-executable";
+import { PROJECT_ROOT } from "./load-env";
 
 const execFileAsync = promisify(execFile);
 
@@ -14,7 +15,6 @@ export const POCKETBASE_VERSION = "0.39.11";
 export const MIN_GO_VERSION = "1.25";
 
 const MODULE = "github.com/pocketbase/pocketbase";
-const PROJECT_ROOT = path.resolve(import.meta.dirname, "../..");
 const DEFAULT_BUILD_DIR = path.join(PROJECT_ROOT, ".bin");
 
 export class PocketBaseBinaryError extends Error {

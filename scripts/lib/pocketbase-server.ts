@@ -5,7 +5,9 @@ import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 
-const PROJECT_ROOT = path.resolve(import.meta.dirname, "../..");
+import { createServiceClient } from "../../src/lib/pocketbase/service-client";
+import { PROJECT_ROOT } from "./load-env";
+
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "pocketbase/pb_migrations");
 export const HOOKS_DIR = path.join(PROJECT_ROOT, "pocketbase/pb_hooks");
 
@@ -185,6 +187,8 @@ export interface ThrowawayPocketBase extends RunningPocketBase {
   dataDir: string;
   adminEmail: string;
   adminPassword: string;
+  /** A new superuser client for it. */
+  admin(): ReturnType<typeof createServiceClient>;
   /** Stops the server and deletes its data. */
   dispose(): Promise<void>;
 }
@@ -214,6 +218,7 @@ export async function startThrowawayPocketBase(
       dataDir,
       adminEmail,
       adminPassword,
+      admin: () => createServiceClient({ url: server.url, email: adminEmail, password: adminPassword }),
       async dispose() {
         await server.stop();
         await rm(dataDir, { recursive: true, force: true });

@@ -41,10 +41,6 @@ export async function createTestUser(admin: PocketBase): Promise<TestUser> {
  * A PocketBase of its own for a test that needs an empty database or must stop the
  * server: same binary, migrations and hooks as the shared one, its own data dir.
  */
-export async function startIsolatedPocketBase() {
-  const server = await startThrowawayPocketBase(testPocketBase().bin);
-  return {
-    ...server,
-    admin: () => createServiceClient({ url: server.url, email: server.adminEmail, password: server.adminPassword }),
-  };
+export function startIsolatedPocketBase() {
+  return startThrowawayPocketBase(testPocketBase().bin);
 }

@@ -10,7 +10,7 @@ import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchi
 import type { ArchiveKeyRing } from "./archive-keys";
 import { PrivateFileWriter } from "./private-file-writer";
 import { packProfile } from "./profile-packer";
-import { findChangedFile, fingerprintOf, scanProfile } from "./profile-scan";
+import { findChangedFile, fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 
 export interface SessionArchive {
   /**
@@ -31,7 +31,7 @@ export interface SessionArchive {
   sha256: string;
   formatVersion: number;
   keyId: string;
-  /** What the profile's kept files looked like (paths, sizes, mtimes): see profileFingerprint. */
+  /** What the profile's kept files looked like (paths, sizes, mtimes): see fingerprintOf. */
   fingerprint: string;
 }
 
@@ -51,14 +51,6 @@ export interface SessionArchiverOptions extends ExtractLimits {
   gzipLevel: number;
   /** Where archives are written (default: the OS temp dir). */
   workDir?: string;
-}
-
-/**
- * A cheap digest of what an archive of `sessionDir` would hold (one directory walk, no
- * reads): when it equals the last archive's `fingerprint`, there is nothing to re-archive.
- */
-export async function profileFingerprint(sessionDir: string): Promise<string | null> {
-  return existsSync(sessionDir) ? fingerprintOf(await scanProfile(sessionDir)) : null;
 }
 
 /** The whole archive in memory (for the memory cache and tests). */
@@ -92,9 +84,9 @@ export class SessionArchiver {
    * @throws ProfileEmptyError when nothing worth keeping is there; ProfileChangedError
    *   when a kept file changed while it was read.
    */
-  async archiveSession(sessionDir: string): Promise<SessionArchive> {
+  async archiveSession(sessionDir: string, scanned?: ProfileScan): Promise<SessionArchive> {
     if (!existsSync(sessionDir)) throw new ProfileEmptyError(sessionDir);
-    const scan = await scanProfile(sessionDir);
+    const scan = scanned ?? (await scanProfile(sessionDir));
     if (scan.keptFiles === 0) throw new ProfileEmptyError(sessionDir);
 
     const key = this.#options.keys.current;

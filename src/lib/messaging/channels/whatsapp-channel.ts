@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import QRCode from "qrcode";
 import wwebjs from "whatsapp-web.js";
@@ -8,7 +9,8 @@ import { log } from "../../log";
 import { ProfileChangedError } from "../archive-errors";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
-import { disposeArchive, profileFingerprint, type SessionArchive, type SessionArchiver } from "../session-archiver";
+import { fingerprintOf, scanProfile } from "../profile-scan";
+import { disposeArchive, type SessionArchive, type SessionArchiver } from "../session-archiver";
 import { LeaseLostError, type SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 
@@ -304,8 +306,10 @@ export class WhatsAppChannel extends EventEmitter {
       let archive: SessionArchive | null = null;
       try {
         if (this.#loggedOut || !this.#lease.lease) return null;
-        if ((await profileFingerprint(this.sessionDir)) === this.#lastFingerprint) return null; // unchanged
-        archive = await this.#options.archiver.archiveSession(this.sessionDir);
+        // One walk of the profile both says "unchanged" and feeds the archive.
+        const scan = existsSync(this.sessionDir) ? await scanProfile(this.sessionDir) : null;
+        if (scan && fingerprintOf(scan) === this.#lastFingerprint) return null; // unchanged
+        archive = await this.#options.archiver.archiveSession(this.sessionDir, scan ?? undefined);
         const [saving, lease] = [archive, this.#lease.lease];
         // Checked again: a LOGOUT may have emptied the profile while it was read.
         if (this.#loggedOut || !lease) return null;
