@@ -59,6 +59,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   MAX_WHATSAPP_CONNECTIONS: positiveInt(100),
   SESSION_LEASE_TTL_MS: positiveInt(60_000),
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
+  SESSION_RETENTION_DAYS: positiveInt(30),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
 });
@@ -75,7 +76,9 @@ export class EnvError extends Error {
   }
 }
 
-function parseWith<S extends z.ZodType>(schema: S, source: Record<string, string | undefined>): z.infer<S> {
+function parseWith<S extends z.ZodType>(schema: S, raw: Record<string, string | undefined>): z.infer<S> {
+  // An empty variable (`NAME=` as .env.example leaves most) means "unset": its default applies.
+  const source = Object.fromEntries(Object.entries(raw).filter(([, value]) => value?.trim()));
   const result = schema.safeParse(source);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -33,6 +34,17 @@ describe("src/env.ts", () => {
       NODE_ENV: "development",
     });
     expect(env.CRON_SECRET).toBeUndefined();
+  });
+
+  it("reads every variable .env.example leaves empty as unset", () => {
+    const example = readFileSync(path.join(import.meta.dirname, "..", ".env.example"), "utf8");
+    const empty = Object.fromEntries(
+      [...example.matchAll(/^([A-Z0-9_]+)=\s*$/gm)].map(([, name]) => [name!, ""]),
+    );
+    expect(Object.keys(empty)).toContain("WHATSAPP_MEMORY_BUDGET_MB");
+    const env = parseEnv({ ...empty, ...valid });
+    expect(env.WHATSAPP_MEMORY_BUDGET_MB).toBeUndefined();
+    expect(env.SESSION_RETENTION_DAYS).toBe(30);
   });
 
   it("names each missing required variable", () => {

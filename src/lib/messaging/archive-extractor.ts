@@ -203,7 +203,7 @@ async function swapIn(staging: string, targetDir: string, previous: string): Pro
 /** Scratch paths beside `targetDir` (same filesystem, so renames are atomic), hidden and unique. */
 export function siblingPaths(targetDir: string) {
   const parent = path.dirname(path.resolve(targetDir));
-  const prefix = path.join(parent, `.${path.basename(targetDir)}`);
+  const prefix = path.join(/*turbopackIgnore: true*/ parent, `.${path.basename(targetDir)}`);
   const suffix = randomBytes(6).toString("hex");
   return {
     staging: `${prefix}.restore-${suffix}`,

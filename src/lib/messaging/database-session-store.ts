@@ -240,16 +240,21 @@ export class DatabaseSessionStore {
     return Boolean(record?.archive);
   }
 
-  /** Deletes every session inactive for `days` days; returns how many. */
+  /**
+   * Deletes every session inactive for `days` days, except one whose lease is live (a
+   * client runs it somewhere, however quiet); returns how many.
+   */
   async cleanupOldSessions(days = 30): Promise<number> {
-    const cutoff = new Date(Date.now() - days * 24 * 60 * 60 * 1000);
+    const now = new Date();
+    const cutoff = new Date(now.getTime() - days * 24 * 60 * 60 * 1000);
     const collection = this.#pb.collection(SESSIONS_COLLECTION);
     let stale: RecordModel[];
     try {
       stale = await collection.getFullList({
-        filter: this.#pb.filter("(last_active != '' && last_active < {:cutoff}) || (last_active = '' && updated < {:cutoff})", {
-          cutoff,
-        }),
+        filter: this.#pb.filter(
+          "((last_active != '' && last_active < {:cutoff}) || (last_active = '' && updated < {:cutoff})) && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})",
+          { cutoff, now },
+        ),
         fields: "id,user",
       });
     } catch (error) {

@@ -4,7 +4,7 @@ import { getEnv, type Env } from "../../env";
 import { findChromium } from "../browser/find-chromium";
 import { log } from "../log";
 import { getServiceClient } from "../pocketbase/service-client";
-import { WhatsAppChannel } from "./channels/whatsapp-channel";
+import { profileDirOf, WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
 import { SessionLease } from "./session-lease";
@@ -23,6 +23,10 @@ export interface WhatsAppRuntime {
   manager: ConnectionManager;
   store: DatabaseSessionStore;
   leases: SessionLease;
+  /** The superuser client the runtime works through. */
+  pb: PocketBase;
+  /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
+  sessionDir: (userId: string) => string;
 }
 
 /** Builds the runtime the configuration describes over a superuser PocketBase client. */
@@ -51,7 +55,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         archiveIntervalMs: env.SESSION_ARCHIVE_INTERVAL_MS,
       }),
   });
-  return { manager, store, leases };
+  return { manager, store, leases, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
 }
 
 // One runtime per process, on globalThis so dev hot reload never starts a second set

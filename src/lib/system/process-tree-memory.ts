@@ -19,7 +19,7 @@ function childrenByParent(): Map<number, number[]> {
     if (!/^\d+$/.test(name)) continue;
     try {
       // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parens.
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const stat = readFileSync(/*turbopackIgnore: true*/ `/proc/${name}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       const list = children.get(ppid) ?? [];
       list.push(Number(name));
@@ -44,7 +44,7 @@ export function processMemoryBytes(pid: number): number {
     [`/proc/${pid}/status`, "VmRSS"],
   ] as const) {
     try {
-      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(file, "utf8"));
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(/*turbopackIgnore: true*/ file, "utf8"));
       if (match) return Number(match[1]) * 1024;
     } catch {
       // try the next source

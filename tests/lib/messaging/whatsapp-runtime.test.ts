@@ -168,6 +168,9 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     expect(channel.status).toBe("disconnected");
     expect(await store.hasSession(user.record.id)).toBe(false);
     expect(manager.get(user.record.id)).toBeUndefined();
+    // Nothing of it is left: no record with the phone number comes back with the last status.
+    await channel.statusRecorded();
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
   });
 
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {

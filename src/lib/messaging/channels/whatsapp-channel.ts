@@ -33,6 +33,11 @@ export interface WhatsAppChannelOptions {
   archiveIntervalMs: number;
 }
 
+/** A user's profile directory under `sessionRoot`: LocalAuth's layout for clientId = userId. */
+export function profileDirOf(sessionRoot: string, userId: string): string {
+  return path.join(sessionRoot, `session-${userId}`);
+}
+
 /**
  * One user's WhatsApp Web client: claims the user's lease, restores the stored session
  * before the browser starts, reports its status, archives the profile when it becomes
@@ -92,7 +97,7 @@ export class WhatsAppChannel extends EventEmitter {
   }
   /** The profile directory LocalAuth uses. */
   get sessionDir(): string {
-    return path.join(this.#options.sessionRoot, `session-${this.userId}`);
+    return profileDirOf(this.#options.sessionRoot, this.userId);
   }
   /** The Chromium main process id, while the browser runs. */
   get browserPid(): number | null {
@@ -385,6 +390,9 @@ export class WhatsAppChannel extends EventEmitter {
     this.#status = status;
     this.emit("status", status);
     log("info", "WhatsApp status changed", { userId: this.userId, status });
+    // After a LOGOUT the record is deleted with the session: a status write would
+    // create it again, phone number and all.
+    if (this.#loggedOut) return this.statusRecorded();
     const phoneNumber = this.#phoneNumber;
     return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });

@@ -1,0 +1,12 @@
+// The Node.js half of instrumentation.ts (kept apart so the Edge build never sees it).
+import { getEnv } from "./src/env";
+import { shutdownWhatsApp } from "./src/lib/messaging/whatsapp-runtime";
+
+getEnv(); // a bad configuration stops the start here, naming the variable
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    // A final archive of every session before the process goes (deploys, Ctrl-C).
+    void shutdownWhatsApp().finally(() => process.exit(0));
+  });
+}

@@ -1,0 +1,150 @@
+import { rm } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
+
+import { log } from "../log";
+import type { SessionStatus } from "./database-session-store";
+import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
+import { SessionLeasedElsewhereError } from "./session-lease";
+import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
+
+/** The user's WhatsApp client is not running and ready on this instance. */
+export class NotReadyError extends Error {
+  readonly code = "not_ready";
+  constructor(readonly status: SessionStatus) {
+    super(`WhatsApp is not ready (status: ${status}).`);
+    this.name = "NotReadyError";
+  }
+}
+
+/** A user's WhatsApp session as the API and the dashboard show it. */
+export interface UserSessionView {
+  status: SessionStatus;
+  /** The QR code to scan, as a PNG data URL, only while the status is qr_ready. */
+  qr: string | null;
+  phoneNumber: string | null;
+  lastActive: string | null;
+  archive: StoredArchiveSummary | null;
+}
+
+/** How long a connect request waits for the client to start (QR shown, or authenticating). */
+const CONNECT_WAIT_MS = 20_000;
+const ACTIVE: SessionStatus[] = ["created", "initializing", "qr_ready", "authenticating", "ready"];
+
+/**
+ * What one user may do with their own WhatsApp session, over this process's runtime:
+ * connect, read the status, send a text, disconnect (keeping the stored session) and
+ * log out (deleting it). Every method acts on `userId`'s session only.
+ */
+export class UserSessionService {
+  readonly #runtime: WhatsAppRuntime;
+  readonly #connectWaitMs: number;
+
+  constructor(runtime: WhatsAppRuntime, options: { connectWaitMs?: number } = {}) {
+    this.#runtime = runtime;
+    this.#connectWaitMs = options.connectWaitMs ?? CONNECT_WAIT_MS;
+  }
+
+  /**
+   * Starts the user's client, or finds the running one, and waits a little for it to
+   * show a QR code or authenticate; a slower start goes on in the background.
+   * @throws ConnectionLimitError, SessionLeasedElsewhereError, ShuttingDownError,
+   *   PocketBaseUnavailableError, or what the start threw
+   */
+  async connect(userId: string): Promise<UserSessionView> {
+    const starting = this.#runtime.manager.connect(userId);
+    starting.catch((error: unknown) => log("warn", "WhatsApp connect did not complete", { userId, error: String(error) }));
+    const timeout = new AbortController();
+    try {
+      await Promise.race([starting, delay(this.#connectWaitMs, undefined, { signal: timeout.signal })]);
+    } finally {
+      timeout.abort();
+    }
+    return this.status(userId);
+  }
+
+  /** The user's session: the live client on this instance, else the stored record. */
+  async status(userId: string): Promise<UserSessionView> {
+    const summary = await readSessionSummary(this.#runtime.pb, userId);
+    const channel = this.#runtime.manager.get(userId);
+    if (channel) {
+      return {
+        status: channel.status,
+        qr: channel.qr?.dataUrl ?? null,
+        phoneNumber: channel.phoneNumber ?? summary?.phoneNumber ?? null,
+        lastActive: summary?.lastActive ?? null,
+        archive: summary?.archive ?? null,
+      };
+    }
+    return {
+      status: storedStatus(summary),
+      qr: null,
+      phoneNumber: summary?.phoneNumber ?? null,
+      lastActive: summary?.lastActive ?? null,
+      archive: summary?.archive ?? null,
+    };
+  }
+
+  /**
+   * Sends a text from the user's WhatsApp. Returns the message id.
+   * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance)
+   */
+  async sendText(userId: string, chatId: string, text: string): Promise<{ id: string }> {
+    const channel = this.#runtime.manager.get(userId);
+    if (!channel || channel.status !== "ready") {
+      if (!channel) await this.#throwIfLeasedElsewhere(userId);
+      throw new NotReadyError(channel?.status ?? "disconnected");
+    }
+    return { id: await channel.sendText(chatId, text) };
+  }
+
+  /**
+   * Stops the user's client, archiving it one last time; the stored session stays.
+   * @throws SessionLeasedElsewhereError when another instance runs it
+   */
+  async disconnect(userId: string): Promise<UserSessionView> {
+    const stopped = await this.#runtime.manager.disconnect(userId);
+    if (!stopped) await this.#throwIfLeasedElsewhere(userId);
+    return this.status(userId);
+  }
+
+  /**
+   * Logs out of WhatsApp (the phone's linked device goes away) and deletes the stored
+   * session. Without a running client, only the stored session and the local profile
+   * are deleted: the phone keeps listing the device until it is removed there.
+   * @throws SessionLeasedElsewhereError when another instance runs it
+   */
+  async logout(userId: string): Promise<UserSessionView> {
+    const channel = this.#runtime.manager.get(userId);
+    if (channel) {
+      await channel.logout();
+    } else {
+      await this.#throwIfLeasedElsewhere(userId);
+      await this.#runtime.store.deleteSession(userId);
+      // The local profile is logged in too: a later start must not reuse it.
+      await rm(this.#runtime.sessionDir(userId), { recursive: true, force: true });
+    }
+    return this.status(userId);
+  }
+
+  async #throwIfLeasedElsewhere(userId: string): Promise<void> {
+    const lease = (await readSessionSummary(this.#runtime.pb, userId))?.lease;
+    if (lease && !this.#runtime.manager.get(userId)) {
+      throw new SessionLeasedElsewhereError(userId, lease.owner, new Date(lease.expiresAt));
+    }
+  }
+}
+
+/**
+ * The status a record shows when no client runs here. A session whose lease lapsed
+ * was left by an instance that died: whatever status it wrote, it is disconnected.
+ */
+function storedStatus(summary: SessionSummary | null): SessionStatus {
+  if (!summary) return "disconnected";
+  if (ACTIVE.includes(summary.status) && !summary.lease) return "disconnected";
+  return summary.status;
+}
+
+/** The service over this process's runtime. */
+export async function getUserSessionService(): Promise<UserSessionService> {
+  return new UserSessionService(await getWhatsAppRuntime());
+}

@@ -1,0 +1,337 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { findChromium } from "../../../src/lib/browser/find-chromium";
+import { SessionLease } from "../../../src/lib/messaging/session-lease";
+import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
+import { EmulatedPhone } from "../../helpers/emulated-phone";
+import { startNextServer, type NextServer } from "../../helpers/next-server";
+import { createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
+
+type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
+
+const PER_USER_ROUTES = [
+  ["POST", "/api/whatsapp/connect"],
+  ["GET", "/api/whatsapp/status"],
+  ["POST", "/api/whatsapp/messages"],
+  ["POST", "/api/whatsapp/disconnect"],
+  ["POST", "/api/whatsapp/logout"],
+] as const;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The environment a `next start` instance of wavault gets: its own PocketBase, profiles dir and the emulator. */
+async function serverEnv(pocketbase: IsolatedPocketBase, dir: string, extra: Record<string, string>) {
+  const webCacheDir = path.join(dir, "web-cache");
+  await writeEmulatorCache(webCacheDir, { qrRotateMs: 500 });
+  return {
+    POCKETBASE_URL: pocketbase.url,
+    POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+    POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+    SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    SESSION_ENCRYPTION_OLD_KEYS: "",
+    SESSION_TMP_DIR: path.join(dir, "profiles"),
+    WA_WEB_VERSION: EMULATOR_WEB_VERSION,
+    WA_WEB_CACHE_DIR: webCacheDir,
+    CHROME_PATH: findChromium()!.path,
+    WHATSAPP_MEMORY_BUDGET_MB: "",
+    ...extra,
+  };
+}
+
+/** A client of one server, acting as one user (or nobody). */
+function caller(server: () => NextServer, token?: string) {
+  return async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${server().url}${route}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+}
+
+/** Polls the status route until `predicate` holds. */
+async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Record<string, any>) => boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call("GET", "/api/whatsapp/status");
+    if (predicate(body)) return body;
+    if (Date.now() > deadline) throw new Error(`status never matched; last: ${JSON.stringify(body).slice(0, 300)}`);
+    await delay(200);
+  }
+}
+
+describe("the WhatsApp HTTP API on next start", () => {
+  let pocketbase: IsolatedPocketBase;
+  let admin: PocketBase;
+  let server: NextServer;
+  let dir: string;
+  const cronSecret = randomBytes(24).toString("hex");
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-api-"));
+    pocketbase = await startIsolatedPocketBase();
+    admin = await pocketbase.admin();
+    server = await startNextServer(await serverEnv(pocketbase, dir, { CRON_SECRET: cronSecret, INSTANCE_ID: "api-test" }));
+    [alice, bob] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await pocketbase?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses every per-user route without a valid user token (401)", async () => {
+    const superuserToken = admin.authStore.token;
+    for (const token of [undefined, "not-a-token", superuserToken]) {
+      for (const [method, route] of PER_USER_ROUTES) {
+        const { status, body } = await caller(() => server, token)(method, route);
+        expect({ route, token: token?.slice(0, 8), status, code: body.error?.code }).toEqual({
+          route,
+          token: token?.slice(0, 8),
+          status: 401,
+          code: "unauthorized",
+        });
+      }
+    }
+    // The cookie the dashboard sets is accepted like the header.
+    const response = await fetch(`${server.url}/api/whatsapp/status`, { headers: { cookie: `wavault_token=${alice.token}` } });
+    expect(response.status).toBe(200);
+  });
+
+  it("answers malformed JSON with 400, invalid fields with 422 and an oversized body with 413", async () => {
+    const call = caller(() => server, alice.token);
+    const malformed = await call("POST", "/api/whatsapp/messages", "{not json");
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: "invalid_json" } } });
+
+    const invalid = await call("POST", "/api/whatsapp/messages", { to: "call me maybe", text: "" });
+    expect(invalid.status).toBe(422);
+    expect(invalid.body.error.code).toBe("validation_failed");
+    expect(Object.keys(invalid.body.error.fields).sort()).toEqual(["text", "to"]);
+
+    const tooLong = await call("POST", "/api/whatsapp/messages", { to: "+4915112345678", text: "x".repeat(4097) });
+    expect(tooLong.body.error.fields).toHaveProperty("text");
+
+    const huge = await call("POST", "/api/whatsapp/messages", { to: "+4915112345678", text: "x".repeat(100_000) });
+    expect(huge).toMatchObject({ status: 413, body: { error: { code: "payload_too_large" } } });
+
+    const form = await call("POST", "/api/whatsapp/messages", "to=1&text=2", { "content-type": "application/x-www-form-urlencoded" });
+    expect(form).toMatchObject({ status: 415, body: { error: { code: "unsupported_media_type" } } });
+  });
+
+  it("takes a user from QR to ready to a sent message, and keeps the archive after a disconnect", async () => {
+    const call = caller(() => server, alice.token);
+    expect((await call("GET", "/api/whatsapp/status")).body).toEqual({
+      status: "disconnected",
+      qr: null,
+      phoneNumber: null,
+      lastActive: null,
+      archive: null,
+    });
+
+    const connected = await call("POST", "/api/whatsapp/connect");
+    expect(connected.status).toBe(202);
+    expect(["initializing", "qr_ready"]).toContain(connected.body.status);
+    const waiting = await statusUntil(call, (body) => body.status === "qr_ready" && body.qr !== null);
+    expect(waiting.qr).toMatch(/^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
+
+    // A second connect returns the running client instead of starting another.
+    expect((await call("POST", "/api/whatsapp/connect")).body.status).toBe("qr_ready");
+
+    const phone = await EmulatedPhone.attach(path.join(dir, "profiles", `session-${alice.record.id}`));
+    let phoneNumber: string;
+    try {
+      await phone.pair();
+      const ready = await statusUntil(call, (body) => body.status === "ready" && body.archive !== null);
+      expect(ready.qr).toBeNull();
+      expect(ready.phoneNumber).toMatch(/^\d+$/);
+      phoneNumber = ready.phoneNumber;
+
+      const sent = await call("POST", "/api/whatsapp/messages", { to: "+49 151 2345-6789", text: "Hello from wavault" });
+      expect(sent.status).toBe(200);
+      expect(sent.body.id).toEqual(expect.any(String));
+      expect(await phone.sentMessages()).toContainEqual(
+        expect.objectContaining({ id: sent.body.id, to: "4915123456789@c.us", body: "Hello from wavault" }),
+      );
+    } finally {
+      await phone.detach();
+    }
+
+    const stopped = await call("POST", "/api/whatsapp/disconnect");
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.status).toBe("disconnected");
+    expect(stopped.body.archive).toEqual({
+      sizeBytes: expect.any(Number),
+      rawBytes: expect.any(Number),
+      compressionRatio: expect.any(Number),
+      savedAt: expect.any(String),
+      encrypted: true,
+    });
+    expect(stopped.body.archive.sizeBytes).toBeGreaterThan(0);
+    expect(stopped.body.archive.rawBytes).toBeGreaterThan(stopped.body.archive.sizeBytes);
+    expect(stopped.body.lastActive).toEqual(expect.any(String));
+    expect(stopped.body.phoneNumber).toBe(phoneNumber!);
+
+    const notReady = await call("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "again" });
+    expect(notReady).toMatchObject({ status: 409, body: { error: { code: "not_ready" } } });
+  });
+
+  it("never lets one user see or touch another user's session", async () => {
+    const asAlice = caller(() => server, alice.token);
+    const asBob = caller(() => server, bob.token);
+    await asAlice("POST", "/api/whatsapp/connect");
+    await statusUntil(asAlice, (body) => body.status === "ready");
+    const alicesRecord = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`);
+
+    // Bob sees only his own (empty) session, and nothing he sends names a user.
+    expect((await asBob("GET", "/api/whatsapp/status")).body).toMatchObject({ status: "disconnected", phoneNumber: null, archive: null });
+    expect((await asBob("GET", `/api/whatsapp/status?userId=${alice.record.id}`)).body.archive).toBeNull();
+    expect((await asBob("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi", userId: alice.record.id })).status).toBe(409);
+    expect((await asBob("POST", "/api/whatsapp/disconnect", { userId: alice.record.id })).status).toBe(200);
+    expect((await asBob("POST", "/api/whatsapp/logout", { userId: alice.record.id })).status).toBe(200);
+
+    // Alice's client still runs and her stored session is untouched.
+    expect((await asAlice("GET", "/api/whatsapp/status")).body.status).toBe("ready");
+    const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`);
+    expect(after.archive).toBe(alicesRecord.archive);
+    expect(after.metadata.sha256).toBe(alicesRecord.metadata.sha256);
+
+    // Alice logs out: her stored session is gone.
+    const out = await asAlice("POST", "/api/whatsapp/logout");
+    expect(out).toMatchObject({ status: 200, body: { status: "disconnected", archive: null } });
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`)).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
+  it("refuses a session another instance holds (409 leased_elsewhere)", async () => {
+    const user = await createTestUser(admin);
+    await new SessionLease(admin, { instanceId: "another-instance", ttlMs: 60_000 }).claim(user.record.id);
+    const call = caller(() => server, user.token);
+    for (const [method, route, body] of [
+      ["POST", "/api/whatsapp/connect"],
+      ["POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" }],
+      ["POST", "/api/whatsapp/disconnect"],
+      ["POST", "/api/whatsapp/logout"],
+    ] as const) {
+      const answer = await call(method, route, body);
+      expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status: 409, code: "leased_elsewhere" });
+    }
+    expect((await call("GET", "/api/whatsapp/status")).status).toBe(200);
+  });
+
+  it("reports its health in the seed's shape", async () => {
+    const response = await fetch(`${server.url}/api/health/whatsapp`);
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body).toEqual({
+      connections: { active: 0, max: 100, utilizationPercent: 0, memoryUsageMB: expect.any(Number) },
+      storage: { totalSessions: expect.any(Number), totalSizeMB: expect.any(Number), averageSizeMB: expect.any(Number) },
+      healthy: true,
+      pocketbase: { reachable: true },
+      instanceId: "api-test",
+    });
+  });
+
+  it("runs the cleanup cron only with the right secret, deleting only stale unleased sessions", async () => {
+    const sessions = admin.collection("whatsapp_sessions");
+    const [stale, fresh, staleButRunning] = await Promise.all([createTestUser(admin), createTestUser(admin), createTestUser(admin)]);
+    const longAgo = new Date(Date.now() - 40 * DAY_MS).toISOString();
+    await sessions.create({ user: stale.record.id, status: "disconnected", last_active: longAgo });
+    await sessions.create({ user: fresh.record.id, status: "disconnected", last_active: new Date(Date.now() - DAY_MS).toISOString() });
+    await sessions.create({
+      user: staleButRunning.record.id,
+      status: "ready",
+      last_active: longAgo,
+      lease_owner: `elsewhere/${randomUUID()}`,
+      lease_expires: new Date(Date.now() + 60_000).toISOString(),
+    });
+
+    const cron = (authorization?: string) =>
+      fetch(`${server.url}/api/cron/cleanup-sessions`, { headers: authorization ? { authorization } : {} });
+    for (const authorization of [undefined, "Bearer wrong-secret", `Bearer ${cronSecret}x`, cronSecret]) {
+      const response = await cron(authorization);
+      expect(response.status).toBe(401);
+      expect((await response.json()).error.code).toBe("unauthorized");
+    }
+    expect(await sessions.getFirstListItem(`user = "${stale.record.id}"`)).toBeTruthy();
+
+    const response = await cron(`Bearer ${cronSecret}`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ success: true, deletedSessions: 1, closedConnections: 0 });
+    await expect(sessions.getFirstListItem(`user = "${stale.record.id}"`)).rejects.toMatchObject({ status: 404 });
+    expect(await sessions.getFirstListItem(`user = "${fresh.record.id}"`)).toBeTruthy();
+    expect(await sessions.getFirstListItem(`user = "${staleButRunning.record.id}"`)).toBeTruthy();
+  });
+});
+
+describe("a full instance, without a cron secret, then without PocketBase", () => {
+  let pocketbase: IsolatedPocketBase;
+  let server: NextServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-api-limits-"));
+    pocketbase = await startIsolatedPocketBase();
+    server = await startNextServer(
+      await serverEnv(pocketbase, dir, { CRON_SECRET: "", MAX_WHATSAPP_CONNECTIONS: "1", INSTANCE_ID: "api-test-small" }),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await pocketbase?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers 503 connection_limit past the cap, and reports itself unhealthy at 90% of it", async () => {
+    const admin = await pocketbase.admin();
+    const [first, second] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
+    expect((await caller(() => server, first.token)("POST", "/api/whatsapp/connect")).status).toBe(202);
+    const refused = await caller(() => server, second.token)("POST", "/api/whatsapp/connect");
+    expect(refused).toMatchObject({ status: 503, body: { error: { code: "connection_limit" } } });
+
+    const response = await fetch(`${server.url}/api/health/whatsapp`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({
+      connections: { active: 1, max: 1, utilizationPercent: 100 },
+      healthy: false,
+      pocketbase: { reachable: true },
+    });
+  });
+
+  it("answers the cron with 503 when CRON_SECRET is unset", async () => {
+    const response = await fetch(`${server.url}/api/cron/cleanup-sessions`, { headers: { authorization: "Bearer anything-at-all" } });
+    expect(response.status).toBe(503);
+    expect((await response.json()).error.code).toBe("cron_disabled");
+  });
+
+  it("reports PocketBase unreachable (503) once it stops, without leaking internals", async () => {
+    const admin = await pocketbase.admin();
+    const user = await createTestUser(admin);
+    await pocketbase.stop();
+
+    const response = await fetch(`${server.url}/api/health/whatsapp`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ storage: null, healthy: false, pocketbase: { reachable: false } });
+
+    const status = await caller(() => server, user.token)("GET", "/api/whatsapp/status");
+    expect(status.status).toBe(503);
+    expect(status.body).toEqual({
+      error: { code: "pocketbase_unavailable", message: "The session database is unreachable; try again shortly." },
+    });
+  });
+});
