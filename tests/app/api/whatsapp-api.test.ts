@@ -14,6 +14,9 @@ import { startNextServer, type NextServer } from "../../helpers/next-server";
 import { createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
 
 type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
+// A JSON answer, read loosely: the assertions say what shape it must have.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const PER_USER_ROUTES = [
   ["POST", "/api/whatsapp/connect"],
@@ -56,12 +59,12 @@ function caller(server: () => NextServer, token?: string) {
       },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
+    return { status: response.status, body: (await response.json()) as Json };
   };
 }
 
 /** Polls the status route until `predicate` holds. */
-async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Record<string, any>) => boolean, timeoutMs = 30_000) {
+async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Json) => boolean, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { body } = await call("GET", "/api/whatsapp/status");
