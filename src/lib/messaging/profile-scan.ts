@@ -15,6 +15,8 @@ export interface ProfileEntry {
 export interface ProfileScan {
   /** Every regular file's bytes, kept or pruned: the profile's size on disk. */
   rawBytes: number;
+  /** How many regular files there are, kept or pruned. */
+  rawFiles: number;
   /** What the archive holds, parents before children. */
   kept: ProfileEntry[];
   keptBytes: number;
@@ -26,7 +28,7 @@ export interface ProfileScan {
  * Links, sockets and devices are never kept (a restore refuses them anyway).
  */
 export async function scanProfile(root: string): Promise<ProfileScan> {
-  const scan: ProfileScan = { rawBytes: 0, kept: [], keptBytes: 0, keptFiles: 0 };
+  const scan: ProfileScan = { rawBytes: 0, rawFiles: 0, kept: [], keptBytes: 0, keptFiles: 0 };
   const walk = async (relativeDir: string) => {
     const names = await readdir(path.join(root, relativeDir));
     names.sort();
@@ -39,6 +41,7 @@ export async function scanProfile(root: string): Promise<ProfileScan> {
         await walk(relativePath);
       } else if (stat.isFile()) {
         scan.rawBytes += stat.size;
+        scan.rawFiles += 1;
         if (kept) {
           scan.kept.push({ path: relativePath, type: "file", size: stat.size, mtimeMs: stat.mtimeMs });
           scan.keptBytes += stat.size;

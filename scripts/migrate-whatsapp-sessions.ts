@@ -1,0 +1,148 @@
+// npx tsx scripts/migrate-whatsapp-sessions.ts [--dir D] [--execute [--delete]] [--concurrency N] [--json]
+// (or npm run migrate:sessions -- …) – moves LocalAuth session folders into PocketBase.
+// Without --execute it is a dry run that changes nothing.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import { EnvError, getEnv } from "../src/env";
+import { DatabaseSessionStore } from "../src/lib/messaging/database-session-store";
+import { createSessionArchiver } from "../src/lib/messaging/session-store-factory";
+import { PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/messaging/session-migrator";
+import { createServiceClient } from "../src/lib/pocketbase/service-client";
+import { loadProjectEnv } from "./lib/load-env";
+
+const USAGE = `Usage: migrate-whatsapp-sessions [--dir .whatsapp-sessions] [--execute [--delete]] [--concurrency 2] [--json]
+  (no flags)     dry run: one row per session folder, nothing changes
+  --execute      archive, upload and verify each folder
+  --delete       with --execute: delete each folder once its upload is verified
+  --concurrency  folders handled at once (default 2)
+  --json         one JSON report on stdout instead of the table`;
+
+/** 2.5 KB, 3.1 MB: sessions range from a few KB (a new link) to tens of MB. */
+function size(bytes: number | null): string {
+  if (bytes === null) return "–";
+  if (bytes < 1024) return `${bytes} B`;
+  const [value, unit] = bytes < 1024 ** 2 ? [bytes / 1024, "KB"] : bytes < 1024 ** 3 ? [bytes / 1024 ** 2, "MB"] : [bytes / 1024 ** 3, "GB"];
+  return `${value.toFixed(1)} ${unit}`;
+}
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      dir: { type: "string", default: ".whatsapp-sessions" },
+      execute: { type: "boolean", default: false },
+      delete: { type: "boolean", default: false },
+      concurrency: { type: "string", default: "2" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  const concurrency = Number(values.concurrency);
+  if (values.help) return { help: true as const };
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new Error("--concurrency must be a whole number from 1 to 32");
+  if (values.delete && !values.execute) throw new Error("--delete only goes with --execute (a dry run deletes nothing)");
+  return { help: false as const, dir: path.resolve(values.dir), execute: values.execute, deleteSource: values.delete, concurrency, json: values.json };
+}
+
+/** A bar on a terminal, a plain line per folder otherwise (both on stderr). */
+function progressReporter(total: number | null, quiet: boolean) {
+  let done = 0;
+  const tty = process.stderr.isTTY;
+  return (row: MigrationRow) => {
+    done += 1;
+    if (quiet) return;
+    if (tty && total) {
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${row.folder.slice(0, 40).padEnd(40)}`);
+      if (done === total) process.stderr.write("\n");
+    } else {
+      process.stderr.write(`${row.action.padEnd(15)} ${row.folder}${row.message ? ` – ${row.message}` : ""}\n`);
+    }
+  };
+}
+
+function printTable(rows: MigrationRow[], execute: boolean) {
+  const table = rows.map((row) => [row.userId ?? "–", size(row.rawBytes), String(row.files ?? "–"), size(row.archiveBytes), describe(row)]);
+  const header = ["user id", "folder size", "files", execute ? "archive" : "archive (est.)", "action"];
+  const widths = header.map((title, column) => Math.max(title.length, ...table.map((cells) => cells[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
+  console.log(line(header));
+  for (const cells of table) console.log(line(cells));
+}
+
+function describe(row: MigrationRow): string {
+  const label: Record<MigrationRow["action"], string> = {
+    migrate: "migrate",
+    migrated: "migrated",
+    unchanged: "skip: already migrated and unchanged",
+    stored_by_app: "skip: the app stored a newer session",
+    unknown_user: "skip: unknown user",
+    invalid_session: "skip: not a valid session",
+    running: "skip: running on an instance",
+    refused: "refused",
+    failed: "FAILED",
+  };
+  const deleted = row.deleted ? " (folder deleted)" : "";
+  return `${label[row.action]}${deleted}${row.message && !["migrate", "migrated"].includes(row.action) ? ` – ${row.message}` : ""}`;
+}
+
+function totals(rows: MigrationRow[]) {
+  const byAction: Record<string, number> = {};
+  for (const row of rows) byAction[row.action] = (byAction[row.action] ?? 0) + 1;
+  const sum = (pick: (row: MigrationRow) => number | null) => rows.reduce((total, row) => total + (pick(row) ?? 0), 0);
+  return {
+    folders: rows.length,
+    rawBytes: sum((row) => row.rawBytes),
+    archiveBytes: sum((row) => row.archiveBytes),
+    deleted: rows.filter((row) => row.deleted).length,
+    byAction,
+    problems: rows.filter((row) => PROBLEM_ACTIONS.has(row.action)).length,
+  };
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli();
+  if (cli.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!existsSync(cli.dir)) throw new Error(`--dir ${cli.dir}: no such directory`);
+  loadProjectEnv(process.env.NODE_ENV === "production" ? "production" : "development");
+  const env = getEnv();
+  const pb = await createServiceClient({ url: env.POCKETBASE_URL, email: env.POCKETBASE_ADMIN_EMAIL, password: env.POCKETBASE_ADMIN_PASSWORD });
+  const archiver = createSessionArchiver(env);
+  // No memory tier: a verification must download what PocketBase really holds.
+  const store = new DatabaseSessionStore(pb, archiver, { instanceId: `migration/${env.INSTANCE_ID}`, memoryCacheBytes: 0 });
+  const migrator = new SessionMigrator({ pb, store, archiver, dir: cli.dir });
+
+  if (!cli.json) console.error(`${cli.execute ? "Migrating" : "Dry run (nothing changes; --execute to migrate)"}: ${cli.dir} → ${env.POCKETBASE_URL}`);
+  const folderCount = await migrator.countFolders();
+  const rows = await migrator.migrate({ ...cli, onRow: progressReporter(folderCount, cli.json) });
+  const sums = totals(rows);
+  const failures = rows.filter((row) => PROBLEM_ACTIONS.has(row.action));
+
+  if (cli.json) {
+    console.log(JSON.stringify({ mode: cli.execute ? "execute" : "dry-run", dir: cli.dir, rows, totals: sums }));
+  } else {
+    printTable(rows, cli.execute);
+    const actions = Object.entries(sums.byAction).map(([action, count]) => `${action} ${count}`).join(", ");
+    console.log(
+      `total: ${sums.folders} folders, ${size(sums.rawBytes)} on disk → ${size(sums.archiveBytes)} archived; ${actions || "nothing to do"}${cli.deleteSource ? `; ${sums.deleted} folder(s) deleted` : ""}`,
+    );
+    if (failures.length > 0) {
+      console.log(`\n${failures.length} folder(s) not migrated (none of them deleted):`);
+      for (const row of failures) console.log(`  ${row.folder}: ${describe(row)}`);
+    }
+  }
+  return failures.length > 0 ? 1 : 0;
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(error instanceof EnvError ? error.message : `migrate-whatsapp-sessions: ${(error as Error).message}`);
+  if (!(error instanceof EnvError) && (error as Error).message.includes("--")) console.error(USAGE);
+  process.exitCode = 2;
+}

@@ -1,0 +1,243 @@
+import { lstat, mkdtemp, readdir, realpath, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+
+import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
+import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-session-store";
+import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
+import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
+
+/**
+ * What happened to one folder (or, in a dry run, what would):
+ * - migrate: would be archived and uploaded (dry run);
+ * - migrated: archived, uploaded, downloaded again and verified;
+ * - unchanged: migrated by an earlier run and not changed since;
+ * - stored_by_app: the app has saved a session for this user since: never overwritten;
+ * - unknown_user, invalid_session, running (an instance holds its lease), refused (a
+ *   symlink, or outside the directory), failed: problems; the folder is never deleted.
+ */
+export type MigrationAction =
+  | "migrate"
+  | "migrated"
+  | "unchanged"
+  | "stored_by_app"
+  | "unknown_user"
+  | "invalid_session"
+  | "running"
+  | "refused"
+  | "failed";
+
+/** Actions that mean a folder did not (or would not) make it into the database. */
+export const PROBLEM_ACTIONS: ReadonlySet<MigrationAction> = new Set(["unknown_user", "invalid_session", "running", "refused", "failed"]);
+
+export interface MigrationRow {
+  /** The folder's name inside the directory (`session-<userId>`). */
+  folder: string;
+  userId: string | null;
+  /** The folder's files, caches included. */
+  rawBytes: number | null;
+  files: number | null;
+  /** The archive's size: measured by archiving, in a dry run too. */
+  archiveBytes: number | null;
+  action: MigrationAction;
+  /** Whether the folder was deleted (only with `deleteSource`, only once verified). */
+  deleted: boolean;
+  /** Why, for anything but a plain migrate. */
+  message: string;
+}
+
+export interface MigrationOptions {
+  /** false: a dry run that changes nothing. */
+  execute: boolean;
+  /** Delete each source folder once its upload is verified (needs `execute`). */
+  deleteSource: boolean;
+  concurrency: number;
+  /** Called as each folder is done. */
+  onRow?: (row: MigrationRow) => void;
+}
+
+const FOLDER = /^session-(.+)$/;
+
+/**
+ * Moves whatsapp-web.js LocalAuth session folders (`<dir>/session-<userId>`) into the
+ * session store: each is archived, uploaded, downloaded again and restored into a
+ * scratch directory to verify it, and only then, if asked, deleted. A failure on one
+ * folder is recorded in its row and the others go on.
+ */
+export class SessionMigrator {
+  readonly #pb: PocketBase;
+  readonly #store: DatabaseSessionStore;
+  readonly #archiver: SessionArchiver;
+  readonly #dir: string;
+
+  /** `store` should have no memory tier, so that a verification really downloads. */
+  constructor(options: { pb: PocketBase; store: DatabaseSessionStore; archiver: SessionArchiver; dir: string }) {
+    this.#pb = options.pb;
+    this.#store = options.store;
+    this.#archiver = options.archiver;
+    this.#dir = options.dir;
+  }
+
+  /**
+   * Handles every session folder in the directory, `concurrency` at a time; returns a
+   * row per folder, sorted by folder name.
+   * @throws when the directory itself cannot be read
+   */
+  async migrate(options: MigrationOptions): Promise<MigrationRow[]> {
+    if (options.deleteSource && !options.execute) throw new Error("deleteSource needs execute");
+    const root = await realpath(this.#dir);
+    const names = await this.#folderNames(root);
+    const scratch = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-verify-"));
+    const rows: MigrationRow[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const row = await this.#migrateFolder(root, name, scratch, options);
+        rows.push(row);
+        options.onRow?.(row);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, names.length)) }, worker));
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    return rows.sort((a, b) => a.folder.localeCompare(b.folder));
+  }
+
+  /** How many folders `migrate` will handle. */
+  async countFolders(): Promise<number> {
+    return (await this.#folderNames(await realpath(this.#dir))).length;
+  }
+
+  async #folderNames(root: string): Promise<string[]> {
+    const entries = await readdir(root, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() || entry.isSymbolicLink()).map((entry) => entry.name).sort();
+  }
+
+  async #migrateFolder(root: string, name: string, scratch: string, options: MigrationOptions): Promise<MigrationRow> {
+    const userId = FOLDER.exec(name)?.[1] ?? null;
+    const row: MigrationRow = { folder: name, userId, rawBytes: null, files: null, archiveBytes: null, action: "failed", deleted: false, message: "" };
+    const done = (action: MigrationAction, message = "") => Object.assign(row, { action, message });
+    const folder = path.join(root, name);
+    try {
+      // Only real folders inside the directory: a link could point at any data on the machine.
+      if ((await lstat(folder)).isSymbolicLink()) return done("refused", "a symlink: only real folders inside the directory are migrated");
+      if (!(await realpath(folder)).startsWith(root + path.sep)) return done("refused", "lies outside the directory");
+      if (!userId) return done("invalid_session", "not a LocalAuth session folder (session-<userId>)");
+
+      const scan = await scanProfile(folder);
+      Object.assign(row, { rawBytes: scan.rawBytes, files: scan.rawFiles });
+      if (!(await this.#userExists(userId))) return done("unknown_user", `no PocketBase user has the id "${userId}"`);
+      if (!hasValidSession(folder)) {
+        return done("invalid_session", "no WhatsApp Web login data (IndexedDB of web.whatsapp.com and Local Storage)");
+      }
+
+      const fingerprint = fingerprintOf(scan);
+      const stored = await this.#storedSession(userId);
+      if (stored?.leaseLive) return done("running", "an instance runs this session now (its lease is live); run again later");
+      if (stored?.hasArchive && stored.sourceFingerprint === fingerprint) {
+        row.archiveBytes = stored.sizeBytes;
+        done("unchanged", "already migrated, and the folder has not changed since");
+        if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
+        return row;
+      }
+      if (stored?.hasArchive && !stored.sourceFingerprint) {
+        return done("stored_by_app", "the app has stored a session for this user since: left as it is");
+      }
+      return await this.#archiveAndUpload(folder, userId, scan, fingerprint, scratch, options, row);
+    } catch (error) {
+      return done("failed", `${errorCode(error)}: ${(error as Error)?.message ?? String(error)}`);
+    }
+  }
+
+  async #archiveAndUpload(
+    folder: string,
+    userId: string,
+    scan: ProfileScan,
+    fingerprint: string,
+    scratch: string,
+    options: MigrationOptions,
+    row: MigrationRow,
+  ): Promise<MigrationRow> {
+    const archive = await this.#archiver.archiveSession(folder, scan);
+    try {
+      row.archiveBytes = archive.sizeBytes;
+      if (!options.execute) return Object.assign(row, { action: "migrate" as const, message: "" });
+      await this.#store.saveSession(userId, archive, undefined, {
+        reason: "migration",
+        source_fingerprint: fingerprint,
+        source_folder: path.basename(folder),
+      });
+    } finally {
+      await disposeArchive(archive);
+    }
+    Object.assign(row, { action: "migrated" as const, message: "uploaded and verified" });
+    if (options.deleteSource) await this.#verifyAndDelete(folder, userId, archive.sha256, scan, scratch, row);
+    else await this.#verify(userId, archive.sha256, scratch);
+    return row;
+  }
+
+  /**
+   * Downloads the stored archive and restores it into a scratch directory: its sha256,
+   * its GCM tag and every entry are checked, as a real restore checks them.
+   * @throws when the stored archive is not the one expected or does not restore
+   */
+  async #verify(userId: string, sha256: string, scratch: string): Promise<void> {
+    const target = path.join(scratch, userId);
+    try {
+      const loaded = await this.#store.loadSession(userId, target);
+      if (!loaded || loaded.tier !== "database" || loaded.sha256 !== sha256) {
+        throw new Error("the stored archive is not the one uploaded (changed meanwhile?)");
+      }
+    } finally {
+      await rm(target, { recursive: true, force: true });
+    }
+  }
+
+  /** Verifies the upload, then deletes the folder, unless it changed since it was scanned. */
+  async #verifyAndDelete(folder: string, userId: string, sha256: string, scan: ProfileScan, scratch: string, row: MigrationRow) {
+    await this.#verify(userId, sha256, scratch);
+    if (fingerprintOf(await scanProfile(folder)) !== fingerprintOf(scan)) {
+      row.message = "verified, but the folder changed since it was archived: not deleted";
+      return;
+    }
+    await rm(folder, { recursive: true, force: true });
+    row.deleted = true;
+    row.message = "verified and deleted";
+  }
+
+  async #userExists(userId: string): Promise<boolean> {
+    try {
+      await this.#pb.collection("users").getOne(userId, { fields: "id" });
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw toStoreError(error, "look up the user");
+    }
+  }
+
+  async #storedSession(userId: string) {
+    try {
+      const record = await this.#pb
+        .collection(SESSIONS_COLLECTION)
+        .getFirstListItem(this.#pb.filter("user = {:user}", { user: userId }), {
+          fields: "archive,size_bytes,metadata,lease_owner,lease_expires",
+        });
+      const metadata = (record.metadata ?? {}) as Record<string, unknown>;
+      const expires = record.lease_expires ? Date.parse(String(record.lease_expires).replace(" ", "T")) : 0;
+      return {
+        hasArchive: Boolean(record.archive),
+        sizeBytes: Number(record.size_bytes) || 0,
+        sha256: String(metadata.sha256 ?? ""),
+        sourceFingerprint: typeof metadata.source_fingerprint === "string" ? metadata.source_fingerprint : null,
+        leaseLive: Boolean(record.lease_owner) && expires > Date.now(),
+      };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw toStoreError(error, "read the stored session");
+    }
+  }
+}

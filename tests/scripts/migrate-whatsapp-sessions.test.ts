@@ -1,0 +1,231 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { PROJECT_ROOT } from "../../scripts/lib/load-env";
+import { createKeyRing } from "../../src/lib/messaging/archive-keys";
+import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
+import { hasValidSession } from "../../src/lib/messaging/session-archiver";
+import type { MigrationRow } from "../../src/lib/messaging/session-migrator";
+import { writeEmulatorCache } from "../fixtures/wa-web-emulator";
+import { newArchiver } from "../helpers/crafted-archive";
+import { createTestUser, startIsolatedPocketBase } from "../helpers/pocketbase";
+import { connectPaired, newRuntime } from "../helpers/whatsapp-runtime";
+
+type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
+const SCRIPT = path.join(PROJECT_ROOT, "scripts", "migrate-whatsapp-sessions.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the script as an operator would; `onLine` sees each progress line as it comes. */
+function runScript(pocketbase: IsolatedPocketBase, key: string, args: string[], onLine?: (line: string) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, ...args], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        POCKETBASE_URL: pocketbase.url,
+        POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+        POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+        SESSION_ENCRYPTION_KEY: key,
+        SESSION_ENCRYPTION_OLD_KEYS: "",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => {
+      const text = chunk.toString();
+      stderr += text;
+      for (const line of text.split("\n").filter(Boolean)) onLine?.(line);
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const report = (run: Run) => JSON.parse(run.stdout) as { rows: MigrationRow[]; totals: Record<string, unknown> };
+const rowOf = (run: Run, folder: string) => report(run).rows.find((row) => row.folder === folder)!;
+
+/** Every path under `dir` with its size and mtime: equal before and after means untouched. */
+async function snapshot(dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const name of (await readdir(dir, { recursive: true })).sort()) {
+    const info = await stat(path.join(dir, name)).catch(() => null);
+    lines.push(`${name} ${info?.size} ${info?.mtimeMs}`);
+  }
+  return lines;
+}
+
+describe("scripts/migrate-whatsapp-sessions.ts", () => {
+  let dir: string;
+  let pairedProfile: string;
+
+  // One real LocalAuth session folder, made by whatsapp-web.js and Chromium against the
+  // emulator (paired, then stopped); the tests copy it for each user.
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-"));
+    const pocketbase = await startIsolatedPocketBase();
+    try {
+      const admin = await pocketbase.admin();
+      const webCacheDir = path.join(dir, "web-cache");
+      await writeEmulatorCache(webCacheDir, { qrRotateMs: 500 });
+      const keyRing = createKeyRing(randomBytes(32).toString("base64"));
+      const { manager } = newRuntime({ admin, keys: keyRing, sessionRoot: path.join(dir, "live"), webCacheDir });
+      const user = await createTestUser(admin);
+      await connectPaired(manager, user.record.id);
+      await manager.stopAll();
+      pairedProfile = path.join(dir, "live", `session-${user.record.id}`);
+      expect(hasValidSession(pairedProfile)).toBe(true);
+    } finally {
+      await pocketbase.dispose();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A LocalAuth data directory with a copy of the real session for each of `userIds`. */
+  async function sessionsDir(name: string, userIds: string[]): Promise<string> {
+    const source = path.join(dir, name);
+    await mkdir(source, { recursive: true });
+    for (const userId of userIds) await cp(pairedProfile, path.join(source, `session-${userId}`), { recursive: true, verbatimSymlinks: true });
+    return source;
+  }
+
+  describe("against one PocketBase", () => {
+    let pocketbase: IsolatedPocketBase;
+    let admin: PocketBase;
+    const key = randomBytes(32).toString("base64");
+    let source: string;
+    let alice: string;
+    let bob: string;
+    let corrupt: string;
+    let linked: string;
+    const unknownUser = "nosuchuser00000";
+
+    beforeAll(async () => {
+      pocketbase = await startIsolatedPocketBase();
+      admin = await pocketbase.admin();
+      const ids = (await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      [alice, bob, corrupt, linked] = ids as [string, string, string, string];
+      source = await sessionsDir("sessions", [alice, bob, unknownUser]);
+      // A folder that is not a session (no login data), a link to a session outside the
+      // directory, and a stray file.
+      await mkdir(path.join(source, `session-${corrupt}`, "Default"), { recursive: true });
+      await writeFile(path.join(source, `session-${corrupt}`, "Default", "Preferences"), randomBytes(2048));
+      const outside = await sessionsDir("outside", [linked]);
+      await symlink(path.join(outside, `session-${linked}`), path.join(source, `session-${linked}`));
+      await writeFile(path.join(source, "README.txt"), "not a session");
+    }, 60_000);
+
+    afterAll(async () => {
+      await pocketbase?.dispose();
+    });
+
+    it("dry-runs by default: a row per folder, a total, nothing changed", async () => {
+      const before = await snapshot(source);
+      const text = await runScript(pocketbase, key, ["--dir", source]);
+      expect(text.code).toBe(1); // some folders would not migrate
+      for (const expected of [alice, bob].map((id) => new RegExp(`^${id}\\s+[\\d.]+ [KM]B\\s+\\d+\\s+[\\d.]+ [KM]?B\\s+migrate$`, "m"))) {
+        expect(text.stdout).toMatch(expected);
+      }
+      expect(text.stdout).toMatch(new RegExp(`^${unknownUser} .*skip: unknown user`, "m"));
+      expect(text.stdout).toMatch(new RegExp(`^${corrupt} .*skip: not a valid session`, "m"));
+      expect(text.stdout).toMatch(new RegExp(`^${linked} .*refused – a symlink`, "m"));
+      expect(text.stdout).toMatch(/^total: 5 folders, .* migrate 2/m);
+
+      const json = await runScript(pocketbase, key, ["--dir", source, "--json"]);
+      expect(rowOf(json, `session-${alice}`)).toMatchObject({ action: "migrate", userId: alice, deleted: false });
+      expect(rowOf(json, `session-${alice}`).archiveBytes).toBeGreaterThan(0);
+      expect(rowOf(json, `session-${alice}`).rawBytes).toBeGreaterThan(rowOf(json, `session-${alice}`).archiveBytes!);
+
+      expect(await snapshot(source)).toEqual(before);
+      expect(await admin.collection("whatsapp_sessions").getFullList()).toEqual([]);
+
+      const missing = await runScript(pocketbase, key, ["--dir", path.join(dir, "no-such-dir")]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/no-such-dir: no such directory/);
+    });
+
+    it("--execute uploads and verifies; a second run does nothing; --delete removes only verified folders", async () => {
+      const first = await runScript(pocketbase, key, ["--dir", source, "--execute", "--json"]);
+      expect(first.code).toBe(1);
+      for (const userId of [alice, bob]) expect(rowOf(first, `session-${userId}`)).toMatchObject({ action: "migrated", deleted: false });
+      expect(rowOf(first, `session-${unknownUser}`).action).toBe("unknown_user");
+      expect(rowOf(first, `session-${corrupt}`).action).toBe("invalid_session");
+      expect(rowOf(first, `session-${linked}`).action).toBe("refused");
+
+      // What was stored restores into a logged-in profile with the app's own store.
+      const store = new DatabaseSessionStore(admin, newArchiver(createKeyRing(key)), { instanceId: "test", memoryCacheBytes: 0 });
+      const restored = path.join(dir, "restored-alice");
+      expect(await store.loadSession(alice, restored)).toMatchObject({ tier: "database" });
+      expect(hasValidSession(restored)).toBe(true);
+      const stored = await admin.collection("whatsapp_sessions").getFullList({ sort: "user" });
+      expect(stored.map((record) => record.user).sort()).toEqual([alice, bob].sort());
+
+      const second = await runScript(pocketbase, key, ["--dir", source, "--execute", "--json"]);
+      for (const userId of [alice, bob]) expect(rowOf(second, `session-${userId}`).action).toBe("unchanged");
+      const after = await admin.collection("whatsapp_sessions").getFullList({ sort: "user" });
+      expect(after.map((record) => [record.archive, record.updated])).toEqual(stored.map((record) => [record.archive, record.updated]));
+
+      const third = await runScript(pocketbase, key, ["--dir", source, "--execute", "--delete", "--json"]);
+      expect(third.code).toBe(1);
+      for (const userId of [alice, bob]) {
+        expect(rowOf(third, `session-${userId}`)).toMatchObject({ action: "unchanged", deleted: true });
+        expect(existsSync(path.join(source, `session-${userId}`))).toBe(false);
+      }
+      for (const folder of [unknownUser, corrupt, linked]) {
+        expect(rowOf(third, `session-${folder}`).deleted).toBe(false);
+        expect(existsSync(path.join(source, `session-${folder}`))).toBe(true);
+      }
+      expect(hasValidSession(path.join(dir, "outside", `session-${linked}`))).toBe(true);
+
+      // With the problems gone, a run succeeds.
+      for (const folder of [unknownUser, corrupt, linked]) await rm(path.join(source, `session-${folder}`), { recursive: true });
+      const clean = await runScript(pocketbase, key, ["--dir", source, "--execute"]);
+      expect(clean.code).toBe(0);
+      expect(clean.stdout).toMatch(/^total: 0 folders/m);
+    });
+  });
+
+  it("stops deleting nothing unverified when PocketBase goes away midway, and exits 1", async () => {
+    const pocketbase = await startIsolatedPocketBase();
+    try {
+      const admin = await pocketbase.admin();
+      const users = (await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      const source = await sessionsDir("midway", users);
+      let stopping: Promise<void> | undefined;
+      const run = await runScript(pocketbase, randomBytes(32).toString("base64"), ["--dir", source, "--execute", "--delete", "--concurrency", "1"], (line) => {
+        if (/^migrated /.test(line)) stopping ??= pocketbase.stop();
+      });
+      await stopping;
+
+      expect(run.code).toBe(1);
+      const lines = run.stderr.split("\n").filter((line) => /^(migrated|failed) /.test(line));
+      expect(lines).toHaveLength(4);
+      const failed = users.filter((userId) => lines.some((line) => line.startsWith("failed ") && line.includes(`session-${userId}`)));
+      expect(failed.length).toBeGreaterThanOrEqual(2);
+      for (const userId of users) {
+        const verified = lines.some((line) => line.startsWith("migrated ") && line.includes(`session-${userId} – verified and deleted`));
+        expect({ userId, exists: existsSync(path.join(source, `session-${userId}`)) }).toEqual({ userId, exists: !verified });
+      }
+      for (const userId of failed) expect(hasValidSession(path.join(source, `session-${userId}`))).toBe(true);
+      expect(run.stdout).toMatch(new RegExp(`folder\\(s\\) not migrated \\(none of them deleted\\)`));
+      expect(run.stdout).toMatch(/pocketbase_unavailable/);
+    } finally {
+      await pocketbase.dispose();
+    }
+  });
+});
