@@ -1,4 +1,7 @@
-import type { Metadata } from "next";
+import "./globals.css";
+
+import type { Metadata, Viewport } from "next";
+import Link from "next/link";
 import type { ReactNode } from "react";
 
 export const metadata: Metadata = {
@@ -6,10 +9,18 @@ export const metadata: Metadata = {
   description: "WhatsApp Web sessions that survive deploys, restarts and moves between servers.",
 };
 
+export const viewport: Viewport = { width: "device-width", initialScale: 1 };
+
 export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
-      <body style={{ fontFamily: "system-ui, sans-serif", margin: 0, color: "#111", background: "#fafafa" }}>
+      <body>
+        <header className="site-header">
+          <Link href="/">wavault</Link>
+          <nav aria-label="Main">
+            <Link href="/dashboard">Dashboard</Link>
+          </nav>
+        </header>
         {children}
       </body>
     </html>

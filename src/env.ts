@@ -61,6 +61,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
   SESSION_RETENTION_DAYS: positiveInt(30),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
+  STATUS_TOKEN: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
 });
 

@@ -10,6 +10,7 @@ export function generateDevDefaults(): Record<string, string> {
     POCKETBASE_ADMIN_PASSWORD: randomBytes(24).toString("base64url"),
     SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     CRON_SECRET: randomBytes(24).toString("base64url"),
+    STATUS_TOKEN: randomBytes(24).toString("base64url"),
   };
 }
 

@@ -32,9 +32,11 @@ describe("ensureDevEnvFile", () => {
       "POCKETBASE_ADMIN_PASSWORD",
       "SESSION_ENCRYPTION_KEY",
       "CRON_SECRET",
+      "STATUS_TOKEN",
     ]);
     const env = parseEnv(parseDotenv(await readFile(file, "utf8")));
     expect(env.CRON_SECRET).toBeDefined();
+    expect(env.STATUS_TOKEN).toBeDefined();
   });
 
   it("never changes a value that is already there", async () => {

@@ -1,11 +1,9 @@
 import type { RecordModel } from "pocketbase";
 
 import { getEnv } from "../../env";
-import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
+import { AUTH_COOKIE } from "../auth/auth-cookie";
 import { toStoreError } from "../messaging/session-store-errors";
-
-/** The dashboard keeps the user's PocketBase token in this httpOnly cookie. */
-export const AUTH_COOKIE = "wavault_token";
+import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
 
 /** The user token a request carries: `Authorization: Bearer …`, else the dashboard's cookie. */
 export function tokenFromRequest(request: Request): string | null {

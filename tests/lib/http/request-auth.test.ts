@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import { verifyCronRequestOrThrow } from "../../../src/lib/http/cron-auth";
-import { AUTH_COOKIE, tokenFromRequest } from "../../../src/lib/http/request-auth";
+import { AUTH_COOKIE } from "../../../src/lib/auth/auth-cookie";
+import { tokenFromRequest } from "../../../src/lib/http/request-auth";
 
 const request = (headers: Record<string, string>) => new Request("http://localhost/api/whatsapp/status", { headers });
 

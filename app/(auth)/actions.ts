@@ -1,0 +1,54 @@
+"use server";
+// Sign-up, sign-in and sign-out for the dashboard: each checks the form, makes one call
+// into src/lib/auth, sets or clears the httpOnly token cookie, and redirects.
+import { cookies, headers } from "next/headers";
+import { redirect } from "next/navigation";
+import { z } from "zod";
+
+import { getEnv } from "@/env";
+import { AUTH_COOKIE, authCookieOptions } from "@/lib/auth/auth-cookie";
+import { InvalidCredentialsError, MIN_PASSWORD_LENGTH, signInUser, SignupRejectedError, signUpUser } from "@/lib/auth/user-accounts";
+
+export interface AuthFormState {
+  error?: string;
+  fields?: Record<string, string>;
+  email?: string;
+}
+
+const CredentialsSchema = z.object({
+  email: z.email({ message: "Enter a valid email address." }),
+  password: z.string().min(MIN_PASSWORD_LENGTH, { message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` }).max(71),
+});
+
+async function handle(form: FormData, act: (email: string, password: string) => Promise<string>): Promise<AuthFormState> {
+  const email = String(form.get("email") ?? "").trim();
+  const parsed = CredentialsSchema.safeParse({ email, password: form.get("password") ?? "" });
+  if (!parsed.success) {
+    const fields = Object.fromEntries(parsed.error.issues.map((issue) => [String(issue.path[0]), issue.message]));
+    return { fields, email };
+  }
+  let token: string;
+  try {
+    token = await act(parsed.data.email, parsed.data.password);
+  } catch (error) {
+    if (error instanceof InvalidCredentialsError) return { error: error.message, email };
+    if (error instanceof SignupRejectedError) return { error: error.message, fields: error.fields, email };
+    return { error: "The account service is unreachable right now; try again shortly.", email };
+  }
+  const env = getEnv();
+  (await cookies()).set(AUTH_COOKIE, token, authCookieOptions((await headers()).get("host"), env.NODE_ENV === "production"));
+  redirect("/dashboard");
+}
+
+export async function signUp(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
+  return handle(form, (email, password) => signUpUser(getEnv().POCKETBASE_URL, email, password));
+}
+
+export async function signIn(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
+  return handle(form, (email, password) => signInUser(getEnv().POCKETBASE_URL, email, password));
+}
+
+export async function signOut(): Promise<void> {
+  (await cookies()).delete(AUTH_COOKIE);
+  redirect("/login");
+}

@@ -1,0 +1,36 @@
+// /dashboard – the signed-in user's WhatsApp connection
+import type { Metadata } from "next";
+import { redirect } from "next/navigation";
+
+import { getCurrentUser } from "@/lib/auth/current-user";
+import { signOut } from "../(auth)/actions";
+import { WhatsAppPanel } from "./whatsapp-panel";
+
+export const metadata: Metadata = { title: "Your WhatsApp · wavault" };
+
+export default async function DashboardPage() {
+  const user = await getCurrentUser();
+  if (user.state === "signed_out") redirect("/login");
+  return (
+    <main className="page">
+      <header className="page-header">
+        <h1>Your WhatsApp</h1>
+        {user.state === "signed_in" && (
+          <form action={signOut} className="signed-in">
+            <span className="muted">{user.email}</span>
+            <button type="submit" className="button">
+              Sign out
+            </button>
+          </form>
+        )}
+      </header>
+      {user.state === "signed_in" ? (
+        <WhatsAppPanel />
+      ) : (
+        <p role="alert" className="notice notice-error">
+          The session database (PocketBase) is unreachable right now, so we cannot check who you are. Try again in a minute.
+        </p>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,33 @@
+import type { StoredArchiveSummary } from "@/lib/messaging/session-summary";
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return "–";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** What is stored of the user's session: sizes, ratio, when, encrypted. */
+export function StoredSessionCard({ archive }: { archive: StoredArchiveSummary | null }) {
+  return (
+    <section className="card" aria-labelledby="stored-session-title">
+      <h2 id="stored-session-title">Stored session</h2>
+      {archive ? (
+        <dl className="facts">
+          <dt>Archive size</dt>
+          <dd data-testid="archive-size">{formatBytes(archive.sizeBytes)}</dd>
+          <dt>Browser profile size</dt>
+          <dd data-testid="raw-size">{formatBytes(archive.rawBytes)}</dd>
+          <dt>Compression</dt>
+          <dd>{archive.compressionRatio === null ? "–" : `${(archive.compressionRatio * 100).toFixed(1)}% of the profile`}</dd>
+          <dt>Last saved</dt>
+          <dd>{archive.savedAt ? new Date(archive.savedAt).toLocaleString() : "–"}</dd>
+          <dt>Encrypted</dt>
+          <dd>{archive.encrypted ? "Yes (AES-256-GCM)" : "No"}</dd>
+        </dl>
+      ) : (
+        <p className="muted">No stored session yet. Once WhatsApp is ready, your session is saved so it survives restarts.</p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,121 @@
+"use client";
+import { useRouter } from "next/navigation";
+import { useCallback, useEffect, useState } from "react";
+
+import type { UserSessionView } from "@/lib/messaging/user-session-service";
+import { callApi } from "./call-api";
+import { SendMessageForm } from "./send-message-form";
+import { STATUS_TEXT } from "./session-status";
+import { StoredSessionCard } from "./stored-session-card";
+
+/** How often the page asks for the status; WhatsApp rotates its QR about every 20 s. */
+const POLL_MS = 1500;
+
+/** Errors the user can act on, in their words (the rest show the API's own message). */
+const ERROR_TEXT: Record<string, string> = {
+  connection_limit: "The server has no room for another WhatsApp connection right now. Please try again in a few minutes.",
+  leased_elsewhere: "Your WhatsApp session is running on another server instance. It moves here once that instance lets it go; try again in a minute.",
+  pocketbase_unavailable: "The session database (PocketBase) is unreachable right now. Your session is safe; try again shortly.",
+  pocketbase_service_auth_failed: "The session database (PocketBase) is unreachable right now. Your session is safe; try again shortly.",
+};
+
+/** The live connection: status, QR, actions, phone number, test message, stored session. */
+export function WhatsAppPanel() {
+  const router = useRouter();
+  const [session, setSession] = useState<UserSessionView | null>(null);
+  // What the last action answered, and what the status poll last answered (cleared when it succeeds).
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [pollError, setPollError] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+
+  const refresh = useCallback(async () => {
+    const answer = await callApi<UserSessionView>("GET", "/api/whatsapp/status");
+    if (answer.ok) {
+      setSession(answer.data);
+      setPollError(null);
+    } else if (answer.status === 401) {
+      router.replace("/login");
+    } else {
+      setPollError(ERROR_TEXT[answer.code] ?? answer.message);
+    }
+  }, [router]);
+
+  useEffect(() => {
+    const first = setTimeout(() => void refresh(), 0);
+    const timer = setInterval(() => void refresh(), POLL_MS);
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
+  }, [refresh]);
+
+  async function act(action: "connect" | "disconnect" | "logout") {
+    if (action === "logout" && !window.confirm("Log out of WhatsApp? This unlinks this service from your phone and deletes the stored session; you will have to scan a QR code again.")) {
+      return;
+    }
+    setBusy(action);
+    setActionError(null);
+    const answer = await callApi<UserSessionView>("POST", `/api/whatsapp/${action}`);
+    setBusy(null);
+    if (answer.ok) setSession(answer.data);
+    else if (answer.status === 401) router.replace("/login");
+    else setActionError(ERROR_TEXT[answer.code] ?? answer.message);
+  }
+
+  const status = session?.status ?? null;
+  const text = status ? STATUS_TEXT[status] : null;
+  const running = status !== null && !["disconnected", "failed"].includes(status);
+
+  return (
+    <div className="stack">
+      {[...new Set([actionError, pollError])].filter(Boolean).map((message) => (
+        <p key={message} role="alert" className="notice notice-error">
+          {message}
+        </p>
+      ))}
+      <section className="card" aria-labelledby="connection-title">
+        <h2 id="connection-title">Connection</h2>
+        <p className="status-line" aria-live="polite">
+          <span className={`badge badge-${text?.tone ?? "idle"}`} data-testid="status">
+            {text?.label ?? "Loading…"}
+          </span>
+          <span className="muted">{text?.detail}</span>
+        </p>
+        {session?.phoneNumber && status === "ready" && (
+          <p>
+            Phone number: <strong data-testid="phone-number">+{session.phoneNumber}</strong>
+          </p>
+        )}
+        {status === "qr_ready" && session?.qr && (
+          <figure className="qr">
+            {/* eslint-disable-next-line @next/next/no-img-element -- a data URL that changes every ~20 s */}
+            <img src={session.qr} alt="WhatsApp QR code to link this service" width={264} height={264} />
+            <figcaption>
+              On your phone, open <strong>WhatsApp → Settings → Linked devices → Link a device</strong> and scan this code. It
+              refreshes by itself.
+            </figcaption>
+          </figure>
+        )}
+        <div className="actions">
+          {!running && (
+            <button type="button" className="button button-primary" onClick={() => void act("connect")} disabled={busy !== null}>
+              {busy === "connect" ? "Connecting…" : "Connect"}
+            </button>
+          )}
+          {running && (
+            <button type="button" className="button" onClick={() => void act("disconnect")} disabled={busy !== null}>
+              {busy === "disconnect" ? "Disconnecting…" : "Disconnect"}
+            </button>
+          )}
+          {(running || session?.archive) && (
+            <button type="button" className="button button-danger" onClick={() => void act("logout")} disabled={busy !== null}>
+              {busy === "logout" ? "Logging out…" : "Log out of WhatsApp"}
+            </button>
+          )}
+        </div>
+      </section>
+      {status === "ready" && <SendMessageForm />}
+      {session && <StoredSessionCard archive={session.archive} />}
+    </div>
+  );
+}

@@ -1,0 +1,69 @@
+// /status – the operator's view of this instance: health, clients, stored sessions
+import type { Metadata } from "next";
+import { cookies } from "next/headers";
+
+import { getEnv } from "@/env";
+import { OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
+import { isOperator } from "@/lib/auth/operator-auth";
+import { getInstanceStatus } from "@/lib/messaging/instance-status";
+import { signOutOperator } from "./actions";
+import { OperatorForm } from "./operator-form";
+
+export const metadata: Metadata = { title: "Instance status · wavault" };
+export const dynamic = "force-dynamic";
+
+export default async function StatusPage() {
+  const env = getEnv();
+  if (!(await isOperator(env.POCKETBASE_URL, env.STATUS_TOKEN, (await cookies()).get(OPERATOR_COOKIE)?.value))) {
+    return (
+      <main className="narrow">
+        <h1>Instance status</h1>
+        <p className="muted">For operators: sign in to see this instance&apos;s health and WhatsApp clients.</p>
+        <OperatorForm />
+      </main>
+    );
+  }
+  const { health, clients, storage } = await getInstanceStatus(env);
+  const rows: [string, string][] = [
+    ["Healthy", health.healthy ? "Yes" : "No"],
+    ["PocketBase reachable", health.pocketbase.reachable ? "Yes" : "No"],
+    ["Active connections", `${health.connections.active} of ${health.connections.max} (${health.connections.utilizationPercent}%)`],
+    ["Measured memory (PSS)", `${health.connections.memoryUsageMB} MB`],
+    ["Estimated memory (250 MB a client)", clients ? `${clients.estimatedMemoryMB} MB` : "–"],
+    ["Clients created / failed", clients ? `${clients.totalCreated} / ${clients.totalFailed}` : "–"],
+    ["Average connection age", clients ? `${clients.averageConnectionAgeMinutes} min` : "–"],
+    ["Stored sessions", storage ? String(storage.totalSessions) : "unknown"],
+    ["Stored size (total / average / largest)", storage ? `${mb(storage.totalSizeBytes)} / ${mb(storage.averageSizeBytes)} / ${mb(storage.largestSizeBytes)}` : "unknown"],
+    ["Oldest last activity", storage?.oldestLastActive ? new Date(storage.oldestLastActive).toLocaleString() : "–"],
+  ];
+  return (
+    <main className="page">
+      <header className="page-header">
+        <h1>Instance {health.instanceId}</h1>
+        <form action={signOutOperator}>
+          <button type="submit" className="button">
+            Sign out
+          </button>
+        </form>
+      </header>
+      <p className={`notice ${health.healthy ? "notice-ok" : "notice-error"}`} role="status">
+        {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, or 90% of its connection cap in use)."}
+      </p>
+      <section className="card" aria-labelledby="numbers-title">
+        <h2 id="numbers-title">Numbers</h2>
+        <dl className="facts" data-testid="status-facts">
+          {rows.map(([label, value]) => (
+            <div key={label} className="fact">
+              <dt>{label}</dt>
+              <dd>{value}</dd>
+            </div>
+          ))}
+        </dl>
+      </section>
+    </main>
+  );
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+}

@@ -1,0 +1,66 @@
+import PocketBase, { ClientResponseError } from "pocketbase";
+
+import { toStoreError } from "../messaging/session-store-errors";
+
+/** The email and password do not match a user. */
+export class InvalidCredentialsError extends Error {
+  readonly code = "invalid_credentials";
+  constructor() {
+    super("That email and password do not match an account.");
+    this.name = "InvalidCredentialsError";
+  }
+}
+
+/** PocketBase refused a new account; `fields` says why, per field. */
+export class SignupRejectedError extends Error {
+  readonly code = "signup_rejected";
+  constructor(readonly fields: Record<string, string>) {
+    super("The account could not be created.");
+    this.name = "SignupRejectedError";
+  }
+}
+
+/** The minimum PocketBase's users collection accepts by default. */
+export const MIN_PASSWORD_LENGTH = 8;
+
+/**
+ * Signs a user in with email and password; returns their PocketBase token.
+ * @throws InvalidCredentialsError, PocketBaseUnavailableError, SessionStoreError
+ */
+export async function signInUser(url: string, email: string, password: string): Promise<string> {
+  const pb = new PocketBase(url);
+  try {
+    const { token } = await pb.collection("users").authWithPassword(email, password);
+    return token;
+  } catch (error) {
+    if (error instanceof ClientResponseError && error.status === 400) throw new InvalidCredentialsError();
+    throw toStoreError(error, "sign in");
+  }
+}
+
+/**
+ * Creates an account (PocketBase's users collection allows public sign-up) and signs
+ * it in; returns its token.
+ * @throws SignupRejectedError (an email taken or invalid, a weak password), PocketBaseUnavailableError
+ */
+export async function signUpUser(url: string, email: string, password: string): Promise<string> {
+  const pb = new PocketBase(url);
+  try {
+    await pb.collection("users").create({ email, password, passwordConfirm: password, emailVisibility: false });
+  } catch (error) {
+    if (error instanceof ClientResponseError && error.status === 400) {
+      const data = (error.response?.data ?? {}) as Record<string, { message?: string; code?: string }>;
+      const fields = Object.fromEntries(
+        Object.entries(data).map(([field, problem]) => [field, describeProblem(field, problem)]),
+      );
+      throw new SignupRejectedError(Object.keys(fields).length ? fields : { email: "The account could not be created." });
+    }
+    throw toStoreError(error, "sign up");
+  }
+  return signInUser(url, email, password);
+}
+
+function describeProblem(field: string, problem: { message?: string; code?: string }): string {
+  if (field === "email" && problem.code === "validation_not_unique") return "An account with this email already exists.";
+  return problem.message ?? "Invalid value.";
+}

@@ -1,0 +1,22 @@
+import type { Env } from "../../env";
+import type { ConnectionStats } from "./connection-manager";
+import type { StorageStats } from "./database-session-store";
+import { getWhatsAppHealth, type WhatsAppHealth } from "./whatsapp-health";
+import { getWhatsAppRuntime } from "./whatsapp-runtime";
+
+export interface InstanceStatus {
+  health: WhatsAppHealth;
+  /** The ConnectionManager's stats; null when the runtime cannot start (PocketBase down at boot). */
+  clients: ConnectionStats | null;
+  storage: StorageStats | null;
+}
+
+/** Everything the operator page shows about this instance. Never throws. */
+export async function getInstanceStatus(env: Env): Promise<InstanceStatus> {
+  const runtime = await getWhatsAppRuntime().catch(() => null);
+  const [health, storage] = await Promise.all([
+    getWhatsAppHealth(env, runtime),
+    runtime ? runtime.store.getStorageStats().catch(() => null) : Promise.resolve(null),
+  ]);
+  return { health, clients: runtime?.manager.getStats() ?? null, storage };
+}
