@@ -19,9 +19,11 @@ export async function ensureNextBuild(): Promise<void> {
   const verdict = path.join(runDir, "verdict.json");
   try {
     await mkdir(runDir); // atomic: only one worker gets to build
-  } catch {
-    for (;;) {
-      if (existsSync(verdict)) break;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    const deadline = Date.now() + 5 * 60_000;
+    while (!existsSync(verdict)) {
+      if (Date.now() > deadline) throw new Error("another test worker's next build gave no verdict within 5 minutes");
       await delay(250);
     }
     const { ok, output } = JSON.parse(await readFile(verdict, "utf8")) as { ok: boolean; output: string };

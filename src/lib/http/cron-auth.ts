@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
-import { UnauthorizedError } from "../pocketbase/user-client";
 import { ApiError } from "./api-error";
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
@@ -8,10 +7,10 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
 /**
  * Checks `Authorization: Bearer <CRON_SECRET>` as Vercel Cron sends it. The comparison
  * takes the same time whatever the guess (both sides hashed to equal length first).
- * @throws ApiError cron_disabled when no secret is configured; UnauthorizedError otherwise
+ * @throws ApiError: cron_disabled when no secret is configured, else unauthorized
  */
 export function verifyCronRequestOrThrow(request: Request, secret: string | undefined): void {
   if (!secret) throw new ApiError("cron_disabled", "CRON_SECRET is not set on this server.");
   const given = request.headers.get("authorization") ?? "";
-  if (!timingSafeEqual(digest(given), digest(`Bearer ${secret}`))) throw new UnauthorizedError();
+  if (!timingSafeEqual(digest(given), digest(`Bearer ${secret}`))) throw new ApiError("unauthorized", "A valid cron secret is required.");
 }

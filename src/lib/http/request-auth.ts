@@ -4,32 +4,66 @@ import { getEnv } from "../../env";
 import { AUTH_COOKIE } from "../auth/auth-cookie";
 import { toStoreError } from "../messaging/session-store-errors";
 import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
+import { ApiError } from "./api-error";
 
-/** The user token a request carries: `Authorization: Bearer …`, else the dashboard's cookie. */
-export function tokenFromRequest(request: Request): string | null {
+/** The user token a request carries, and how: `Authorization: Bearer …`, else the dashboard's cookie. */
+export function credentialsFromRequest(request: Request): { token: string; via: "header" | "cookie" } | null {
   const header = request.headers.get("authorization");
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1]! : null;
+    return match ? { token: match[1]!, via: "header" } : null;
   }
   const cookies = request.headers.get("cookie") ?? "";
   for (const part of cookies.split(";")) {
     const [name, ...value] = part.trim().split("=");
-    if (name === AUTH_COOKIE) return decodeURIComponent(value.join("=")) || null;
+    if (name !== AUTH_COOKIE) continue;
+    try {
+      const token = decodeURIComponent(value.join("="));
+      return token ? { token, via: "cookie" } : null;
+    } catch {
+      return null; // a malformed escape is no token
+    }
   }
   return null;
 }
 
+/** The user token a request carries (see credentialsFromRequest), or null. */
+export function tokenFromRequest(request: Request): string | null {
+  return credentialsFromRequest(request)?.token ?? null;
+}
+
+/**
+ * Whether a browser sent this request from our own pages. A cookie rides along with
+ * any request to us, so a state-changing one must prove where it came from (CSRF):
+ * Sec-Fetch-Site, which every current browser sends, else Origin against Host.
+ */
+export function isSameOrigin(request: Request): boolean {
+  const site = request.headers.get("sec-fetch-site");
+  if (site) return site === "same-origin";
+  const origin = request.headers.get("origin");
+  if (!origin) return false;
+  const host = request.headers.get("x-forwarded-host") ?? request.headers.get("host");
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The signed-in user of a request, verified with PocketBase.
- * @throws UnauthorizedError without a valid user token; PocketBaseUnavailableError when
- *   PocketBase cannot be asked.
+ * @throws UnauthorizedError without a valid user token; ApiError forbidden for a
+ *   cross-site request that changes something with the cookie; PocketBaseUnavailableError
+ *   when PocketBase cannot be asked.
  */
 export async function authenticateRequestOrThrow(request: Request): Promise<RecordModel> {
-  const token = tokenFromRequest(request);
-  if (!token) throw new UnauthorizedError();
+  const credentials = credentialsFromRequest(request);
+  if (!credentials) throw new UnauthorizedError();
+  if (credentials.via === "cookie" && !["GET", "HEAD"].includes(request.method) && !isSameOrigin(request)) {
+    throw new ApiError("forbidden", "Requests that change something must come from this site's own pages.");
+  }
   try {
-    const { user } = await authenticateUserOrThrow(getEnv().POCKETBASE_URL, token);
+    const { user } = await authenticateUserOrThrow(getEnv().POCKETBASE_URL, credentials.token);
     return user;
   } catch (error) {
     if (error instanceof UnauthorizedError) throw error;

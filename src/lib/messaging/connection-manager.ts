@@ -51,6 +51,7 @@ export class ConnectionManager {
   readonly #options: ConnectionManagerOptions;
   readonly #channels = new Map<string, WhatsAppChannel>();
   readonly #connecting = new Map<string, Promise<WhatsAppChannel>>();
+  readonly #withoutClient = new Map<string, Promise<void>>();
   #totalCreated = 0;
   #shuttingDown = false;
   #totalFailed = 0;
@@ -86,10 +87,15 @@ export class ConnectionManager {
    */
   connect(userId: string): Promise<WhatsAppChannel> {
     if (this.#shuttingDown) return Promise.reject(new ShuttingDownError());
+    // Work on the user's session without a client (a logout) finishes first.
+    const busy = this.#withoutClient.get(userId);
+    if (busy) return busy.then(() => this.connect(userId));
+    const running = this.#channels.get(userId);
+    // A client on its way out is never handed back: a new one starts once it has gone.
+    if (running?.stopping) return running.whenClosed().then(() => this.connect(userId));
     // A client still starting is shared only once its start has succeeded.
     const pending = this.#connecting.get(userId);
     if (pending) return pending;
-    const running = this.#channels.get(userId);
     if (running) return Promise.resolve(running);
 
     const limit = this.#limitReached();
@@ -107,6 +113,30 @@ export class ConnectionManager {
       .finally(() => this.#connecting.delete(userId));
     this.#connecting.set(userId, starting);
     return starting;
+  }
+
+  /**
+   * Runs `work` on a user's session while no client runs it here (a logout without a
+   * client, say); connects for that user wait until it is done. Work already under way
+   * for the user finishes first. Returns `{ ran: false }`, without running `work`, when
+   * the user has a client here: use the client then.
+   */
+  async whileNoClient<T>(userId: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    for (let busy = this.#withoutClient.get(userId); busy; busy = this.#withoutClient.get(userId)) await busy;
+    if (this.#channels.has(userId)) return { ran: false };
+    const running = work();
+    this.#withoutClient.set(
+      userId,
+      running.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    try {
+      return { ran: true, value: await running };
+    } finally {
+      this.#withoutClient.delete(userId);
+    }
   }
 
   /** Stops a user's client gracefully (a final archive); false when none ran. */

@@ -22,7 +22,10 @@ export interface SessionSummary {
   lease: { owner: string; expiresAt: string } | null;
 }
 
-const isoOrNull = (value: unknown): string | null => (typeof value === "string" && value ? new Date(value).toISOString() : null);
+function isoOrNull(value: unknown): string | null {
+  const time = typeof value === "string" && value ? Date.parse(value.replace(" ", "T")) : NaN;
+  return Number.isNaN(time) ? null : new Date(time).toISOString();
+}
 
 /**
  * Reads a user's session record (with the superuser client: the caller has already

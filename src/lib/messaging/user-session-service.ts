@@ -2,19 +2,11 @@ import { rm } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
 import { log } from "../log";
+import { ChannelStoppedError, NotReadyError } from "./channels/whatsapp-channel";
 import type { SessionStatus } from "./database-session-store";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
 import { SessionLeasedElsewhereError } from "./session-lease";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
-
-/** The user's WhatsApp client is not running and ready on this instance. */
-export class NotReadyError extends Error {
-  readonly code = "not_ready";
-  constructor(readonly status: SessionStatus) {
-    super(`WhatsApp is not ready (status: ${status}).`);
-    this.name = "NotReadyError";
-  }
-}
 
 /** A user's WhatsApp session as the API and the dashboard show it. */
 export interface UserSessionView {
@@ -51,7 +43,11 @@ export class UserSessionService {
    *   PocketBaseUnavailableError, or what the start threw
    */
   async connect(userId: string): Promise<UserSessionView> {
-    const starting = this.#runtime.manager.connect(userId);
+    // A disconnect or logout that overtakes the start ends it: then the answer is the status.
+    const starting = this.#runtime.manager.connect(userId).catch((error: unknown) => {
+      if (error instanceof ChannelStoppedError) return;
+      throw error;
+    });
     starting.catch((error: unknown) => log("warn", "WhatsApp connect did not complete", { userId, error: String(error) }));
     const timeout = new AbortController();
     try {
@@ -86,13 +82,13 @@ export class UserSessionService {
 
   /**
    * Sends a text from the user's WhatsApp. Returns the message id.
-   * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance)
+   * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance), SendFailedError
    */
   async sendText(userId: string, chatId: string, text: string): Promise<{ id: string }> {
     const channel = this.#runtime.manager.get(userId);
-    if (!channel || channel.status !== "ready") {
-      if (!channel) await this.#throwIfLeasedElsewhere(userId);
-      throw new NotReadyError(channel?.status ?? "disconnected");
+    if (!channel) {
+      await this.#throwIfLeasedElsewhere(userId);
+      throw new NotReadyError("disconnected");
     }
     return { id: await channel.sendText(chatId, text) };
   }
@@ -109,21 +105,37 @@ export class UserSessionService {
 
   /**
    * Logs out of WhatsApp (the phone's linked device goes away) and deletes the stored
-   * session. Without a running client, only the stored session and the local profile
-   * are deleted: the phone keeps listing the device until it is removed there.
-   * @throws SessionLeasedElsewhereError when another instance runs it
+   * session and the local profile. Without a running client here, the session's lease
+   * is claimed first (so no instance starts it meanwhile) and only the stored session
+   * and the profile are deleted: the phone lists the device until it is removed there.
+   * @throws SessionLeasedElsewhereError when another instance runs it; PocketBaseUnavailableError
+   *   when the stored session could not be deleted (retry)
    */
   async logout(userId: string): Promise<UserSessionView> {
-    const channel = this.#runtime.manager.get(userId);
-    if (channel) {
-      await channel.logout();
-    } else {
-      await this.#throwIfLeasedElsewhere(userId);
-      await this.#runtime.store.deleteSession(userId);
-      // The local profile is logged in too: a later start must not reuse it.
-      await rm(this.#runtime.sessionDir(userId), { recursive: true, force: true });
+    const { manager, store } = this.#runtime;
+    for (;;) {
+      const channel = manager.get(userId);
+      if (channel) {
+        await channel.logout();
+        await store.deleteSession(userId); // a no-op unless the channel's own delete failed
+        break;
+      }
+      if ((await manager.whileNoClient(userId, () => this.#logoutWithoutClient(userId))).ran) break;
     }
     return this.status(userId);
+  }
+
+  async #logoutWithoutClient(userId: string): Promise<void> {
+    const { leases, store } = this.#runtime;
+    const lease = await leases.claim(userId);
+    try {
+      await store.deleteSession(userId); // the lease goes with the record
+    } catch (error) {
+      await leases.release(lease).catch(() => {});
+      throw error;
+    }
+    // The local profile is logged in too: a later start must not reuse it.
+    await rm(this.#runtime.sessionDir(userId), { recursive: true, force: true });
   }
 
   async #throwIfLeasedElsewhere(userId: string): Promise<void> {

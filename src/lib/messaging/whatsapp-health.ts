@@ -1,6 +1,7 @@
 import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
+import type { DatabaseSessionStore, StorageStats } from "./database-session-store";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface WhatsAppHealth {
@@ -31,20 +32,34 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 
   const [reachable, stored] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
-    live ? live.store.getStorageStats().catch(() => null) : Promise.resolve(null),
+    live ? cachedStorageStats(live.store) : Promise.resolve(null),
   ]);
-  const storage = stored && {
-    totalSessions: stored.totalSessions,
-    totalSizeMB: mb(stored.totalSizeBytes),
-    averageSizeMB: mb(stored.averageSizeBytes),
-  };
+  // Totals read while PocketBase answered may be stale once it does not: none then.
+  const storage =
+    reachable && stored
+      ? { totalSessions: stored.totalSessions, totalSizeMB: mb(stored.totalSizeBytes), averageSizeMB: mb(stored.averageSizeBytes) }
+      : null;
   return {
     connections: { active, max, utilizationPercent, memoryUsageMB: stats?.memoryUsageMB ?? 0 },
     storage,
-    healthy: reachable && storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT,
+    healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT,
     pocketbase: { reachable },
     instanceId: env.INSTANCE_ID,
   };
+}
+
+// The health route is public and probes call it often; the totals list every session
+// record, so one reading serves every call for a few seconds.
+const STORAGE_STATS_TTL_MS = 10_000;
+const storageStats = new WeakMap<DatabaseSessionStore, { at: number; stats: Promise<StorageStats | null> }>();
+
+function cachedStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
+  const cached = storageStats.get(store);
+  if (cached && Date.now() - cached.at < STORAGE_STATS_TTL_MS) return cached.stats;
+  const stats = store.getStorageStats().catch(() => null);
+  storageStats.set(store, { at: Date.now(), stats });
+  void stats.then((value) => value === null && storageStats.delete(store)); // a failure is not kept
+  return stats;
 }
 
 async function pingPocketBase(url: string): Promise<boolean> {

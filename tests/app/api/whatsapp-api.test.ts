@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -74,6 +75,24 @@ async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Js
   }
 }
 
+/**
+ * Connects a user and brings the session to ready: from its stored session (no QR), or
+ * by pairing the emulated phone when the server shows a QR. Returns whether it paired.
+ */
+async function connectReady(call: ReturnType<typeof caller>, profileDir: string): Promise<{ paired: boolean }> {
+  expect((await call("POST", "/api/whatsapp/connect")).status).toBe(202);
+  const started = await statusUntil(call, (body) => ["qr_ready", "ready"].includes(body.status));
+  if (started.status === "ready") return { paired: false };
+  const phone = await EmulatedPhone.attach(profileDir);
+  try {
+    await phone.pair();
+  } finally {
+    await phone.detach();
+  }
+  await statusUntil(call, (body) => body.status === "ready");
+  return { paired: true };
+}
+
 describe("the WhatsApp HTTP API on next start", () => {
   let pocketbase: IsolatedPocketBase;
   let admin: PocketBase;
@@ -90,6 +109,8 @@ describe("the WhatsApp HTTP API on next start", () => {
     server = await startNextServer(await serverEnv(pocketbase, dir, { CRON_SECRET: cronSecret, INSTANCE_ID: "api-test" }));
     [alice, bob] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
   }, 180_000);
+  const profileOf = (user: TestUser) => path.join(dir, "profiles", `session-${user.record.id}`);
+  const activeConnections = async () => ((await (await fetch(`${server.url}/api/health/whatsapp`)).json()) as Json).connections.active;
 
   afterAll(async () => {
     await server?.stop();
@@ -153,6 +174,7 @@ describe("the WhatsApp HTTP API on next start", () => {
 
     // A second connect returns the running client instead of starting another.
     expect((await call("POST", "/api/whatsapp/connect")).body.status).toBe("qr_ready");
+    expect(await activeConnections()).toBe(1);
 
     const phone = await EmulatedPhone.attach(path.join(dir, "profiles", `session-${alice.record.id}`));
     let phoneNumber: string;
@@ -195,8 +217,10 @@ describe("the WhatsApp HTTP API on next start", () => {
   it("never lets one user see or touch another user's session", async () => {
     const asAlice = caller(() => server, alice.token);
     const asBob = caller(() => server, bob.token);
-    await asAlice("POST", "/api/whatsapp/connect");
-    await statusUntil(asAlice, (body) => body.status === "ready");
+    const connectedAt = new Date().toISOString();
+    await connectReady(asAlice, profileOf(alice));
+    // The archive a client saves once it is ready: after it, her record holds still.
+    await statusUntil(asAlice, (body) => body.archive !== null && body.archive.savedAt >= connectedAt);
     const alicesRecord = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`);
 
     // Bob sees only his own (empty) session, and nothing he sends names a user.
@@ -212,12 +236,53 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect(after.archive).toBe(alicesRecord.archive);
     expect(after.metadata.sha256).toBe(alicesRecord.metadata.sha256);
 
-    // Alice logs out: her stored session is gone.
-    const out = await asAlice("POST", "/api/whatsapp/logout");
-    expect(out).toMatchObject({ status: 200, body: { status: "disconnected", archive: null } });
-    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`)).rejects.toMatchObject({
+    await asAlice("POST", "/api/whatsapp/disconnect");
+  });
+
+  it("logs out for good: stored session and local profile gone, the next connect asks for a QR", async () => {
+    const user = await createTestUser(admin);
+    const call = caller(() => server, user.token);
+    await connectReady(call, profileOf(user));
+
+    const out = await call("POST", "/api/whatsapp/logout");
+    expect(out).toMatchObject({ status: 200, body: { status: "disconnected", phoneNumber: null, archive: null } });
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({
       status: 404,
     });
+    expect(existsSync(profileOf(user))).toBe(false);
+
+    expect((await call("POST", "/api/whatsapp/connect")).status).toBe(202);
+    expect((await statusUntil(call, (body) => ["qr_ready", "ready"].includes(body.status))).status).toBe("qr_ready");
+
+    // Logging out with no client running: the stored session and the profile go too.
+    await connectReady(call, profileOf(user));
+    await call("POST", "/api/whatsapp/disconnect");
+    expect((await call("GET", "/api/whatsapp/status")).body.archive).not.toBeNull();
+    expect((await call("POST", "/api/whatsapp/logout")).body).toMatchObject({ status: "disconnected", archive: null });
+    expect(existsSync(profileOf(user))).toBe(false);
+    expect((await call("POST", "/api/whatsapp/connect")).status).toBe(202);
+    expect((await statusUntil(call, (body) => ["qr_ready", "ready"].includes(body.status))).status).toBe("qr_ready");
+    await call("POST", "/api/whatsapp/disconnect");
+  });
+
+  it("refuses cookie-authenticated changes from other sites (CSRF), but not its own pages or bearer clients", async () => {
+    const user = await createTestUser(admin);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/api/whatsapp/disconnect`, { method: "POST", headers: { cookie: `wavault_token=${user.token}`, ...headers } });
+    const crossSite: Record<string, string>[] = [{}, { origin: "https://evil.example" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }];
+    for (const headers of crossSite) {
+      const response = await post(headers);
+      expect({ headers, status: response.status, code: ((await response.json()) as Json).error?.code }).toEqual({
+        headers,
+        status: 403,
+        code: "forbidden",
+      });
+    }
+    expect((await post({ "sec-fetch-site": "same-origin" })).status).toBe(200);
+    expect((await post({ origin: server.url })).status).toBe(200);
+    expect((await caller(() => server, user.token)("POST", "/api/whatsapp/disconnect")).status).toBe(200);
+    // Reading needs no such proof: a cross-site page cannot read the answer anyway.
+    expect((await fetch(`${server.url}/api/whatsapp/status`, { headers: { cookie: `wavault_token=${user.token}` } })).status).toBe(200);
   });
 
   it("refuses a session another instance holds (409 leased_elsewhere)", async () => {
@@ -241,22 +306,30 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect(response.status).toBe(200);
     const body = await response.json();
     expect(body).toEqual({
-      connections: { active: 0, max: 100, utilizationPercent: 0, memoryUsageMB: expect.any(Number) },
+      connections: { active: expect.any(Number), max: 100, utilizationPercent: expect.any(Number), memoryUsageMB: expect.any(Number) },
       storage: { totalSessions: expect.any(Number), totalSizeMB: expect.any(Number), averageSizeMB: expect.any(Number) },
       healthy: true,
       pocketbase: { reachable: true },
       instanceId: "api-test",
     });
+    expect(body.connections.utilizationPercent).toBe(body.connections.active);
   });
 
   it("runs the cleanup cron only with the right secret, deleting only stale unleased sessions", async () => {
     const sessions = admin.collection("whatsapp_sessions");
-    const [stale, fresh, staleButRunning] = await Promise.all([createTestUser(admin), createTestUser(admin), createTestUser(admin)]);
+    const [stale, staleLeaseExpired, fresh, staleButRunning] = await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)));
     const longAgo = new Date(Date.now() - 40 * DAY_MS).toISOString();
-    await sessions.create({ user: stale.record.id, status: "disconnected", last_active: longAgo });
-    await sessions.create({ user: fresh.record.id, status: "disconnected", last_active: new Date(Date.now() - DAY_MS).toISOString() });
+    await sessions.create({ user: stale!.record.id, status: "disconnected", last_active: longAgo });
     await sessions.create({
-      user: staleButRunning.record.id,
+      user: staleLeaseExpired!.record.id,
+      status: "ready", // left so by an instance that died 40 days ago
+      last_active: longAgo,
+      lease_owner: `dead/${randomUUID()}`,
+      lease_expires: longAgo,
+    });
+    await sessions.create({ user: fresh!.record.id, status: "disconnected", last_active: new Date(Date.now() - DAY_MS).toISOString() });
+    await sessions.create({
+      user: staleButRunning!.record.id,
       status: "ready",
       last_active: longAgo,
       lease_owner: `elsewhere/${randomUUID()}`,
@@ -270,14 +343,16 @@ describe("the WhatsApp HTTP API on next start", () => {
       expect(response.status).toBe(401);
       expect((await response.json()).error.code).toBe("unauthorized");
     }
-    expect(await sessions.getFirstListItem(`user = "${stale.record.id}"`)).toBeTruthy();
+    expect(await sessions.getFirstListItem(`user = "${stale!.record.id}"`)).toBeTruthy();
 
     const response = await cron(`Bearer ${cronSecret}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ success: true, deletedSessions: 1, closedConnections: 0 });
-    await expect(sessions.getFirstListItem(`user = "${stale.record.id}"`)).rejects.toMatchObject({ status: 404 });
-    expect(await sessions.getFirstListItem(`user = "${fresh.record.id}"`)).toBeTruthy();
-    expect(await sessions.getFirstListItem(`user = "${staleButRunning.record.id}"`)).toBeTruthy();
+    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0 });
+    for (const user of [stale!, staleLeaseExpired!]) {
+      await expect(sessions.getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
+    }
+    expect(await sessions.getFirstListItem(`user = "${fresh!.record.id}"`)).toBeTruthy();
+    expect(await sessions.getFirstListItem(`user = "${staleButRunning!.record.id}"`)).toBeTruthy();
   });
 });
 

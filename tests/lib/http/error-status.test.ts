@@ -5,7 +5,7 @@ import { describeError, ERROR_STATUS } from "../../../src/lib/http/error-status"
 import { ConnectionLimitError, ShuttingDownError } from "../../../src/lib/messaging/connection-manager";
 import { PocketBaseUnavailableError, SessionStoreError } from "../../../src/lib/messaging/session-store-errors";
 import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
-import { NotReadyError } from "../../../src/lib/messaging/user-session-service";
+import { NotReadyError, SendFailedError } from "../../../src/lib/messaging/channels/whatsapp-channel";
 import { ServiceAuthError } from "../../../src/lib/pocketbase/service-client";
 import { UnauthorizedError } from "../../../src/lib/pocketbase/user-client";
 
@@ -18,6 +18,7 @@ describe("the error code → HTTP status table", () => {
       [new SessionLeasedElsewhereError("u1", "other/1", new Date()), 409, "leased_elsewhere"],
       [new NotReadyError("qr_ready"), 409, "not_ready"],
       [new ShuttingDownError(), 503, "shutting_down"],
+      [new SendFailedError(), 502, "send_failed"],
       [new PocketBaseUnavailableError("read the session"), 503, "pocketbase_unavailable"],
       [new ServiceAuthError("http://127.0.0.1:8090"), 503, "pocketbase_service_auth_failed"],
       [new ApiError("validation_failed", "The request is not valid."), 422, "validation_failed"],

@@ -156,6 +156,20 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await manager.stopAll();
   });
 
+  it("starts a new client for a connect that arrives while the old one is stopping", async () => {
+    const { manager } = runtime("restart");
+    const user = await createTestUser(admin);
+    const first = await connectPaired(manager, user.record.id);
+
+    const stopping = manager.disconnect(user.record.id);
+    const second = await manager.connect(user.record.id);
+    await stopping;
+    expect(first.stopping).toBe(true);
+    expect(second).not.toBe(first);
+    expect(manager.get(user.record.id)).toBe(second);
+    await waitForStatus(second, "ready"); // from the archive the stop saved: no QR
+  });
+
   it("deletes the stored session when the phone unlinks the device", async () => {
     const { manager, store } = runtime("unlink");
     const user = await createTestUser(admin);

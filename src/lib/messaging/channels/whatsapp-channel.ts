@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import QRCode from "qrcode";
 import wwebjs from "whatsapp-web.js";
@@ -31,6 +32,33 @@ export interface WhatsAppChannelOptions {
   webCacheDir?: string;
   /** Re-archive this often while ready, when the profile changed. */
   archiveIntervalMs: number;
+}
+
+/** A stop or logout came while the client was still starting: the start gave up. */
+export class ChannelStoppedError extends Error {
+  readonly code = "channel_stopped";
+  constructor(readonly userId: string) {
+    super("The WhatsApp client was stopped before it finished starting.");
+    this.name = "ChannelStoppedError";
+  }
+}
+
+/** The user's client is not running and ready (here) for a send. */
+export class NotReadyError extends Error {
+  readonly code = "not_ready";
+  constructor(readonly status: SessionStatus) {
+    super(`WhatsApp is not ready (status: ${status}).`);
+    this.name = "NotReadyError";
+  }
+}
+
+/** WhatsApp did not take a message (say, a number that is not on WhatsApp). */
+export class SendFailedError extends Error {
+  readonly code = "send_failed";
+  constructor(options?: ErrorOptions) {
+    super("WhatsApp did not accept the message.", options);
+    this.name = "SendFailedError";
+  }
 }
 
 /** A user's profile directory under `sessionRoot`: LocalAuth's layout for clientId = userId. */
@@ -68,6 +96,7 @@ export class WhatsAppChannel extends EventEmitter {
   #stopRequested = false;
   #loggedOut = false;
   #finishing: Promise<void> | null = null;
+  #closed = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -172,14 +201,34 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   #throwIfStopped(): void {
-    if (this.#stopRequested) throw new Error("stopped while starting");
+    if (this.#stopRequested) throw new ChannelStoppedError(this.userId);
   }
 
-  /** Sends a text; the client must be ready. Returns the message id. */
+  /**
+   * Sends a text; the client must be ready. Returns the message id.
+   * @throws NotReadyError, SendFailedError
+   */
   async sendText(chatId: string, text: string): Promise<string> {
-    if (!this.#client || this.#status !== "ready") throw new Error("not ready");
-    const message = await this.#client.sendMessage(chatId, text);
-    return message.id._serialized;
+    const client = this.#client;
+    if (!client || this.#status !== "ready") throw new NotReadyError(this.#status);
+    try {
+      const message = await client.sendMessage(chatId, text);
+      return message.id._serialized;
+    } catch (error) {
+      if (this.#status !== "ready") throw new NotReadyError(this.#status);
+      throw new SendFailedError({ cause: error });
+    }
+  }
+
+  /** Whether a stop, a logout or an end is under way or done: such a channel never runs again. */
+  get stopping(): boolean {
+    return this.#stopRequested || this.#finishing !== null;
+  }
+
+  /** Resolves once the channel has ended ("closed"), at once if it has. */
+  whenClosed(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.once("closed", () => resolve()));
   }
 
   /**
@@ -362,8 +411,15 @@ export class WhatsAppChannel extends EventEmitter {
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
       await this.#closeBrowser();
+      // A logged-out profile must not outlive the logout: a later start would reuse it.
+      if (this.#loggedOut) {
+        await rm(this.sessionDir, { recursive: true, force: true }).catch((error: unknown) => {
+          log("error", "Failed to delete the logged-out profile", { userId: this.userId, error: String(error) });
+        });
+      }
       await this.#lease.release();
       await this.#setStatus(status);
+      this.#closed = true;
       this.emit("closed");
     })();
     return this.#finishing;
