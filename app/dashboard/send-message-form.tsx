@@ -21,14 +21,14 @@ export function SendMessageForm() {
   return (
     <form onSubmit={send} className="card stack" aria-labelledby="send-title">
       <h2 id="send-title">Send a test message</h2>
-      <label className="field">
-        <span>To (phone number in international format)</span>
-        <input name="to" type="tel" inputMode="tel" placeholder="+49 151 23456789" autoComplete="off" required />
-      </label>
-      <label className="field">
-        <span>Message</span>
-        <textarea name="text" rows={3} maxLength={4096} required defaultValue="Hello from wavault!" />
-      </label>
+      <div className="field">
+        <label htmlFor="send-to">To (phone number in international format)</label>
+        <input id="send-to" name="to" type="tel" inputMode="tel" placeholder="+49 151 23456789" autoComplete="off" required />
+      </div>
+      <div className="field">
+        <label htmlFor="send-text">Message</label>
+        <textarea id="send-text" name="text" rows={3} maxLength={4096} required defaultValue="Hello from wavault!" />
+      </div>
       <button type="submit" className="button button-primary" disabled={pending}>
         {pending ? "Sending…" : "Send"}
       </button>

@@ -1,20 +1,15 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { findChromium } from "../../../src/lib/browser/find-chromium";
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
-import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { EmulatedPhone } from "../../helpers/emulated-phone";
-import { startNextServer, type NextServer } from "../../helpers/next-server";
-import { createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
+import type { NextServer } from "../../helpers/next-server";
+import { createTestUser, type TestUser } from "../../helpers/pocketbase";
+import { startWavaultInstance, type WavaultInstance } from "../../helpers/wavault-instance";
 
-type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
 // A JSON answer, read loosely: the assertions say what shape it must have.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
@@ -28,25 +23,6 @@ const PER_USER_ROUTES = [
 ] as const;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** The environment a `next start` instance of wavault gets: its own PocketBase, profiles dir and the emulator. */
-async function serverEnv(pocketbase: IsolatedPocketBase, dir: string, extra: Record<string, string>) {
-  const webCacheDir = path.join(dir, "web-cache");
-  await writeEmulatorCache(webCacheDir, { qrRotateMs: 500 });
-  return {
-    POCKETBASE_URL: pocketbase.url,
-    POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
-    POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
-    SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    SESSION_ENCRYPTION_OLD_KEYS: "",
-    SESSION_TMP_DIR: path.join(dir, "profiles"),
-    WA_WEB_VERSION: EMULATOR_WEB_VERSION,
-    WA_WEB_CACHE_DIR: webCacheDir,
-    CHROME_PATH: findChromium()!.path,
-    WHATSAPP_MEMORY_BUDGET_MB: "",
-    ...extra,
-  };
-}
 
 /** A client of one server, acting as one user (or nobody). */
 function caller(server: () => NextServer, token?: string) {
@@ -94,29 +70,26 @@ async function connectReady(call: ReturnType<typeof caller>, profileDir: string)
 }
 
 describe("the WhatsApp HTTP API on next start", () => {
-  let pocketbase: IsolatedPocketBase;
-  let admin: PocketBase;
+  let instance: WavaultInstance;
   let server: NextServer;
-  let dir: string;
+  let admin: PocketBase;
   const cronSecret = randomBytes(24).toString("hex");
   let alice: TestUser;
   let bob: TestUser;
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-api-"));
-    pocketbase = await startIsolatedPocketBase();
-    admin = await pocketbase.admin();
-    server = await startNextServer(await serverEnv(pocketbase, dir, { CRON_SECRET: cronSecret, INSTANCE_ID: "api-test" }));
+    instance = await startWavaultInstance({ CRON_SECRET: cronSecret, INSTANCE_ID: "api-test" });
+    server = instance.server;
+    admin = await instance.pocketbase.admin();
     [alice, bob] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
   }, 180_000);
-  const profileOf = (user: TestUser) => path.join(dir, "profiles", `session-${user.record.id}`);
-  const activeConnections = async () => ((await (await fetch(`${server.url}/api/health/whatsapp`)).json()) as Json).connections.active;
 
   afterAll(async () => {
-    await server?.stop();
-    await pocketbase?.dispose();
-    await rm(dir, { recursive: true, force: true });
+    await instance?.stop();
   });
+
+  const profileOf = (user: TestUser) => instance.profileDir(user.record.id);
+  const activeConnections = async () => ((await (await fetch(`${server.url}/api/health/whatsapp`)).json()) as Json).connections.active;
 
   it("refuses every per-user route without a valid user token (401)", async () => {
     const superuserToken = admin.authStore.token;
@@ -176,7 +149,7 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect((await call("POST", "/api/whatsapp/connect")).body.status).toBe("qr_ready");
     expect(await activeConnections()).toBe(1);
 
-    const phone = await EmulatedPhone.attach(path.join(dir, "profiles", `session-${alice.record.id}`));
+    const phone = await EmulatedPhone.attach(profileOf(alice));
     let phoneNumber: string;
     try {
       await phone.pair();
@@ -357,22 +330,17 @@ describe("the WhatsApp HTTP API on next start", () => {
 });
 
 describe("a full instance, without a cron secret, then without PocketBase", () => {
-  let pocketbase: IsolatedPocketBase;
+  let instance: WavaultInstance;
+  let pocketbase: WavaultInstance["pocketbase"];
   let server: NextServer;
-  let dir: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-api-limits-"));
-    pocketbase = await startIsolatedPocketBase();
-    server = await startNextServer(
-      await serverEnv(pocketbase, dir, { CRON_SECRET: "", MAX_WHATSAPP_CONNECTIONS: "1", INSTANCE_ID: "api-test-small" }),
-    );
+    instance = await startWavaultInstance({ MAX_WHATSAPP_CONNECTIONS: "1", INSTANCE_ID: "api-test-small" });
+    ({ pocketbase, server } = instance);
   }, 180_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await pocketbase?.dispose();
-    await rm(dir, { recursive: true, force: true });
+    await instance?.stop();
   });
 
   it("answers 503 connection_limit past the cap, and reports itself unhealthy at 90% of it", async () => {

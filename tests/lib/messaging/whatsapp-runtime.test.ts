@@ -78,6 +78,14 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
 
     const [owner, other] = a.manager.get(user.record.id) ? [a, b] : [b, a];
     expect(other.manager.get(user.record.id)).toBeUndefined();
+    // A refused instance leaves the owner's record alone (no "failed" over its status);
+    // a refused connect settles only after its channel has finished writing.
+    const running = owner.manager.get(user.record.id)!;
+    await waitForStatus(running, "qr_ready");
+    await running.statusRecorded();
+    await expect(other.manager.connect(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
+    const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+    expect(record.status).toBe("qr_ready");
     await owner.manager.stopAll(); // a graceful stop releases the lease
     const taken = await other.manager.connect(user.record.id);
     expect(taken.userId).toBe(user.record.id);

@@ -97,6 +97,7 @@ export class WhatsAppChannel extends EventEmitter {
   #loggedOut = false;
   #finishing: Promise<void> | null = null;
   #closed = false;
+  #claimed = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -169,6 +170,7 @@ export class WhatsAppChannel extends EventEmitter {
   async #start(): Promise<void> {
     try {
       await this.#lease.claim();
+      this.#claimed = true;
       this.#throwIfStopped();
       await this.#setStatus("initializing");
       await this.restoreSessionFromDatabase();
@@ -447,8 +449,9 @@ export class WhatsAppChannel extends EventEmitter {
     this.emit("status", status);
     log("info", "WhatsApp status changed", { userId: this.userId, status });
     // After a LOGOUT the record is deleted with the session: a status write would
-    // create it again, phone number and all.
-    if (this.#loggedOut) return this.statusRecorded();
+    // create it again, phone number and all. And a channel that never held the lease
+    // must not write over the status of the instance that does.
+    if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
     const phoneNumber = this.#phoneNumber;
     return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });

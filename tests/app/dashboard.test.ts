@@ -1,0 +1,182 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { PROJECT_ROOT } from "../../scripts/lib/load-env";
+import { findChromium } from "../../src/lib/browser/find-chromium";
+import { SessionLease } from "../../src/lib/messaging/session-lease";
+import { EmulatedPhone } from "../helpers/emulated-phone";
+import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
+
+const SCREENSHOTS = path.join(PROJECT_ROOT, "tests", ".artifacts", "screenshots");
+const PHONE = { width: 390, height: 844 };
+const WAIT = { timeout: 30_000 };
+
+describe("the dashboard in a real browser", () => {
+  let instance: WavaultInstance;
+  let admin: PocketBase;
+  let browser: Browser;
+  const statusToken = randomBytes(24).toString("hex");
+  const url = (route: string) => `${instance.server.url}${route}`;
+  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const status = (page: Page) => page.getByTestId("status");
+
+  async function signUp(context: BrowserContext): Promise<{ page: Page; email: string; userId: string }> {
+    const page = await context.newPage();
+    const email = `dash-${randomUUID()}@wavault.test`;
+    await page.goto(url("/signup"));
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL("**/dashboard", WAIT);
+    const user = await admin.collection("users").getFirstListItem(admin.filter("email = {:email}", { email }));
+    return { page, email, userId: user.id };
+  }
+
+  beforeAll(async () => {
+    await mkdir(SCREENSHOTS, { recursive: true });
+    instance = await startWavaultInstance({ MAX_WHATSAPP_CONNECTIONS: "1", STATUS_TOKEN: statusToken, INSTANCE_ID: "dashboard-test" });
+    admin = await instance.pocketbase.admin();
+    browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await instance?.stop();
+  });
+
+  it("takes a user from sign-up to a QR, to Ready without a reload, to a sent message and a stored session", async () => {
+    const context = await browser.newContext({ viewport: PHONE });
+    const first = await context.newPage();
+    await first.goto(url("/dashboard"));
+    expect(new URL(first.url()).pathname).toBe("/login"); // no session: to the login page
+    await first.getByRole("link", { name: "Create an account" }).click();
+    await first.waitForURL("**/signup");
+    await first.close();
+
+    const { page, userId } = await signUp(context);
+    await expect.poll(() => status(page).textContent(), WAIT).toBe("Not connected");
+    await expect(page.getByText("No stored session yet.", { exact: false }).isVisible()).resolves.toBe(true);
+    const cookie = (await context.cookies()).find((candidate) => candidate.name === "wavault_token")!;
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Lax" });
+    expect(await page.content()).not.toContain(cookie.value); // the token never reaches the page
+    await shot(page, "1-signed-up-phone");
+
+    let navigations = 0;
+    page.on("framenavigated", (frame) => frame === page.mainFrame() && (navigations += 1));
+    await page.getByRole("button", { name: "Connect" }).click();
+    const qr = page.getByRole("img", { name: "WhatsApp QR code to link this service" });
+    await qr.waitFor(WAIT);
+    expect(await qr.getAttribute("src")).toMatch(/^data:image\/png;base64,/);
+    await expect(page.getByText("Linked devices", { exact: false }).isVisible()).resolves.toBe(true);
+    await expect.poll(() => status(page).textContent()).toBe("Scan the QR code");
+    await shot(page, "2-qr-phone");
+
+    const phone = await EmulatedPhone.attach(instance.profileDir(userId));
+    try {
+      await phone.pair();
+      await expect.poll(() => status(page).textContent(), WAIT).toBe("Ready");
+      expect(navigations).toBe(0); // the page followed the status by itself
+      await expect(page.getByTestId("phone-number").textContent()).resolves.toMatch(/^\+\d+$/);
+      await shot(page, "3-ready-phone");
+
+      await page.getByLabel("To (phone number in international format)").fill("+49 151 2345-6789");
+      await page.getByLabel("Message", { exact: true }).fill("Hello from the dashboard");
+      await page.getByRole("button", { name: "Send" }).click();
+      await page.getByText("Message sent.").waitFor(WAIT);
+      expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ to: "4915123456789@c.us", body: "Hello from the dashboard" }));
+      await shot(page, "4-sent-phone");
+    } finally {
+      await phone.detach();
+    }
+
+    // A second user, on a desktop: nothing of the first user's session, and a clear
+    // message when the instance has no room (its cap is 1 and the first user holds it).
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page: second, userId: secondUserId } = await signUp(other);
+    await expect.poll(() => status(second).textContent(), WAIT).toBe("Not connected");
+    expect(await second.getByTestId("phone-number").count()).toBe(0);
+    await expect(second.getByText("No stored session yet.", { exact: false }).isVisible()).resolves.toBe(true);
+    await second.getByRole("button", { name: "Connect" }).click();
+    await second.getByRole("alert").filter({ hasText: "no room for another WhatsApp connection" }).waitFor(WAIT);
+    await shot(second, "5-second-user-connection-limit");
+
+    await page.getByRole("button", { name: "Disconnect" }).click();
+    await expect.poll(() => status(page).textContent(), WAIT).toBe("Not connected");
+    await expect.poll(() => page.getByTestId("archive-size").textContent(), WAIT).toMatch(/^\d+(\.\d)? (B|KB|MB)$/);
+    await expect(page.getByTestId("raw-size").textContent()).resolves.toMatch(/^\d+(\.\d)? (B|KB|MB)$/);
+    await expect(page.getByText("Yes (AES-256-GCM)").isVisible()).resolves.toBe(true);
+    await shot(page, "6-disconnected-stored-session");
+    expect(await second.getByTestId("archive-size").count()).toBe(0); // still nothing of the first user's
+
+    // Logging out of WhatsApp asks first; a "no" changes nothing, a "yes" deletes the session.
+    page.once("dialog", (dialog) => void dialog.dismiss());
+    await page.getByRole("button", { name: "Log out of WhatsApp" }).click();
+    expect(await page.getByTestId("archive-size").count()).toBe(1);
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Log out of WhatsApp" }).click();
+    await page.getByText("No stored session yet.", { exact: false }).waitFor(WAIT);
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL("**/login", WAIT);
+    await page.goto(url("/dashboard"));
+    expect(new URL(page.url()).pathname).toBe("/login");
+    await context.close();
+
+    // The session running on another instance, then PocketBase gone: both explained.
+    await new SessionLease(admin, { instanceId: "another-instance", ttlMs: 60_000 }).claim(secondUserId);
+    await second.getByRole("button", { name: "Connect" }).click();
+    await second.getByRole("alert").filter({ hasText: "running on another server instance" }).waitFor(WAIT);
+    await shot(second, "7-leased-elsewhere");
+    await instance.pocketbase.stop();
+    await second.getByRole("alert").filter({ hasText: "PocketBase" }).waitFor(WAIT);
+    await shot(second, "8-pocketbase-unreachable");
+    await other.close();
+  });
+});
+
+describe("the operator page", () => {
+  let instance: WavaultInstance;
+  let browser: Browser;
+  const statusToken = randomBytes(24).toString("hex");
+
+  beforeAll(async () => {
+    await mkdir(SCREENSHOTS, { recursive: true });
+    instance = await startWavaultInstance({ STATUS_TOKEN: statusToken, INSTANCE_ID: "status-test" });
+    browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await instance?.stop();
+  });
+
+  it("opens with the status token or as a superuser, and shows the health numbers", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${instance.server.url}/status`);
+    expect(await page.getByText("Active connections").count()).toBe(0);
+    await page.getByLabel("Status token (STATUS_TOKEN)").fill("not-the-token-at-all");
+    await page.getByRole("button", { name: "Open the status page" }).click();
+    await page.getByRole("alert").filter({ hasText: "do not open this page" }).waitFor(WAIT);
+
+    await page.getByLabel("Status token (STATUS_TOKEN)").fill(statusToken);
+    await page.getByRole("button", { name: "Open the status page" }).click();
+    await page.getByRole("heading", { name: "Instance status-test" }).waitFor(WAIT);
+    const facts = await page.getByTestId("status-facts").innerText();
+    expect(facts).toMatch(/Active connections\s+0 of 100 \(0%\)/);
+    expect(facts).toMatch(/PocketBase reachable\s+Yes/);
+    expect(facts).toMatch(/Stored sessions\s+0/);
+    expect(await page.content()).not.toContain(statusToken);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
+    await page.getByLabel("Superuser password").fill(instance.pocketbase.adminPassword);
+    await page.getByRole("button", { name: "Open the status page" }).click();
+    await page.getByRole("heading", { name: "Instance status-test" }).waitFor(WAIT);
+    await context.close();
+  });
+});
