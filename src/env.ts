@@ -60,6 +60,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_LEASE_TTL_MS: positiveInt(60_000),
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
   SESSION_RETENTION_DAYS: positiveInt(30),
+  SESSION_EVENTS_RETENTION_DAYS: positiveInt(7),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   STATUS_TOKEN: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),

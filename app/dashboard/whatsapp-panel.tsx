@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 
 import type { UserSessionView } from "@/lib/messaging/user-session-service";
 import { callApi } from "./call-api";
+import { RecentEvents } from "./recent-events";
 import { SendMessageForm } from "./send-message-form";
 import { STATUS_TEXT } from "./session-status";
 import { StoredSessionCard } from "./stored-session-card";
@@ -116,6 +117,7 @@ export function WhatsAppPanel() {
       </section>
       {status === "ready" && <SendMessageForm />}
       {session && <StoredSessionCard archive={session.archive} />}
+      <RecentEvents />
     </div>
   );
 }

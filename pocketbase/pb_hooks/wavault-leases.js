@@ -57,12 +57,14 @@ function claim(txApp, userId, owner, ttlMs) {
   const live = holder !== "" && expiresAtMs(record) > now;
   if (live && holder !== owner) return { held: true, lease: leaseOf(record) };
   // A new holder, or the same one after its lease lapsed: a new generation fences off
-  // every upload made under the old one.
+  // every upload made under the old one. An owner whose lease lapsed without a release
+  // (it crashed, or lost its connection) is taken over: the answer names it.
   if (!live) record.set("lease_generation", record.getInt("lease_generation") + 1);
+  const takenOverFrom = !live && holder !== "" && holder !== owner ? holder : "";
   record.set("lease_owner", owner);
   record.set("lease_expires", new Date(now + ttlMs).toISOString());
   txApp.save(record);
-  return { held: false, lease: leaseOf(record) };
+  return { held: false, lease: Object.assign(leaseOf(record), { takenOverFrom }) };
 }
 
 /** The session record when `owner` still holds lease `generation` (expired or not, as long as nobody took it over). */

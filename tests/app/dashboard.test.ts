@@ -81,6 +81,8 @@ describe("the dashboard in a real browser", () => {
       await expect.poll(() => status(page).textContent(), WAIT).toBe("Ready");
       expect(navigations).toBe(0); // the page followed the status by itself
       await expect(page.getByTestId("phone-number").textContent()).resolves.toMatch(/^\+\d+$/);
+      await page.getByTestId("events").getByText("Status: Ready").waitFor(WAIT); // the session's history
+      await expect(page.getByTestId("events").getByText("A QR code was shown to link WhatsApp").isVisible()).resolves.toBe(true);
       await shot(page, "3-ready-phone");
 
       await page.getByLabel("To (phone number in international format)").fill("+49 151 2345-6789");

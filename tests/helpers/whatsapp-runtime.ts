@@ -2,10 +2,12 @@ import type PocketBase from "pocketbase";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
 import type { ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
-import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
+import { profileDirOf, WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
+import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
+import type { WhatsAppRuntime } from "../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "./crafted-archive";
 
@@ -32,6 +34,7 @@ export function newRuntime(options: RuntimeOptions) {
     instanceId: options.instanceId ?? "test-instance",
     ttlMs: options.leaseTtlMs ?? 30_000,
   });
+  const events = new SessionEventLog(options.admin);
   const manager = new ConnectionManager({
     maxConnections: options.maxConnections ?? 10,
     createChannel: (userId) =>
@@ -45,9 +48,18 @@ export function newRuntime(options: RuntimeOptions) {
         webCacheDir: options.webCacheDir,
         archiveIntervalMs: 60_000,
         leases,
+        events,
       }),
   });
-  return { manager, store, archiver };
+  const runtime: WhatsAppRuntime = {
+    manager,
+    store,
+    leases,
+    events,
+    pb: options.admin,
+    sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
+  };
+  return { ...runtime, archiver, runtime };
 }
 
 /** Resolves when the channel reaches `status` (at once if it is there). */

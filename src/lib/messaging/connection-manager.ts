@@ -76,6 +76,11 @@ export class ConnectionManager {
     if (!channel || this.#channels.get(userId) === channel) this.#channels.delete(userId);
   }
 
+  /** Every client of this instance. */
+  list(): WhatsAppChannel[] {
+    return [...this.#channels.values()];
+  }
+
   /** The running client of a user, if any. */
   get(userId: string): WhatsAppChannel | undefined {
     return this.#channels.get(userId);

@@ -2,19 +2,27 @@ import type { WhatsAppRuntime } from "./whatsapp-runtime";
 
 /** A client still not ready after this long (a QR nobody scanned, a stuck start) is stale. */
 export const STALE_CONNECTION_MS = 15 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface CleanupResult {
   deletedSessions: number;
   closedConnections: number;
+  deletedEvents: number;
 }
 
 /**
- * The daily cleanup: deletes stored sessions inactive for `retentionDays` (never one
- * whose lease is live: it runs somewhere) and stops this instance's stale clients.
+ * The daily cleanup: stops this instance's stale clients, deletes stored sessions
+ * inactive for `retention.sessionDays` (never one whose lease is live: it runs
+ * somewhere) and session events older than `retention.eventDays`.
  * @throws PocketBaseUnavailableError, SessionStoreError
  */
-export async function runSessionCleanup(runtime: WhatsAppRuntime, retentionDays: number): Promise<CleanupResult> {
+export async function runSessionCleanup(
+  runtime: WhatsAppRuntime,
+  retention: { sessionDays: number; eventDays: number },
+): Promise<CleanupResult> {
   const closed = await runtime.manager.cleanupStaleConnections(STALE_CONNECTION_MS);
-  const deletedSessions = await runtime.store.cleanupOldSessions(retentionDays);
-  return { deletedSessions, closedConnections: closed.length };
+  for (const userId of closed) runtime.events.record(userId, "stale_closed", { data: { afterMinutes: STALE_CONNECTION_MS / 60_000 } });
+  const deletedSessions = await runtime.store.cleanupOldSessions(retention.sessionDays);
+  const deletedEvents = await runtime.events.pruneOlderThan(new Date(Date.now() - retention.eventDays * DAY_MS));
+  return { deletedSessions, closedConnections: closed.length, deletedEvents };
 }

@@ -10,6 +10,8 @@ export interface Lease {
   owner: string;
   generation: number;
   expiresAt: Date;
+  /** On a claim: the owner whose lapsed lease this one took over (it never released it), else "". */
+  takenOverFrom?: string;
 }
 
 /** Another live instance runs this session. */
@@ -35,6 +37,7 @@ interface LeaseResponse {
   owner: string;
   generation: number;
   expiresAt: string;
+  takenOverFrom?: string;
 }
 
 const toLease = (response: LeaseResponse): Lease => ({
@@ -42,6 +45,7 @@ const toLease = (response: LeaseResponse): Lease => ({
   owner: response.owner,
   generation: response.generation,
   expiresAt: new Date(response.expiresAt),
+  ...(response.takenOverFrom ? { takenOverFrom: response.takenOverFrom } : {}),
 });
 
 /**

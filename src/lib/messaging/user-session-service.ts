@@ -4,6 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { log } from "../log";
 import { ChannelStoppedError, NotReadyError } from "./channels/whatsapp-channel";
 import type { SessionStatus } from "./database-session-store";
+import type { SessionEvent } from "./session-event-log";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
 import { SessionLeasedElsewhereError } from "./session-lease";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
@@ -136,6 +137,11 @@ export class UserSessionService {
     }
     // The local profile is logged in too: a later start must not reuse it.
     await rm(this.#runtime.sessionDir(userId), { recursive: true, force: true });
+  }
+
+  /** The user's latest session events (at most `limit`), newest first. */
+  events(userId: string, limit = 20): Promise<SessionEvent[]> {
+    return this.#runtime.events.list(userId, limit);
   }
 
   async #throwIfLeasedElsewhere(userId: string): Promise<void> {

@@ -1,7 +1,6 @@
 import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
-import type { DatabaseSessionStore, StorageStats } from "./database-session-store";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface WhatsAppHealth {
@@ -11,6 +10,14 @@ export interface WhatsAppHealth {
   healthy: boolean;
   pocketbase: { reachable: boolean };
   instanceId: string;
+  /**
+   * Restores tried in the last 24 h (over every instance) and how many reached ready
+   * without a QR; successRate is null when none were tried. Null when PocketBase
+   * cannot be read.
+   */
+  restore: { attempted24h: number; succeeded24h: number; successRate: number | null } | null;
+  /** Seconds since the last saved archive of the oldest-saved ready session here; null without one. */
+  lastArchiveAgeSeconds: number | null;
 }
 
 /** At or above this share of the connection cap, the instance reports itself unhealthy. */
@@ -30,9 +37,10 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   const max = env.MAX_WHATSAPP_CONNECTIONS;
   const utilizationPercent = Number(((active / max) * 100).toFixed(1));
 
-  const [reachable, stored] = await Promise.all([
+  const [reachable, stored, restores] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
-    live ? cachedStorageStats(live.store) : Promise.resolve(null),
+    live ? cached(live.store, () => live.store.getStorageStats()) : Promise.resolve(null),
+    live ? cached(live.events, () => live.events.restoreStats(new Date(Date.now() - DAY_MS))) : Promise.resolve(null),
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -45,21 +53,40 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
     healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT,
     pocketbase: { reachable },
     instanceId: env.INSTANCE_ID,
+    restore:
+      reachable && restores
+        ? {
+            attempted24h: restores.attempted,
+            succeeded24h: restores.succeeded,
+            successRate: restores.attempted ? Number((restores.succeeded / restores.attempted).toFixed(4)) : null,
+          }
+        : null,
+    lastArchiveAgeSeconds: live ? oldestArchiveAgeSeconds(live) : null,
   };
 }
 
 // The health route is public and probes call it often; the totals list every session
-// record, so one reading serves every call for a few seconds.
-const STORAGE_STATS_TTL_MS = 10_000;
-const storageStats = new WeakMap<DatabaseSessionStore, { at: number; stats: Promise<StorageStats | null> }>();
+// record, so one reading of each serves every call for a few seconds.
+const READING_TTL_MS = 10_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const readings = new WeakMap<object, { at: number; value: Promise<unknown> }>();
 
-function cachedStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
-  const cached = storageStats.get(store);
-  if (cached && Date.now() - cached.at < STORAGE_STATS_TTL_MS) return cached.stats;
-  const stats = store.getStorageStats().catch(() => null);
-  storageStats.set(store, { at: Date.now(), stats });
-  void stats.then((value) => value === null && storageStats.delete(store)); // a failure is not kept
-  return stats;
+/** `read()`'s answer for `source`, at most READING_TTL_MS old; null when it fails (and a failure is not kept). */
+function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
+  const hit = readings.get(source);
+  if (hit && Date.now() - hit.at < READING_TTL_MS) return hit.value as Promise<T | null>;
+  const value = read().catch(() => null);
+  readings.set(source, { at: Date.now(), value });
+  void value.then((result) => result === null && readings.delete(source));
+  return value;
+}
+
+function oldestArchiveAgeSeconds(runtime: WhatsAppRuntime): number | null {
+  const saved = runtime.manager
+    .list()
+    .filter((channel) => channel.status === "ready" && channel.lastArchivedAt)
+    .map((channel) => channel.lastArchivedAt!.getTime());
+  return saved.length ? Math.round((Date.now() - Math.min(...saved)) / 1000) : null;
 }
 
 async function pingPocketBase(url: string): Promise<boolean> {

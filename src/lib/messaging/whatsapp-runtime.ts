@@ -7,6 +7,7 @@ import { getServiceClient } from "../pocketbase/service-client";
 import { profileDirOf, WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
+import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
 import { createSessionArchiver } from "./session-store-factory";
 
@@ -23,6 +24,7 @@ export interface WhatsAppRuntime {
   manager: ConnectionManager;
   store: DatabaseSessionStore;
   leases: SessionLease;
+  events: SessionEventLog;
   /** The superuser client the runtime works through. */
   pb: PocketBase;
   /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
@@ -39,6 +41,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
     memoryCacheBytes: env.SESSION_MEMORY_CACHE_MB * 1024 * 1024,
   });
   const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS });
+  const events = new SessionEventLog(pb);
   const manager = new ConnectionManager({
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
@@ -53,9 +56,10 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         webVersion: env.WA_WEB_VERSION,
         webCacheDir: env.WA_WEB_CACHE_DIR,
         archiveIntervalMs: env.SESSION_ARCHIVE_INTERVAL_MS,
+        events,
       }),
   });
-  return { manager, store, leases, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
+  return { manager, store, leases, events, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
 }
 
 // One runtime per process, on globalThis so dev hot reload never starts a second set

@@ -203,6 +203,11 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect((await asBob("POST", "/api/whatsapp/disconnect", { userId: alice.record.id })).status).toBe(200);
     expect((await asBob("POST", "/api/whatsapp/logout", { userId: alice.record.id })).status).toBe(200);
 
+    const alicesEvents = (await asAlice("GET", "/api/whatsapp/events")).body.events as Json[];
+    expect(alicesEvents.map((event) => event.event)).toContain("status");
+    expect(alicesEvents.length).toBeLessThanOrEqual(20);
+    expect((await asBob("GET", "/api/whatsapp/events")).body).toEqual({ events: [] });
+
     // Alice's client still runs and her stored session is untouched.
     expect((await asAlice("GET", "/api/whatsapp/status")).body.status).toBe("ready");
     const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${alice.record.id}"`);
@@ -284,6 +289,8 @@ describe("the WhatsApp HTTP API on next start", () => {
       healthy: true,
       pocketbase: { reachable: true },
       instanceId: "api-test",
+      restore: { attempted24h: expect.any(Number), succeeded24h: expect.any(Number), successRate: body.restore?.attempted24h ? expect.any(Number) : null },
+      lastArchiveAgeSeconds: null, // no session is ready here now
     });
     expect(body.connections.utilizationPercent).toBe(body.connections.active);
   });
@@ -320,7 +327,7 @@ describe("the WhatsApp HTTP API on next start", () => {
 
     const response = await cron(`Bearer ${cronSecret}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0 });
+    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0, deletedEvents: 0 });
     for (const user of [stale!, staleLeaseExpired!]) {
       await expect(sessions.getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
     }

@@ -1,4 +1,4 @@
-// GET /api/cron/cleanup-sessions – Vercel Cron: delete long-inactive sessions, stop stale clients
+// GET /api/cron/cleanup-sessions – Vercel Cron: delete long-inactive sessions and old events, stop stale clients
 import { getEnv } from "@/env";
 import { verifyCronRequestOrThrow } from "@/lib/http/cron-auth";
 import { withApi } from "@/lib/http/with-api";
@@ -11,7 +11,10 @@ export const GET = withApi(
   async ({ request }) => {
     const env = getEnv();
     verifyCronRequestOrThrow(request, env.CRON_SECRET);
-    const result = await runSessionCleanup(await getWhatsAppRuntime(), env.SESSION_RETENTION_DAYS);
+    const result = await runSessionCleanup(await getWhatsAppRuntime(), {
+      sessionDays: env.SESSION_RETENTION_DAYS,
+      eventDays: env.SESSION_EVENTS_RETENTION_DAYS,
+    });
     return { json: { success: true, ...result } };
   },
   { auth: "none" },

@@ -12,6 +12,7 @@ import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../data
 import { LeaseKeeper } from "../lease-keeper";
 import { fingerprintOf, scanProfile } from "../profile-scan";
 import { disposeArchive, type SessionArchive, type SessionArchiver } from "../session-archiver";
+import type { SessionEventLog, SessionEventType } from "../session-event-log";
 import { LeaseLostError, type SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 
@@ -32,6 +33,8 @@ export interface WhatsAppChannelOptions {
   webCacheDir?: string;
   /** Re-archive this often while ready, when the profile changed. */
   archiveIntervalMs: number;
+  /** Where the session's history goes (optional: tools and some tests run without). */
+  events?: SessionEventLog;
 }
 
 /** A stop or logout came while the client was still starting: the start gave up. */
@@ -98,12 +101,16 @@ export class WhatsAppChannel extends EventEmitter {
   #finishing: Promise<void> | null = null;
   #closed = false;
   #claimed = false;
+  /** Whether this start restored (or tried to restore) a stored session, and whether its outcome is recorded. */
+  #restoreTried = false;
+  #restoreOutcomeRecorded = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
     this.userId = options.userId;
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), () => {
+      this.#event("lease_lost");
       void this.#finish("disconnected");
     });
   }
@@ -149,10 +156,14 @@ export class WhatsAppChannel extends EventEmitter {
       this.#lastRestore = loaded;
       if (loaded) {
         log("info", "Session restored from database", { userId: this.userId, tier: loaded.tier, bytes: loaded.sizeBytes, ms: Math.round(loaded.ms) });
+        this.#restoreTried = true;
+        this.#event("restore", { bytes: loaded.sizeBytes, ms: Math.round(loaded.ms), tier: loaded.tier });
       }
       return loaded;
     } catch (error) {
       log("error", "Failed to restore session from database", { userId: this.userId, code: errorCode(error), error: String(error) });
+      this.#restoreTried = true;
+      this.#event("restore_failed", { code: errorCode(error) });
       return null;
     }
   }
@@ -169,8 +180,10 @@ export class WhatsAppChannel extends EventEmitter {
 
   async #start(): Promise<void> {
     try {
-      await this.#lease.claim();
+      const lease = await this.#lease.claim();
       this.#claimed = true;
+      this.#event("lease_claimed", { generation: lease.generation });
+      if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
       this.#throwIfStopped();
       await this.#setStatus("initializing");
       await this.restoreSessionFromDatabase();
@@ -270,6 +283,7 @@ export class WhatsAppChannel extends EventEmitter {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     } finally {
       await this.#deleteStoredSession();
+      this.#event("logout", { by: "user" });
       await this.#finish("disconnected");
     }
   }
@@ -303,6 +317,10 @@ export class WhatsAppChannel extends EventEmitter {
         (dataUrl) => {
           if (this.#qr !== qr || !live()) return;
           this.#qrDataUrl = dataUrl;
+          if (this.#status !== "qr_ready") {
+            this.#event("qr_issued"); // the first of this wait; the QR itself is never recorded
+            this.#recordRestoreOutcome(false, "qr_required");
+          }
           void this.#setStatus("qr_ready");
         },
         (error: unknown) => log("warn", "Failed to render the QR code", { userId: this.userId, error: String(error) }),
@@ -314,6 +332,7 @@ export class WhatsAppChannel extends EventEmitter {
       this.#qr = this.#qrDataUrl = null;
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
+      this.#recordRestoreOutcome(true, "ready");
       void this.archiveSessionToDatabase("ready");
       this.#archiveTimer = setInterval(() => void this.archiveSessionToDatabase("interval"), this.#options.archiveIntervalMs);
       this.#archiveTimer.unref();
@@ -331,6 +350,7 @@ export class WhatsAppChannel extends EventEmitter {
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
     await this.#quiesce();
     await this.#deleteStoredSession();
+    this.#event("logout", { by: "phone" });
     // The library now reloads the page and re-injects; #guardReinjection makes closing
     // the browser in the middle of that safe.
     await this.#finish("disconnected");
@@ -348,6 +368,7 @@ export class WhatsAppChannel extends EventEmitter {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         await this.#write(() => this.#options.store.deleteSession(this.userId));
+        this.#options.events?.forgetSession(this.userId); // its events went with it (cascade)
         log("info", "Session logged out and deleted", { userId: this.userId });
         return;
       } catch (error) {
@@ -373,6 +394,7 @@ export class WhatsAppChannel extends EventEmitter {
         await this.#options.store.markLocalVersion(this.sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
         this.#lastArchivedAt = new Date();
+        this.#event("archive_saved", { bytes: archive.sizeBytes, rawBytes: archive.rawBytes, ms: Math.round(performance.now() - started), reason });
         log("info", "Session archived to database", {
           userId: this.userId,
           reason,
@@ -412,6 +434,8 @@ export class WhatsAppChannel extends EventEmitter {
   /** Every way the channel ends: browser closed, lease released, status recorded, then "closed". Once. */
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
+      // A start that restored a session and ended before ready, not by request, missed.
+      if (!this.#stopRequested) this.#recordRestoreOutcome(false, status);
       await this.#closeBrowser();
       // A logged-out profile must not outlive the logout: a later start would reuse it.
       if (this.#loggedOut) {
@@ -443,6 +467,18 @@ export class WhatsAppChannel extends EventEmitter {
     return next;
   }
 
+  /** Records a history event of this session (in the background; never fails the channel). */
+  #event(event: SessionEventType, data: Record<string, unknown> = {}, status?: SessionStatus): void {
+    this.#options.events?.record(this.userId, event, { data, ...(status ? { status } : {}) });
+  }
+
+  /** Once per start that restored a session: did it reach ready without a QR? */
+  #recordRestoreOutcome(success: boolean, reason: string): void {
+    if (!this.#restoreTried || this.#restoreOutcomeRecorded) return;
+    this.#restoreOutcomeRecorded = true;
+    this.#event("restore_outcome", { success, reason });
+  }
+
   #setStatus(status: SessionStatus): Promise<void> {
     if (this.#status === status) return this.statusRecorded();
     this.#status = status;
@@ -452,6 +488,7 @@ export class WhatsAppChannel extends EventEmitter {
     // create it again, phone number and all. And a channel that never held the lease
     // must not write over the status of the instance that does.
     if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
+    this.#event("status", {}, status);
     const phoneNumber = this.#phoneNumber;
     return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });

@@ -1,0 +1,74 @@
+"use client";
+import { useEffect, useState } from "react";
+
+import type { SessionEvent } from "@/lib/messaging/session-event-log";
+import { callApi } from "./call-api";
+import { STATUS_TEXT } from "./session-status";
+
+const EVENTS_POLL_MS = 5000;
+
+/** One event in words. */
+function describe(event: SessionEvent): string {
+  const data = event.data;
+  switch (event.event) {
+    case "status":
+      return `Status: ${event.status ? STATUS_TEXT[event.status].label : "?"}`;
+    case "qr_issued":
+      return "A QR code was shown to link WhatsApp";
+    case "archive_saved":
+      return `Session saved (${Math.round(Number(data.bytes) / 1024)} KB, ${data.ms} ms)`;
+    case "restore":
+      return `Session restored from ${data.tier === "database" ? "the database" : data.tier === "file" ? "this server's disk" : "memory"} (${data.ms} ms)`;
+    case "restore_failed":
+      return `The stored session could not be restored (${String(data.code)})`;
+    case "restore_outcome":
+      return data.success ? "Reconnected without a QR code" : "The restored session needed a new QR scan";
+    case "lease_claimed":
+      return "This server took charge of your session";
+    case "lease_taken_over":
+      return "Took your session over from a server that stopped answering";
+    case "lease_lost":
+      return "Another server took your session over";
+    case "logout":
+      return data.by === "phone" ? "Logged out from your phone" : "Logged out of WhatsApp";
+    case "stale_closed":
+      return "Closed: the QR code was not scanned in time";
+  }
+}
+
+/** The last 20 events of the user's session. */
+export function RecentEvents() {
+  const [events, setEvents] = useState<SessionEvent[] | null>(null);
+
+  useEffect(() => {
+    const load = async () => {
+      const answer = await callApi<{ events: SessionEvent[] }>("GET", "/api/whatsapp/events");
+      if (answer.ok) setEvents(answer.data.events);
+    };
+    const first = setTimeout(() => void load(), 0);
+    const timer = setInterval(() => void load(), EVENTS_POLL_MS);
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
+  }, []);
+
+  return (
+    <section className="card" aria-labelledby="events-title">
+      <h2 id="events-title">Recent activity</h2>
+      {events === null ? (
+        <p className="muted">Loading…</p>
+      ) : events.length === 0 ? (
+        <p className="muted">Nothing yet.</p>
+      ) : (
+        <ol className="events" data-testid="events">
+          {events.map((event, index) => (
+            <li key={`${event.created}-${index}`}>
+              <time dateTime={event.created}>{new Date(event.created).toLocaleTimeString()}</time> {describe(event)}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
