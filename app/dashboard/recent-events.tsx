@@ -3,16 +3,27 @@ import { useEffect, useState } from "react";
 
 import type { SessionEvent } from "@/lib/messaging/session-event-log";
 import { callApi } from "./call-api";
-import { STATUS_TEXT } from "./session-status";
+import type { SessionStatus } from "@/lib/messaging/database-session-store";
 
 const EVENTS_POLL_MS = 5000;
+
+/** A status change, as a line of history. */
+const STATUS_EVENT_TEXT: Record<SessionStatus, string> = {
+  created: "Created",
+  initializing: "Starting",
+  qr_ready: "Waiting for a QR scan",
+  authenticating: "Linking",
+  ready: "Ready",
+  disconnected: "Disconnected",
+  failed: "Failed",
+};
 
 /** One event in words. */
 function describe(event: SessionEvent): string {
   const data = event.data;
   switch (event.event) {
     case "status":
-      return `Status: ${event.status ? STATUS_TEXT[event.status].label : "?"}`;
+      return `Status: ${event.status ? STATUS_EVENT_TEXT[event.status] : "?"}`;
     case "qr_issued":
       return "A QR code was shown to link WhatsApp";
     case "archive_saved":

@@ -8,6 +8,7 @@ import { projectDirArgs, runToExit } from "../../scripts/lib/pocketbase-server";
 import { adminClient, testPocketBase } from "../helpers/pocketbase";
 
 const MIGRATION = "1739630000_create_whatsapp_sessions.js";
+const EVENTS_MIGRATION = "1739640000_create_whatsapp_session_events.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -94,14 +95,17 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      const down = await migrate("down", "1");
+      // The events collection (a later migration) relates to this one: down reverts both.
+      const down = await migrate("down", "2");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${EVENTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${MIGRATION}`);
 
-      // A second up would fail on the duplicate collection name had down not removed it.
+      // A second up would fail on the duplicate collection names had down not removed them.
       const again = await migrate("up");
       expect(again.code, again.output).toBe(0);
       expect(again.output).toContain(`Applied ${MIGRATION}`);
+      expect(again.output).toContain(`Applied ${EVENTS_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
