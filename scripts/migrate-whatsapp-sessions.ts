@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { EnvError, getEnv } from "../src/env";
 import { DatabaseSessionStore } from "../src/lib/messaging/database-session-store";
 import { createSessionArchiver } from "../src/lib/messaging/session-store-factory";
+import { SessionLease } from "../src/lib/messaging/session-lease";
 import { PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/messaging/session-migrator";
 import { createServiceClient } from "../src/lib/pocketbase/service-client";
 import { loadProjectEnv } from "./lib/load-env";
@@ -115,7 +116,9 @@ async function main(): Promise<number> {
   const archiver = createSessionArchiver(env);
   // No memory tier: a verification must download what PocketBase really holds.
   const store = new DatabaseSessionStore(pb, archiver, { instanceId: `migration/${env.INSTANCE_ID}`, memoryCacheBytes: 0 });
-  const migrator = new SessionMigrator({ pb, store, archiver, dir: cli.dir });
+  // Its own lease owner: while it migrates a user, no instance starts that session.
+  const leases = new SessionLease(pb, { instanceId: `migration/${env.INSTANCE_ID}`, ttlMs: env.SESSION_LEASE_TTL_MS });
+  const migrator = new SessionMigrator({ pb, store, archiver, leases, dir: cli.dir });
 
   if (!cli.json) console.error(`${cli.execute ? "Migrating" : "Dry run (nothing changes; --execute to migrate)"}: ${cli.dir} → ${env.POCKETBASE_URL}`);
   const folderCount = await migrator.countFolders();

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from "../../scripts/lib/load-env";
 import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
 import { hasValidSession } from "../../src/lib/messaging/session-archiver";
+import { SessionLease } from "../../src/lib/messaging/session-lease";
 import type { MigrationRow } from "../../src/lib/messaging/session-migrator";
 import { writeEmulatorCache } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "../helpers/crafted-archive";
@@ -178,7 +179,9 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       const second = await runScript(pocketbase, key, ["--dir", source, "--execute", "--json"]);
       for (const userId of [alice, bob]) expect(rowOf(second, `session-${userId}`).action).toBe("unchanged");
       const after = await admin.collection("whatsapp_sessions").getFullList({ sort: "user" });
-      expect(after.map((record) => [record.archive, record.updated])).toEqual(stored.map((record) => [record.archive, record.updated]));
+      // Nothing uploaded again (the run only held each user's lease while it looked).
+      const archives = (records: typeof stored) => records.map((record) => [record.archive, record.metadata.sha256]);
+      expect(archives(after)).toEqual(archives(stored));
 
       const third = await runScript(pocketbase, key, ["--dir", source, "--execute", "--delete", "--json"]);
       expect(third.code).toBe(1);
@@ -198,6 +201,42 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       expect(clean.code).toBe(0);
       expect(clean.stdout).toMatch(/^total: 0 folders/m);
     });
+  });
+
+  it("never overwrites a session the app stored since, nor one an instance is running", async () => {
+    const pocketbase = await startIsolatedPocketBase();
+    try {
+      const admin = await pocketbase.admin();
+      const key = randomBytes(32).toString("base64");
+      const [migratedThenUsed, running] = (await Promise.all([1, 2].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      const source = await sessionsDir("guarded", [migratedThenUsed!]);
+      expect((await runScript(pocketbase, key, ["--dir", source, "--execute"])).code).toBe(0);
+
+      // The app runs the session and saves a newer archive; the old folder is touched later.
+      const store = new DatabaseSessionStore(admin, newArchiver(createKeyRing(key)), { instanceId: "app", memoryCacheBytes: 0 });
+      const archive = await newArchiver(createKeyRing(key)).archiveSession(path.join(source, `session-${migratedThenUsed}`));
+      await store.saveSession(migratedThenUsed!, archive, undefined, { reason: "ready" });
+      const appSaved = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${migratedThenUsed}"`);
+      const kept = path.join(source, `session-${migratedThenUsed}`, "Default", "Local Storage", "leveldb");
+      const later = new Date(Date.now() + 60_000);
+      await utimes(kept, later, later);
+      for (const file of await readdir(kept)) await utimes(path.join(kept, file), later, later);
+
+      // And an instance is running another user's session right now.
+      await cp(pairedProfile, path.join(source, `session-${running}`), { recursive: true });
+      await new SessionLease(admin, { instanceId: "busy-instance", ttlMs: 60_000 }).claim(running!);
+
+      const run = await runScript(pocketbase, key, ["--dir", source, "--execute", "--delete", "--json"]);
+      expect(run.code).toBe(1); // the running one is to be tried again
+      expect(rowOf(run, `session-${migratedThenUsed}`)).toMatchObject({ action: "stored_by_app", deleted: false });
+      expect(rowOf(run, `session-${running}`)).toMatchObject({ action: "running", deleted: false });
+      const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${migratedThenUsed}"`);
+      expect([after.archive, after.metadata.sha256]).toEqual([appSaved.archive, appSaved.metadata.sha256]);
+      expect((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${running}"`)).archive).toBe("");
+      for (const userId of [migratedThenUsed, running]) expect(existsSync(path.join(source, `session-${userId}`))).toBe(true);
+    } finally {
+      await pocketbase.dispose();
+    }
   });
 
   it("stops deleting nothing unverified when PocketBase goes away midway, and exits 1", async () => {

@@ -7,6 +7,9 @@ import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-session-store";
 import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
+import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
+
+const RUNNING = "an instance runs this session now (its lease is live); run again later";
 
 /**
  * What happened to one folder (or, in a dry run, what would):
@@ -57,7 +60,9 @@ export interface MigrationOptions {
   onRow?: (row: MigrationRow) => void;
 }
 
-const FOLDER = /^session-(.+)$/;
+// LocalAuth's folder for clientId = a PocketBase record id (15 characters by default;
+// custom ids are letters, digits, "_" and "-").
+const FOLDER = /^session-([A-Za-z0-9_-]{1,64})$/;
 
 /**
  * Moves whatsapp-web.js LocalAuth session folders (`<dir>/session-<userId>`) into the
@@ -69,13 +74,15 @@ export class SessionMigrator {
   readonly #pb: PocketBase;
   readonly #store: DatabaseSessionStore;
   readonly #archiver: SessionArchiver;
+  readonly #leases: SessionLease;
   readonly #dir: string;
 
   /** `store` should have no memory tier, so that a verification really downloads. */
-  constructor(options: { pb: PocketBase; store: DatabaseSessionStore; archiver: SessionArchiver; dir: string }) {
+  constructor(options: { pb: PocketBase; store: DatabaseSessionStore; archiver: SessionArchiver; leases: SessionLease; dir: string }) {
     this.#pb = options.pb;
     this.#store = options.store;
     this.#archiver = options.archiver;
+    this.#leases = options.leases;
     this.#dir = options.dir;
   }
 
@@ -135,19 +142,34 @@ export class SessionMigrator {
         return done("invalid_session", "no WhatsApp Web login data (IndexedDB of web.whatsapp.com and Local Storage)");
       }
 
-      const fingerprint = fingerprintOf(scan);
-      const stored = await this.#storedSession(userId);
-      if (stored?.leaseLive) return done("running", "an instance runs this session now (its lease is live); run again later");
-      if (stored?.hasArchive && stored.sourceFingerprint === fingerprint) {
-        row.archiveBytes = stored.sizeBytes;
-        done("unchanged", "already migrated, and the folder has not changed since");
-        if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
-        return row;
+      // An execute holds the user's lease from this check to the verified upload: no
+      // instance can start the session (and save a newer archive) in between, and the
+      // upload is fenced by it.
+      let lease: Lease | null = null;
+      if (options.execute) {
+        try {
+          lease = await this.#leases.claim(userId);
+        } catch (error) {
+          if (error instanceof SessionLeasedElsewhereError) return done("running", RUNNING);
+          throw error;
+        }
       }
-      if (stored?.hasArchive && !stored.sourceFingerprint) {
-        return done("stored_by_app", "the app has stored a session for this user since: left as it is");
+      try {
+        const stored = await this.#storedSession(userId);
+        if (!lease && stored?.leaseLive) return done("running", RUNNING);
+        if (stored?.hasArchive && stored.sourceFingerprint === fingerprintOf(scan)) {
+          row.archiveBytes = stored.sizeBytes;
+          done("unchanged", "already migrated, and the folder has not changed since");
+          if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
+          return row;
+        }
+        if (stored?.hasArchive && !stored.sourceFingerprint) {
+          return done("stored_by_app", "the app has stored a session for this user since: left as it is");
+        }
+        return await this.#archiveAndUpload(folder, userId, scan, lease, scratch, options, row);
+      } finally {
+        if (lease) await this.#leases.release(lease).catch(() => {}); // else it lapses in SESSION_LEASE_TTL_MS
       }
-      return await this.#archiveAndUpload(folder, userId, scan, fingerprint, scratch, options, row);
     } catch (error) {
       return done("failed", `${errorCode(error)}: ${(error as Error)?.message ?? String(error)}`);
     }
@@ -157,7 +179,7 @@ export class SessionMigrator {
     folder: string,
     userId: string,
     scan: ProfileScan,
-    fingerprint: string,
+    lease: Lease | null,
     scratch: string,
     options: MigrationOptions,
     row: MigrationRow,
@@ -166,11 +188,13 @@ export class SessionMigrator {
     try {
       row.archiveBytes = archive.sizeBytes;
       if (!options.execute) return Object.assign(row, { action: "migrate" as const, message: "" });
-      await this.#store.saveSession(userId, archive, undefined, {
-        reason: "migration",
-        source_fingerprint: fingerprint,
-        source_folder: path.basename(folder),
-      });
+      await this.#store.saveSession(
+        userId,
+        archive,
+        undefined,
+        { reason: "migration", source_fingerprint: archive.fingerprint, source_folder: path.basename(folder) },
+        lease ?? undefined,
+      );
     } finally {
       await disposeArchive(archive);
     }
