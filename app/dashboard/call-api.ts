@@ -6,10 +6,11 @@ export type ApiAnswer<T> =
  * Calls one of wavault's API routes from the browser (the httpOnly cookie carries the
  * user's token) and reads its JSON answer or its `{ error }`.
  */
-export async function callApi<T>(method: "GET" | "POST", route: string, body?: unknown): Promise<ApiAnswer<T>> {
+export async function callApi<T>(method: "GET" | "POST", route: string, body?: unknown, signal?: AbortSignal): Promise<ApiAnswer<T>> {
   try {
     const response = await fetch(route, {
       method,
+      signal,
       cache: "no-store",
       headers: body === undefined ? {} : { "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,8 +1,9 @@
 "use client";
-import { useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 
 import type { SessionEvent } from "@/lib/messaging/session-event-log";
 import { callApi } from "./call-api";
+import { usePolling } from "./use-polling";
 import type { SessionStatus } from "@/lib/messaging/database-session-store";
 
 const EVENTS_POLL_MS = 5000;
@@ -51,18 +52,11 @@ function describe(event: SessionEvent): string {
 export function RecentEvents() {
   const [events, setEvents] = useState<SessionEvent[] | null>(null);
 
-  useEffect(() => {
-    const load = async () => {
-      const answer = await callApi<{ events: SessionEvent[] }>("GET", "/api/whatsapp/events");
-      if (answer.ok) setEvents(answer.data.events);
-    };
-    const first = setTimeout(() => void load(), 0);
-    const timer = setInterval(() => void load(), EVENTS_POLL_MS);
-    return () => {
-      clearTimeout(first);
-      clearInterval(timer);
-    };
+  const load = useCallback(async (signal: AbortSignal) => {
+    const answer = await callApi<{ events: SessionEvent[] }>("GET", "/api/whatsapp/events", undefined, signal);
+    if (answer.ok && !signal.aborted) setEvents(answer.data.events);
   }, []);
+  usePolling(load, EVENTS_POLL_MS);
 
   return (
     <section className="card" aria-labelledby="events-title">

@@ -1,6 +1,6 @@
 "use client";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 
 import type { UserSessionView } from "@/lib/messaging/user-session-service";
 import { callApi } from "./call-api";
@@ -8,6 +8,7 @@ import { RecentEvents } from "./recent-events";
 import { SendMessageForm } from "./send-message-form";
 import { STATUS_TEXT } from "./session-status";
 import { StoredSessionCard } from "./stored-session-card";
+import { usePolling } from "./use-polling";
 
 /** How often the page asks for the status; WhatsApp rotates its QR about every 20 s. */
 const POLL_MS = 1500;
@@ -29,8 +30,13 @@ export function WhatsAppPanel() {
   const [pollError, setPollError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
 
-  const refresh = useCallback(async () => {
-    const answer = await callApi<UserSessionView>("GET", "/api/whatsapp/status");
+  // Bumped by every action: a poll that started before it answers with an older state.
+  const actions = useRef(0);
+
+  const refresh = useCallback(async (signal: AbortSignal) => {
+    const startedAfter = actions.current;
+    const answer = await callApi<UserSessionView>("GET", "/api/whatsapp/status", undefined, signal);
+    if (signal.aborted || startedAfter !== actions.current) return;
     if (answer.ok) {
       setSession(answer.data);
       setPollError(null);
@@ -41,22 +47,17 @@ export function WhatsAppPanel() {
     }
   }, [router]);
 
-  useEffect(() => {
-    const first = setTimeout(() => void refresh(), 0);
-    const timer = setInterval(() => void refresh(), POLL_MS);
-    return () => {
-      clearTimeout(first);
-      clearInterval(timer);
-    };
-  }, [refresh]);
+  usePolling(refresh, POLL_MS);
 
   async function act(action: "connect" | "disconnect" | "logout") {
     if (action === "logout" && !window.confirm("Log out of WhatsApp? This unlinks this service from your phone and deletes the stored session; you will have to scan a QR code again.")) {
       return;
     }
+    actions.current += 1;
     setBusy(action);
     setActionError(null);
     const answer = await callApi<UserSessionView>("POST", `/api/whatsapp/${action}`);
+    actions.current += 1;
     setBusy(null);
     if (answer.ok) setSession(answer.data);
     else if (answer.status === 401) router.replace("/login");

@@ -4,7 +4,7 @@ import { cookies } from "next/headers";
 
 import { getEnv } from "@/env";
 import { OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
-import { isOperator } from "@/lib/auth/operator-auth";
+import { isOperator, operatorSigningKey } from "@/lib/auth/operator-auth";
 import { getInstanceStatus } from "@/lib/messaging/instance-status";
 import { signOutOperator } from "./actions";
 import { OperatorForm } from "./operator-form";
@@ -14,7 +14,8 @@ export const dynamic = "force-dynamic";
 
 export default async function StatusPage() {
   const env = getEnv();
-  if (!(await isOperator(env.POCKETBASE_URL, env.STATUS_TOKEN, (await cookies()).get(OPERATOR_COOKIE)?.value))) {
+  const cookie = (await cookies()).get(OPERATOR_COOKIE)?.value;
+  if (!isOperator(cookie, { statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) })) {
     return (
       <main className="narrow">
         <h1>Instance status</h1>

@@ -1,9 +1,13 @@
 // whatsapp_session_events: what happened to a session and why (status changes, QR
 // issued, archives, restores, leases, logouts, cleanups), kept SESSION_EVENTS_RETENTION_DAYS
 // by the cleanup cron. A user may list and view only their own events; writes are the
-// backend's (superuser), so the write rules are null. The session relation is optional
-// so that a logout's event outlives the session it deleted; deleting a session record
-// deletes its events with it (cascade), and deleting a user deletes theirs.
+// backend's (superuser), so the write rules are null.
+//
+// The session relation does NOT cascade (the issue asked for it): a logout or a cleanup
+// deletes the session record, and a cascade would take that session's history with it
+// — the very events that explain why it asked for a QR again, and the failed restores
+// the success rate must count. PocketBase empties the optional relation instead; the
+// events stay until retention deletes them. Deleting a user deletes theirs (cascade on user).
 
 const EVENTS = [
   "status",
@@ -35,7 +39,7 @@ migrate(
       updateRule: null,
       deleteRule: null,
       fields: [
-        { name: "session", type: "relation", required: false, collectionId: sessions.id, cascadeDelete: true, minSelect: 0, maxSelect: 1 },
+        { name: "session", type: "relation", required: false, collectionId: sessions.id, cascadeDelete: false, minSelect: 0, maxSelect: 1 },
         { name: "user", type: "relation", required: true, collectionId: users.id, cascadeDelete: true, minSelect: 0, maxSelect: 1 },
         { name: "event", type: "select", required: true, maxSelect: 1, values: EVENTS },
         { name: "status", type: "select", maxSelect: 1, values: STATUSES },

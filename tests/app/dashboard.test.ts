@@ -115,8 +115,12 @@ describe("the dashboard in a real browser", () => {
     expect(await second.getByTestId("archive-size").count()).toBe(0); // still nothing of the first user's
 
     // Logging out of WhatsApp asks first; a "no" changes nothing, a "yes" deletes the session.
+    let logoutRequests = 0;
+    page.on("request", (request) => request.url().endsWith("/api/whatsapp/logout") && (logoutRequests += 1));
     page.once("dialog", (dialog) => void dialog.dismiss());
     await page.getByRole("button", { name: "Log out of WhatsApp" }).click();
+    await page.waitForRequest("**/api/whatsapp/status", WAIT); // the next poll: a logout would have gone out before it
+    expect(logoutRequests).toBe(0);
     expect(await page.getByTestId("archive-size").count()).toBe(1);
     page.once("dialog", (dialog) => void dialog.accept());
     await page.getByRole("button", { name: "Log out of WhatsApp" }).click();
@@ -168,6 +172,9 @@ describe("the operator page", () => {
     await page.getByLabel("Status token (STATUS_TOKEN)").fill(statusToken);
     await page.getByRole("button", { name: "Open the status page" }).click();
     await page.getByRole("heading", { name: "Instance status-test" }).waitFor(WAIT);
+    const operatorCookie = (await context.cookies()).find((cookie) => cookie.name === "wavault_operator")!;
+    expect(operatorCookie).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/status" });
+    expect(operatorCookie.value).not.toContain(statusToken);
     const facts = await page.getByTestId("status-facts").innerText();
     expect(facts).toMatch(/Active connections\s+0 of 100 \(0%\)/);
     expect(facts).toMatch(/PocketBase reachable\s+Yes/);

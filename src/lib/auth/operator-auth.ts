@@ -1,45 +1,75 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import PocketBase, { ClientResponseError } from "pocketbase";
 
-import { InvalidCredentialsError } from "./user-accounts";
 import { toStoreError } from "../messaging/session-store-errors";
+import { InvalidCredentialsError } from "./user-accounts";
+
+/** How long an operator sign-in lasts. */
+export const OPERATOR_SESSION_MS = 12 * 60 * 60 * 1000;
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+/** Which STATUS_TOKEN a sign-in used (a rotated token ends it), without the token itself. */
+const tokenTag = (token: string) => digest(`wavault status token\n${token}`).subarray(0, 12).toString("base64url");
+
+interface OperatorClaims {
+  kind: "token" | "superuser";
+  /** The status token's tag, or the superuser's email. */
+  who: string;
+  /** Expiry, ms since the epoch. */
+  exp: number;
+}
+
+/** The key the operator cookie is signed with, derived from SESSION_ENCRYPTION_KEY (never the key itself). */
+export function operatorSigningKey(sessionEncryptionKey: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", Buffer.from(sessionEncryptionKey, "base64"), "", "wavault operator cookie", 32));
+}
+
+function sign(payload: string, key: Buffer): string {
+  return createHmac("sha256", key).update(payload).digest("base64url");
+}
 
 /**
- * Signs an operator in to /status: with STATUS_TOKEN, or as a PocketBase superuser.
- * Returns the value of the operator cookie.
+ * Signs an operator in to /status, with STATUS_TOKEN or as a PocketBase superuser, and
+ * returns the cookie value: signed, expiring claims — no token or password in it.
  * @throws InvalidCredentialsError, PocketBaseUnavailableError
  */
 export async function signInOperator(
-  url: string,
-  statusToken: string | undefined,
+  options: { url: string; statusToken: string | undefined; signingKey: Buffer },
   input: { token?: string; email?: string; password?: string },
 ): Promise<string> {
+  let claims: OperatorClaims;
   if (input.token) {
-    if (statusToken && sameSecret(input.token, statusToken)) return `token:${input.token}`;
-    throw new InvalidCredentialsError();
+    if (!options.statusToken || !sameSecret(input.token, options.statusToken)) throw new InvalidCredentialsError();
+    claims = { kind: "token", who: tokenTag(options.statusToken), exp: Date.now() + OPERATOR_SESSION_MS };
+  } else {
+    try {
+      const { record } = await new PocketBase(options.url).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
+      claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS };
+    } catch (error) {
+      if (error instanceof ClientResponseError && error.status === 400) throw new InvalidCredentialsError();
+      throw toStoreError(error, "sign in as a superuser");
+    }
   }
-  try {
-    const { token } = await new PocketBase(url).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
-    return `superuser:${token}`;
-  } catch (error) {
-    if (error instanceof ClientResponseError && error.status === 400) throw new InvalidCredentialsError();
-    throw toStoreError(error, "sign in as a superuser");
-  }
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  return `${payload}.${sign(payload, options.signingKey)}`;
 }
 
-/** Whether an operator cookie still grants /status (a superuser token is checked with PocketBase). */
-export async function isOperator(url: string, statusToken: string | undefined, cookie: string | undefined): Promise<boolean> {
-  if (!cookie) return false;
-  if (cookie.startsWith("token:")) return Boolean(statusToken) && sameSecret(cookie.slice("token:".length), statusToken!);
-  if (!cookie.startsWith("superuser:")) return false;
-  const pb = new PocketBase(url);
-  pb.authStore.save(cookie.slice("superuser:".length), null);
+/**
+ * Whether an operator cookie still opens /status: its signature holds, it has not
+ * expired, and (for a token sign-in) STATUS_TOKEN is still the token it was made with.
+ */
+export function isOperator(cookie: string | undefined, options: { statusToken: string | undefined; signingKey: Buffer }): boolean {
+  const [payload, signature] = (cookie ?? "").split(".");
+  if (!payload || !signature) return false;
+  const expected = Buffer.from(sign(payload, options.signingKey));
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
   try {
-    await pb.collection("_superusers").authRefresh();
-    return true;
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as OperatorClaims;
+    if (!(claims.exp > Date.now())) return false;
+    if (claims.kind === "token") return Boolean(options.statusToken) && claims.who === tokenTag(options.statusToken!);
+    return claims.kind === "superuser";
   } catch {
     return false;
   }

@@ -137,6 +137,8 @@ export class UserSessionService {
     }
     // The local profile is logged in too: a later start must not reuse it.
     await rm(this.#runtime.sessionDir(userId), { recursive: true, force: true });
+    this.#runtime.events.forgetSession(userId);
+    this.#runtime.events.record(userId, "logout", { data: { by: "user", client: false } });
   }
 
   /** The user's latest session events (at most `limit`), newest first. */

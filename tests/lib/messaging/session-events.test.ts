@@ -85,11 +85,18 @@ describe("session events (whatsapp_session_events)", () => {
       lines.join(" → "),
     ).toBe(true);
     expect(lines.filter((line) => line === "qr_issued")).toHaveLength(1); // the QR rotated, but one wait is one event
+    expect(lines.filter((line) => line === "restore_outcome")).toHaveLength(1); // one per start that restored
     expect(events.find((event) => event.event === "restore")!.data).toMatchObject({ tier: "database", bytes: expect.any(Number), ms: expect.any(Number) });
     expect(events.find((event) => event.event === "restore_outcome")!.data).toEqual({ success: true, reason: "ready" });
     expect(events.find((event) => event.event === "archive_saved")!.data).toMatchObject({ bytes: expect.any(Number), ms: expect.any(Number) });
     expect(JSON.stringify(events)).not.toMatch(/data:image|@[0-9A-Za-z+/]{20,}/); // never the QR itself
-    await second.manager.stopAll();
+
+    // A logout deletes the session, not its history: that is what explains the next QR.
+    await channel.logout();
+    await second.events.flushed(user.record.id);
+    const after = timeline(await second.events.list(user.record.id, 100));
+    expect(after.slice(0, -1)).toEqual(lines);
+    expect(after.at(-1)).toBe("logout");
   });
 
   it("counts restores that reached ready without a QR; a corrupted archive is a failure", async () => {

@@ -337,7 +337,11 @@ export class WhatsAppChannel extends EventEmitter {
       this.#archiveTimer = setInterval(() => void this.archiveSessionToDatabase("interval"), this.#options.archiveIntervalMs);
       this.#archiveTimer.unref();
     });
-    client.on("auth_failure", () => live() && void this.#setStatus("failed"));
+    client.on("auth_failure", () => {
+      if (!live()) return;
+      this.#recordRestoreOutcome(false, "auth_failure");
+      void this.#setStatus("failed");
+    });
     client.on("disconnected", (reason: string) => {
       if (reason === "LOGOUT") void this.#onPhoneLogout();
       else if (live() && !this.#stopRequested) void this.#finish("disconnected");
@@ -368,7 +372,7 @@ export class WhatsAppChannel extends EventEmitter {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         await this.#write(() => this.#options.store.deleteSession(this.userId));
-        this.#options.events?.forgetSession(this.userId); // its events went with it (cascade)
+        this.#options.events?.forgetSession(this.userId); // the record is gone: later events keep only the user
         log("info", "Session logged out and deleted", { userId: this.userId });
         return;
       } catch (error) {
@@ -434,8 +438,8 @@ export class WhatsAppChannel extends EventEmitter {
   /** Every way the channel ends: browser closed, lease released, status recorded, then "closed". Once. */
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
-      // A start that restored a session and ended before ready, not by request, missed.
-      if (!this.#stopRequested) this.#recordRestoreOutcome(false, status);
+      // A start that restored a session and ended before ready missed, whatever ended it.
+      this.#recordRestoreOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser();
       // A logged-out profile must not outlive the logout: a later start would reuse it.
       if (this.#loggedOut) {
