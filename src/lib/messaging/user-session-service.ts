@@ -2,7 +2,7 @@ import { rm } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
 import { log } from "../log";
-import { ChannelStoppedError, NotReadyError } from "./channels/whatsapp-channel";
+import { ChannelStoppedError, NotReadyError } from "./channels/channel-errors";
 import type { SessionStatus } from "./database-session-store";
 import type { SessionEvent } from "./session-event-log";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";

@@ -5,7 +5,7 @@ import { describeError, ERROR_STATUS } from "../../../src/lib/http/error-status"
 import { ConnectionLimitError, ShuttingDownError } from "../../../src/lib/messaging/connection-manager";
 import { PocketBaseUnavailableError, SessionStoreError } from "../../../src/lib/messaging/session-store-errors";
 import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
-import { NotReadyError, SendFailedError } from "../../../src/lib/messaging/channels/whatsapp-channel";
+import { NotReadyError, SendFailedError } from "../../../src/lib/messaging/channels/channel-errors";
 import { ServiceAuthError } from "../../../src/lib/pocketbase/service-client";
 import { UnauthorizedError } from "../../../src/lib/pocketbase/user-client";
 

@@ -15,6 +15,7 @@ import { disposeArchive, type SessionArchive, type SessionArchiver } from "../se
 import type { SessionEventLog, SessionEventType } from "../session-event-log";
 import { LeaseLostError, type SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
+import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 
 const { Client, LocalAuth } = wwebjs;
 type WaClient = InstanceType<typeof Client>;
@@ -35,33 +36,6 @@ export interface WhatsAppChannelOptions {
   archiveIntervalMs: number;
   /** Where the session's history goes (optional: tools and some tests run without). */
   events?: SessionEventLog;
-}
-
-/** A stop or logout came while the client was still starting: the start gave up. */
-export class ChannelStoppedError extends Error {
-  readonly code = "channel_stopped";
-  constructor(readonly userId: string) {
-    super("The WhatsApp client was stopped before it finished starting.");
-    this.name = "ChannelStoppedError";
-  }
-}
-
-/** The user's client is not running and ready (here) for a send. */
-export class NotReadyError extends Error {
-  readonly code = "not_ready";
-  constructor(readonly status: SessionStatus) {
-    super(`WhatsApp is not ready (status: ${status}).`);
-    this.name = "NotReadyError";
-  }
-}
-
-/** WhatsApp did not take a message (say, a number that is not on WhatsApp). */
-export class SendFailedError extends Error {
-  readonly code = "send_failed";
-  constructor(options?: ErrorOptions) {
-    super("WhatsApp did not accept the message.", options);
-    this.name = "SendFailedError";
-  }
 }
 
 /** A user's profile directory under `sessionRoot`: LocalAuth's layout for clientId = userId. */

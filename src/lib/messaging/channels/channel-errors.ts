@@ -1,0 +1,28 @@
+import type { SessionStatus } from "../database-session-store";
+
+/** A stop or logout came while the client was still starting: the start gave up. */
+export class ChannelStoppedError extends Error {
+  readonly code = "channel_stopped";
+  constructor(readonly userId: string) {
+    super("The WhatsApp client was stopped before it finished starting.");
+    this.name = "ChannelStoppedError";
+  }
+}
+
+/** The user's client is not running and ready (here) for a send. */
+export class NotReadyError extends Error {
+  readonly code = "not_ready";
+  constructor(readonly status: SessionStatus) {
+    super(`WhatsApp is not ready (status: ${status}).`);
+    this.name = "NotReadyError";
+  }
+}
+
+/** WhatsApp did not take a message (say, a number that is not on WhatsApp). */
+export class SendFailedError extends Error {
+  readonly code = "send_failed";
+  constructor(options?: ErrorOptions) {
+    super("WhatsApp did not accept the message.", options);
+    this.name = "SendFailedError";
+  }
+}
