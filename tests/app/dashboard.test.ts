@@ -12,6 +12,18 @@ import { EmulatedPhone } from "../helpers/emulated-phone";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
 
 const SCREENSHOTS = path.join(PROJECT_ROOT, "tests", ".artifacts", "screenshots");
+const AXE = path.join(PROJECT_ROOT, "node_modules", "axe-core", "axe.min.js");
+
+/** axe-core's WCAG checks (labels, names, contrast, landmarks, …) on the page as it is: no violations. */
+async function expectAccessible(page: Page, state: string): Promise<void> {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (context: Document) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const { violations } = await axe.run(document);
+    return violations.map((violation) => ({ id: violation.id, impact: violation.impact, help: violation.help, where: violation.nodes.map((node) => node.target.join(" ")) }));
+  });
+  expect(violations, state).toEqual([]);
+}
 const PHONE = { width: 390, height: 844 };
 const WAIT = { timeout: 30_000 };
 
@@ -55,6 +67,7 @@ describe("the dashboard in a real browser", () => {
     expect(new URL(first.url()).pathname).toBe("/login"); // no session: to the login page
     await first.getByRole("link", { name: "Create an account" }).click();
     await first.waitForURL("**/signup");
+    await expectAccessible(first, "sign-up page");
     await first.close();
 
     const { page, userId } = await signUp(context);
@@ -64,6 +77,7 @@ describe("the dashboard in a real browser", () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Lax" });
     expect(await page.content()).not.toContain(cookie.value); // the token never reaches the page
     await shot(page, "1-signed-up-phone");
+    await expectAccessible(page, "dashboard, not connected");
 
     let navigations = 0;
     page.on("framenavigated", (frame) => frame === page.mainFrame() && (navigations += 1));
@@ -74,6 +88,7 @@ describe("the dashboard in a real browser", () => {
     await expect(page.getByText("Linked devices", { exact: false }).isVisible()).resolves.toBe(true);
     await expect.poll(() => status(page).textContent()).toBe("Scan the QR code");
     await shot(page, "2-qr-phone");
+    await expectAccessible(page, "dashboard, QR");
 
     const phone = await EmulatedPhone.attach(instance.profileDir(userId));
     try {
@@ -91,6 +106,7 @@ describe("the dashboard in a real browser", () => {
       await page.getByText("Message sent.").waitFor(WAIT);
       expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ to: "4915123456789@c.us", body: "Hello from the dashboard" }));
       await shot(page, "4-sent-phone");
+      await expectAccessible(page, "dashboard, ready, message sent");
     } finally {
       await phone.detach();
     }
@@ -105,6 +121,7 @@ describe("the dashboard in a real browser", () => {
     await second.getByRole("button", { name: "Connect" }).click();
     await second.getByRole("alert").filter({ hasText: "no room for another WhatsApp connection" }).waitFor(WAIT);
     await shot(second, "5-second-user-connection-limit");
+    await expectAccessible(second, "dashboard, an error shown");
 
     await page.getByRole("button", { name: "Disconnect" }).click();
     await expect.poll(() => status(page).textContent(), WAIT).toBe("Not connected");
@@ -165,6 +182,7 @@ describe("the operator page", () => {
     const page = await context.newPage();
     await page.goto(`${instance.server.url}/status`);
     expect(await page.getByText("Active connections").count()).toBe(0);
+    await expectAccessible(page, "operator sign-in");
     await page.getByLabel("Status token (STATUS_TOKEN)").fill("not-the-token-at-all");
     await page.getByRole("button", { name: "Open the status page" }).click();
     await page.getByRole("alert").filter({ hasText: "do not open this page" }).waitFor(WAIT);
@@ -181,6 +199,7 @@ describe("the operator page", () => {
     expect(facts).toMatch(/Stored sessions\s+0/);
     expect(await page.content()).not.toContain(statusToken);
     await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
+    await expectAccessible(page, "operator status");
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
     await page.getByLabel("Superuser password").fill(instance.pocketbase.adminPassword);
