@@ -3,7 +3,8 @@ import "server-only";
 import { cookies } from "next/headers";
 
 import { getEnv } from "../../env";
-import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
+import { UnauthorizedError } from "../pocketbase/user-client";
+import { verifyUserTokenOrThrow } from "./user-token-verifier";
 import { AUTH_COOKIE } from "./auth-cookie";
 
 export type CurrentUser =
@@ -16,7 +17,7 @@ export async function getCurrentUser(): Promise<CurrentUser> {
   const token = (await cookies()).get(AUTH_COOKIE)?.value;
   if (!token) return { state: "signed_out" };
   try {
-    const { user } = await authenticateUserOrThrow(getEnv().POCKETBASE_URL, token);
+    const user = await verifyUserTokenOrThrow(getEnv().POCKETBASE_URL, token);
     return { state: "signed_in", id: user.id, email: String(user.email ?? "") };
   } catch (error) {
     if (error instanceof UnauthorizedError) return { state: "signed_out" };

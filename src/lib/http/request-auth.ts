@@ -3,7 +3,8 @@ import type { RecordModel } from "pocketbase";
 import { getEnv } from "../../env";
 import { AUTH_COOKIE } from "../auth/auth-cookie";
 import { toStoreError } from "../messaging/session-store-errors";
-import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
+import { verifyUserTokenOrThrow } from "../auth/user-token-verifier";
+import { UnauthorizedError } from "../pocketbase/user-client";
 import { ApiError } from "./api-error";
 
 /** The user token a request carries, and how: `Authorization: Bearer …`, else the dashboard's cookie. */
@@ -63,8 +64,7 @@ export async function authenticateRequestOrThrow(request: Request): Promise<Reco
     throw new ApiError("forbidden", "Requests that change something must come from this site's own pages.");
   }
   try {
-    const { user } = await authenticateUserOrThrow(getEnv().POCKETBASE_URL, credentials.token);
-    return user;
+    return await verifyUserTokenOrThrow(getEnv().POCKETBASE_URL, credentials.token);
   } catch (error) {
     if (error instanceof UnauthorizedError) throw error;
     throw toStoreError(error, "verify the user token");

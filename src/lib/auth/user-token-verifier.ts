@@ -1,0 +1,48 @@
+import { createHash } from "node:crypto";
+import type { RecordModel } from "pocketbase";
+
+import { authenticateUserOrThrow } from "../pocketbase/user-client";
+
+/**
+ * How long a token PocketBase accepted is taken on trust. Every API call and every
+ * dashboard poll (one every 1.5 s per open tab) would otherwise cost PocketBase an
+ * auth refresh. The price: a user deleted, or whose password changed, keeps access
+ * to this instance for at most this long.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 30_000;
+const MAX_ENTRIES = 10_000;
+
+interface Verified {
+  user: RecordModel;
+  until: number;
+}
+
+// Keyed by the token's hash: no bearer token is kept in memory longer than a request.
+const verified = new Map<string, Verified>();
+const keyOf = (token: string) => createHash("sha256").update(token).digest("base64url");
+
+/** The token's own expiry (ms), read from its payload without checking it (PocketBase has). */
+function expiryOf(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown };
+    return typeof payload.exp === "number" ? payload.exp * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The user a PocketBase token belongs to: verified with PocketBase, then remembered for
+ * VERIFIED_TOKEN_TTL_MS (never past the token's own expiry).
+ * @throws UnauthorizedError when PocketBase does not accept it; other failures as they are
+ */
+export async function verifyUserTokenOrThrow(url: string, token: string): Promise<RecordModel> {
+  const key = keyOf(token);
+  const hit = verified.get(key);
+  if (hit && hit.until > Date.now()) return hit.user;
+  verified.delete(key);
+  const { user } = await authenticateUserOrThrow(url, token);
+  if (verified.size >= MAX_ENTRIES) verified.delete(verified.keys().next().value!); // the oldest
+  verified.set(key, { user, until: Math.min(Date.now() + VERIFIED_TOKEN_TTL_MS, expiryOf(token)) });
+  return user;
+}
