@@ -25,4 +25,3 @@ describe("verifyUserTokenOrThrow", () => {
     await expect(verifyUserTokenOrThrow(url, user.token)).rejects.toBeInstanceOf(UnauthorizedError);
   });
 });
-});
