@@ -44,6 +44,11 @@ export class EmulatedPhone {
     return this.#call("pair");
   }
 
+  /** Every QR ref the emulated WhatsApp Web has offered (they rotate). */
+  refsShown(): Promise<string[]> {
+    return this.#call("refsShown") as Promise<string[]>;
+  }
+
   /** The texts the client has sent through the emulated WhatsApp. */
   sentMessages(): Promise<{ id: string; to: string; body: string }[]> {
     return this.#call("sentMessages") as Promise<{ id: string; to: string; body: string }[]>;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
 import { EmulatedPhone } from "../../helpers/emulated-phone";
+import { readQrDataUrl } from "../../helpers/read-qr";
 import type { NextServer } from "../../helpers/next-server";
 import { createTestUser, type TestUser } from "../../helpers/pocketbase";
 import { startWavaultInstance, type WavaultInstance } from "../../helpers/wavault-instance";
@@ -152,6 +153,11 @@ describe("the WhatsApp HTTP API on next start", () => {
     const phone = await EmulatedPhone.attach(profileOf(alice));
     let phoneNumber: string;
     try {
+      // The image scans (quiet zone and all) to the link WhatsApp Web offers: its ref first.
+      const shown = await statusUntil(call, (body) => body.status === "qr_ready" && body.qr !== null);
+      const scanned = readQrDataUrl(shown.qr);
+      expect(scanned).toMatch(/^2@[^,]+(,[^,]+){3,}$/); // ref, then whatsapp-web.js's keys and platform
+      expect(await phone.refsShown()).toContain(scanned!.split(",")[0]);
       await phone.pair();
       const ready = await statusUntil(call, (body) => body.status === "ready" && body.archive !== null);
       expect(ready.qr).toBeNull();

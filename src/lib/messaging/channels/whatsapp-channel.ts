@@ -287,7 +287,8 @@ export class WhatsAppChannel extends EventEmitter {
     client.on("qr", (qr: string) => {
       if (!live()) return; // the library asks for a new link after a LOGOUT
       this.#qr = qr;
-      QRCode.toDataURL(qr, { margin: 1, width: 264 }).then(
+      // Four modules of quiet zone around the code, as the QR spec asks: scanners need it.
+      QRCode.toDataURL(qr, { margin: 4, width: 264 }).then(
         (dataUrl) => {
           if (this.#qr !== qr || !live()) return;
           this.#qrDataUrl = dataUrl;
