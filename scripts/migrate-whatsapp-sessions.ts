@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { EnvError, getEnv } from "../src/env";
+import { formatBytes } from "../src/lib/format-bytes";
 import { DatabaseSessionStore } from "../src/lib/messaging/database-session-store";
 import { createSessionArchiver } from "../src/lib/messaging/session-store-factory";
 import { SessionLease } from "../src/lib/messaging/session-lease";
@@ -19,14 +20,6 @@ const USAGE = `Usage: migrate-whatsapp-sessions [--dir .whatsapp-sessions] [--ex
   --delete       with --execute: delete each folder once its upload is verified
   --concurrency  folders handled at once (default 2)
   --json         one JSON report on stdout instead of the table`;
-
-/** 2.5 KB, 3.1 MB: sessions range from a few KB (a new link) to tens of MB. */
-function size(bytes: number | null): string {
-  if (bytes === null) return "–";
-  if (bytes < 1024) return `${bytes} B`;
-  const [value, unit] = bytes < 1024 ** 2 ? [bytes / 1024, "KB"] : bytes < 1024 ** 3 ? [bytes / 1024 ** 2, "MB"] : [bytes / 1024 ** 3, "GB"];
-  return `${value.toFixed(1)} ${unit}`;
-}
 
 function parseCli() {
   const { values } = parseArgs({
@@ -65,7 +58,7 @@ function progressReporter(total: number | null, quiet: boolean) {
 }
 
 function printTable(rows: MigrationRow[], execute: boolean) {
-  const table = rows.map((row) => [row.userId ?? "–", size(row.rawBytes), String(row.files ?? "–"), size(row.archiveBytes), describe(row)]);
+  const table = rows.map((row) => [row.userId ?? "–", formatBytes(row.rawBytes), String(row.files ?? "–"), formatBytes(row.archiveBytes), describe(row)]);
   const header = ["user id", "folder size", "files", execute ? "archive" : "archive (est.)", "action"];
   const widths = header.map((title, column) => Math.max(title.length, ...table.map((cells) => cells[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
@@ -132,7 +125,7 @@ async function main(): Promise<number> {
     printTable(rows, cli.execute);
     const actions = Object.entries(sums.byAction).map(([action, count]) => `${action} ${count}`).join(", ");
     console.log(
-      `total: ${sums.folders} folders, ${size(sums.rawBytes)} on disk → ${size(sums.archiveBytes)} archived; ${actions || "nothing to do"}${cli.deleteSource ? `; ${sums.deleted} folder(s) deleted` : ""}`,
+      `total: ${sums.folders} folders, ${formatBytes(sums.rawBytes)} on disk → ${formatBytes(sums.archiveBytes)} archived; ${actions || "nothing to do"}${cli.deleteSource ? `; ${sums.deleted} folder(s) deleted` : ""}`,
     );
     if (failures.length > 0) {
       console.log(`\n${failures.length} folder(s) not migrated (none of them deleted):`);

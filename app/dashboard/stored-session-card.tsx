@@ -1,11 +1,5 @@
+import { formatBytes } from "@/lib/format-bytes";
 import type { StoredArchiveSummary } from "@/lib/messaging/session-summary";
-
-function formatBytes(bytes: number | null): string {
-  if (bytes === null) return "–";
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
 
 /** What is stored of the user's session: sizes, ratio, when, encrypted. */
 export function StoredSessionCard({ archive }: { archive: StoredArchiveSummary | null }) {

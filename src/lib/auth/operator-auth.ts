@@ -2,13 +2,13 @@ import { createHash, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import PocketBase, { ClientResponseError } from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
+import { equalSecrets } from "./equal-secrets";
 import { InvalidCredentialsError } from "./user-accounts";
 
 /** How long an operator sign-in lasts. */
 export const OPERATOR_SESSION_MS = 12 * 60 * 60 * 1000;
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
-const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 /** Which STATUS_TOKEN a sign-in used (a rotated token ends it), without the token itself. */
 const tokenTag = (token: string) => digest(`wavault status token\n${token}`).subarray(0, 12).toString("base64url");
 
@@ -40,7 +40,7 @@ export async function signInOperator(
 ): Promise<string> {
   let claims: OperatorClaims;
   if (input.token) {
-    if (!options.statusToken || !sameSecret(input.token, options.statusToken)) throw new InvalidCredentialsError();
+    if (!options.statusToken || !equalSecrets(input.token, options.statusToken)) throw new InvalidCredentialsError();
     claims = { kind: "token", who: tokenTag(options.statusToken), exp: Date.now() + OPERATOR_SESSION_MS };
   } else {
     try {

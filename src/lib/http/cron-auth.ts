@@ -1,8 +1,6 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-
+import { equalSecrets } from "../auth/equal-secrets";
 import { ApiError } from "./api-error";
 
-const digest = (value: string) => createHash("sha256").update(value).digest();
 
 /**
  * Checks `Authorization: Bearer <CRON_SECRET>` as Vercel Cron sends it. The comparison
@@ -12,5 +10,5 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
 export function verifyCronRequestOrThrow(request: Request, secret: string | undefined): void {
   if (!secret) throw new ApiError("cron_disabled", "CRON_SECRET is not set on this server.");
   const given = request.headers.get("authorization") ?? "";
-  if (!timingSafeEqual(digest(given), digest(`Bearer ${secret}`))) throw new ApiError("unauthorized", "A valid cron secret is required.");
+  if (!equalSecrets(given, `Bearer ${secret}`)) throw new ApiError("unauthorized", "A valid cron secret is required.");
 }

@@ -28,11 +28,6 @@ export function credentialsFromRequest(request: Request): { token: string; via: 
   return null;
 }
 
-/** The user token a request carries (see credentialsFromRequest), or null. */
-export function tokenFromRequest(request: Request): string | null {
-  return credentialsFromRequest(request)?.token ?? null;
-}
-
 /**
  * Whether a browser sent this request from our own pages. A cookie rides along with
  * any request to us, so a state-changing one must prove where it came from (CSRF):

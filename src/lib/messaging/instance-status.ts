@@ -1,7 +1,7 @@
 import type { Env } from "../../env";
 import type { ConnectionStats } from "./connection-manager";
 import type { StorageStats } from "./database-session-store";
-import { getWhatsAppHealth, type WhatsAppHealth } from "./whatsapp-health";
+import { getWhatsAppHealth, readStorageStats, type WhatsAppHealth } from "./whatsapp-health";
 import { getWhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface InstanceStatus {
@@ -16,7 +16,7 @@ export async function getInstanceStatus(env: Env): Promise<InstanceStatus> {
   const runtime = await getWhatsAppRuntime().catch(() => null);
   const [health, storage] = await Promise.all([
     getWhatsAppHealth(env, runtime),
-    runtime ? runtime.store.getStorageStats().catch(() => null) : Promise.resolve(null),
+    runtime ? readStorageStats(runtime.store) : Promise.resolve(null),
   ]);
   return { health, clients: runtime?.manager.getStats() ?? null, storage };
 }

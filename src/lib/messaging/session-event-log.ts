@@ -2,6 +2,7 @@ import type PocketBase from "pocketbase";
 import { ClientResponseError } from "pocketbase";
 
 import { log } from "../log";
+import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
@@ -78,7 +79,7 @@ export class SessionEventLog {
         event: item.event as SessionEventType,
         status: (item.status as SessionStatus) || null,
         data: (item.data as Record<string, unknown>) ?? {},
-        created: new Date(String(item.created).replace(" ", "T")).toISOString(),
+        created: new Date(parsePocketBaseDate(item.created) ?? 0).toISOString(),
       }));
     } catch (error) {
       throw toStoreError(error, "list session events");

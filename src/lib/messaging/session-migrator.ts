@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
 
+import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-session-store";
 import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
@@ -251,7 +252,7 @@ export class SessionMigrator {
           fields: "archive,size_bytes,metadata,lease_owner,lease_expires",
         });
       const metadata = (record.metadata ?? {}) as Record<string, unknown>;
-      const expires = record.lease_expires ? Date.parse(String(record.lease_expires).replace(" ", "T")) : 0;
+      const expires = parsePocketBaseDate(record.lease_expires) ?? 0;
       return {
         hasArchive: Boolean(record.archive),
         sizeBytes: Number(record.size_bytes) || 0,

@@ -1,6 +1,7 @@
 import type PocketBase from "pocketbase";
 
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
+import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { isNotFound, toStoreError } from "./session-store-errors";
 
 /** What the stored archive of a session is (from its record's metadata). */
@@ -23,8 +24,8 @@ export interface SessionSummary {
 }
 
 function isoOrNull(value: unknown): string | null {
-  const time = typeof value === "string" && value ? Date.parse(value.replace(" ", "T")) : NaN;
-  return Number.isNaN(time) ? null : new Date(time).toISOString();
+  const time = parsePocketBaseDate(value);
+  return time === null ? null : new Date(time).toISOString();
 }
 
 /**

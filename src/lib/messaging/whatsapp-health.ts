@@ -1,6 +1,7 @@
 import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
+import type { DatabaseSessionStore, StorageStats } from "./database-session-store";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface WhatsAppHealth {
@@ -39,7 +40,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 
   const [reachable, stored, restores] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
-    live ? cached(live.store, () => live.store.getStorageStats()) : Promise.resolve(null),
+    live ? readStorageStats(live.store) : Promise.resolve(null),
     live ? cached(live.events, () => live.events.restoreStats(new Date(Date.now() - DAY_MS))) : Promise.resolve(null),
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
@@ -79,6 +80,11 @@ function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
   readings.set(source, { at: Date.now(), value });
   void value.then((result) => result === null && readings.delete(source));
   return value;
+}
+
+/** The stored sessions' totals, read at most every 10 s (the health route and /status share them); null when unreadable. */
+export function readStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
+  return cached(store, () => store.getStorageStats());
 }
 
 function oldestArchiveAgeSeconds(runtime: WhatsAppRuntime): number | null {

@@ -2,11 +2,13 @@ import { describe, expect, it } from "vitest";
 
 import { verifyCronRequestOrThrow } from "../../../src/lib/http/cron-auth";
 import { AUTH_COOKIE } from "../../../src/lib/auth/auth-cookie";
-import { tokenFromRequest } from "../../../src/lib/http/request-auth";
+import { credentialsFromRequest } from "../../../src/lib/http/request-auth";
+
+const tokenFromRequest = (request: Request) => credentialsFromRequest(request)?.token ?? null;
 
 const request = (headers: Record<string, string>) => new Request("http://localhost/api/whatsapp/status", { headers });
 
-describe("tokenFromRequest", () => {
+describe("credentialsFromRequest", () => {
   it("reads a bearer token, else the dashboard's cookie", () => {
     expect(tokenFromRequest(request({ authorization: "Bearer abc.def.ghi" }))).toBe("abc.def.ghi");
     expect(tokenFromRequest(request({ authorization: "bearer   abc" }))).toBe("abc");
