@@ -23,3 +23,10 @@ export function median(values: number[]): number {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
+
+/** One archive and one cold restore of the same profile, timed. */
+export interface BenchRun {
+  archiveBytes: number;
+  archiveMs: number;
+  restoreMs: number;
+}

@@ -5,7 +5,7 @@ import wwebjs from "whatsapp-web.js";
 
 const { RemoteAuth } = wwebjs;
 
-import { createBenchUser, median } from "./bench-support";
+import { createBenchUser, type BenchRun } from "./bench-support";
 
 /** The RemoteAuth methods the baseline drives; they are not in the library's typings. */
 interface RemoteAuthInternals {
@@ -19,9 +19,9 @@ interface RemoteAuthInternals {
  * whatsapp-web.js's own RemoteAuth code path, timed the way wavault is: compressSession
  * (copy the required dirs, zip with archiver) as archive time, an upload of the zip to
  * the same PocketBase, and a download plus unCompressSession (unzipper) as restore
- * time. Same profile, same PocketBase, same machine.
+ * time. Same profile, same PocketBase, same machine; `run` does one of each.
  */
-export async function remoteAuthBaseline(admin: PocketBase, profileDir: string, workDir: string, runs: number) {
+export async function remoteAuthBaseline(admin: PocketBase, profileDir: string, workDir: string) {
   const userId = await createBenchUser(admin);
   const auth = new RemoteAuth({
     clientId: "bench",
@@ -30,19 +30,15 @@ export async function remoteAuthBaseline(admin: PocketBase, profileDir: string, 
     store: { sessionExists: async () => false, save: async () => {}, extract: async () => {}, delete: async () => {} },
   }) as unknown as RemoteAuthInternals;
   auth.sessionName = "RemoteAuth-bench";
-
   const expected = await treeBytes(path.join(profileDir, "Default"), ["IndexedDB", "Local Storage"]);
-  const archiveMs: number[] = [];
-  const restoreMs: number[] = [];
-  let archiveBytes = 0;
   let recordId: string | undefined;
-  for (let run = 0; run < runs; run++) {
+
+  return async function run(index: number): Promise<BenchRun> {
     auth.userDataDir = profileDir;
     let started = performance.now();
     const zipPath = await auth.compressSession();
-    archiveMs.push(performance.now() - started);
+    const archiveMs = performance.now() - started;
     const zip = await readFile(zipPath);
-    archiveBytes = zip.length;
     const fields = { user: userId, archive: new File([new Uint8Array(zip)], "RemoteAuth-bench.zip"), size_bytes: zip.length };
     const record = recordId
       ? await admin.collection("whatsapp_sessions").update(recordId, fields)
@@ -51,7 +47,7 @@ export async function remoteAuthBaseline(admin: PocketBase, profileDir: string, 
     await rm(zipPath, { force: true });
     await rm(path.join(workDir, "wwebjs_temp_session_bench"), { recursive: true, force: true });
 
-    const target = path.join(workDir, `remoteauth-restore-${run}`);
+    const target = path.join(workDir, `remoteauth-restore-${index}`);
     auth.userDataDir = target;
     started = performance.now();
     const token = await admin.files.getToken();
@@ -62,10 +58,10 @@ export async function remoteAuthBaseline(admin: PocketBase, profileDir: string, 
     // unzipper reports "finish" before its last files are written: the restore is done
     // when every file is on disk at its full size.
     await waitForTree(target, expected);
-    restoreMs.push(performance.now() - started);
+    const restoreMs = performance.now() - started;
     await rm(target, { recursive: true, force: true, maxRetries: 10 });
-  }
-  return { archiveBytes, archiveMs: median(archiveMs), restoreMs: median(restoreMs) };
+    return { archiveBytes: zip.length, archiveMs, restoreMs };
+  };
 }
 
 /** Files and bytes under the named subdirectories of `dir`. */

@@ -102,9 +102,17 @@ export async function decryptArchiveStream(
       pending = Buffer.alloc(0);
     }
     // `pending` holds the last TAG_BYTES seen, which may be the tag; decipher the rest.
-    const all = pending.length ? Buffer.concat([pending, data]) : data;
-    if (all.length > TAG_BYTES) await write(decipher!.update(all.subarray(0, all.length - TAG_BYTES)));
-    pending = Buffer.from(all.subarray(Math.max(0, all.length - TAG_BYTES)));
+    if (data.length >= TAG_BYTES) {
+      // The tag is in the last bytes of `data` or later, so `pending` is ciphertext:
+      // deciphered piece by piece (GCM takes any sizes), `data` is never copied.
+      if (pending.length) await write(decipher!.update(pending));
+      await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
+      pending = Buffer.from(data.subarray(data.length - TAG_BYTES));
+    } else {
+      const all = Buffer.concat([pending, data]);
+      if (all.length > TAG_BYTES) await write(decipher!.update(all.subarray(0, all.length - TAG_BYTES)));
+      pending = Buffer.from(all.subarray(Math.max(0, all.length - TAG_BYTES)));
+    }
   }
 
   if (!header) readHeader(pending); // throws the precise "not an archive" / "truncated"

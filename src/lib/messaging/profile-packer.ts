@@ -1,6 +1,6 @@
 import { open } from "node:fs/promises";
 import path from "node:path";
-import { constants, deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
+import { deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
 import { promisify } from "node:util";
 import { Header, Pax } from "tar";
 
@@ -10,6 +10,8 @@ import type { ProfileEntry } from "./profile-scan";
 const gzip = promisify(gzipCallback);
 const BLOCK = 512;
 const PROBE_BYTES = 4 * 1024;
+/** A sample that level-1 deflate cannot shrink below this share of its size is stored. */
+const ALREADY_COMPRESSED = 0.8;
 // libuv's pool has 4 threads by default; keeping them busy beat one task per core
 // even on 2 cores (docs/benchmarks.md). Also the read-ahead window.
 const PARALLEL = 4;
@@ -19,11 +21,13 @@ const PARALLEL = 4;
  * entry, concatenated in order (RFC 1952 allows many members; gunzip and node-tar read
  * them as one stream). Per-member compression is what makes archiving fast: deflate
  * runs at only tens of MB/s, and most of a WhatsApp profile's login data is IndexedDB
- * already compressed with snappy, where LZ77 matching costs much and gains little:
- *   - text-like files (LevelDB logs, manifests, localStorage) get the configured level;
- *   - already-compressed files get Huffman coding only: ~10% smaller, at a fraction of
- *     level 1's cost (docs/benchmarks.md has the figures);
- *   - incompressible files (random bytes, encrypted media) are stored.
+ * that Chromium has already compressed with snappy, where deflate costs much and gains
+ * little:
+ *   - files deflate can shrink (LevelDB logs, manifests, localStorage) get the
+ *     configured level;
+ *   - already-compressed files (snappy data, media, random bytes) are stored: Huffman
+ *     coding would make the snappy data ~10% smaller for twice the archive time and a
+ *     slower restore (docs/benchmarks.md has the figures).
  * Entries are compressed in parallel (zlib runs in libuv's pool) and handed to `emit`
  * in order; a few files are read at a time, never the whole profile.
  */
@@ -122,9 +126,7 @@ export function optionsFor(body: Buffer, level: number): ZlibOptions {
   if (body.length < PROBE_BYTES) return { level };
   const sample = body.subarray(0, PROBE_BYTES);
   const ratio = deflateRawSync(sample, { level: 1 }).length / sample.length;
-  if (ratio > 0.97) return { level: 0 };
-  if (ratio > 0.5) return { level: 1, strategy: constants.Z_HUFFMAN_ONLY };
-  return { level };
+  return ratio > ALREADY_COMPRESSED ? { level: 0 } : { level };
 }
 
 /** A ustar header, preceded by a pax header when the path is too long for ustar. */
