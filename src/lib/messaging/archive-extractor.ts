@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
 import { ArchiveCorruptError, ArchiveTooLargeError, UnsafeArchiveError } from "./archive-errors";
+import { writeAll } from "./write-all";
 
 export interface ExtractLimits {
   /** At most this many tar entries (files and directories). */
@@ -98,10 +99,10 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       const size = entry.size ?? 0;
       inFlight += size;
       if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
-      // A file is written in one call once its last byte is in: far cheaper than a
+      // A file is written in one writev once its last byte is in: far cheaper than a
       // stream per file. "wx" never overwrites; the checks above make a clash impossible.
       const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
-        .then(() => writeFile(destination, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { flag: "wx", mode: 0o600 }))
+        .then(() => writeNewFile(destination, chunks))
         .catch((error: Error) => {
           fail(error);
           throw error;
@@ -154,6 +155,16 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     });
     input.on("end", () => parser.end());
   });
+}
+
+/** Creates `file` (never over an existing one) and writes `chunks` into it without joining them. */
+async function writeNewFile(file: string, chunks: Buffer[]): Promise<void> {
+  const handle = await open(file, "wx", 0o600);
+  try {
+    await writeAll(handle, chunks);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { open, rm, type FileHandle } from "node:fs/promises";
 
+import { writeAll } from "./write-all";
+
 const FLUSH_BYTES = 1024 * 1024;
-/** The most buffers one writev call takes (Linux IOV_MAX). */
-const IOV_MAX = 1024;
 
 /**
  * A new file only this process can read (0600, created exclusively), written through
@@ -58,16 +58,5 @@ export class PrivateFileWriter {
     this.#pending = [];
     this.#pendingBytes = 0;
     await writeAll(this.#handle, pending);
-  }
-}
-
-/** Writes `buffers` in order, without copying them into one. */
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  for (let start = 0; start < buffers.length; start += IOV_MAX) {
-    const batch = buffers.slice(start, start + IOV_MAX);
-    const expected = batch.reduce((sum, buffer) => sum + buffer.length, 0);
-    const { bytesWritten } = await handle.writev(batch);
-    // A regular file writes short only when it cannot grow (a full disk, a size limit).
-    if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes (disk full?)`);
   }
 }
