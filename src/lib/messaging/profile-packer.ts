@@ -1,6 +1,6 @@
 import { open } from "node:fs/promises";
 import path from "node:path";
-import { deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
+import { constants, deflateRawSync, gzip as gzipCallback, type ZlibOptions } from "node:zlib";
 import { promisify } from "node:util";
 import { Header, Pax } from "tar";
 
@@ -10,8 +10,10 @@ import type { ProfileEntry } from "./profile-scan";
 const gzip = promisify(gzipCallback);
 const BLOCK = 512;
 const PROBE_BYTES = 4 * 1024;
-/** A sample that level-1 deflate cannot shrink below this share of its size is stored. */
+/** What a 4 KB sample deflated at level 1 keeps of its size, above which a file is
+ * stored (already compressed), or Huffman-coded only (skewed bytes, few repeats). */
 const ALREADY_COMPRESSED = 0.8;
+const FEW_REPEATS = 0.5;
 // libuv's pool has 4 threads by default; keeping them busy beat one task per core
 // even on 2 cores (docs/benchmarks.md). Also the read-ahead window.
 const PARALLEL = 4;
@@ -25,6 +27,8 @@ const PARALLEL = 4;
  * little:
  *   - files deflate can shrink (LevelDB logs, manifests, localStorage) get the
  *     configured level;
+ *   - files with few repeats but skewed bytes get Huffman coding only, at a fraction
+ *     of level 1's cost;
  *   - already-compressed files (snappy data, media, random bytes) are stored: Huffman
  *     coding would make the snappy data ~10% smaller for twice the archive time and a
  *     slower restore (docs/benchmarks.md has the figures).
@@ -126,7 +130,9 @@ export function optionsFor(body: Buffer, level: number): ZlibOptions {
   if (body.length < PROBE_BYTES) return { level };
   const sample = body.subarray(0, PROBE_BYTES);
   const ratio = deflateRawSync(sample, { level: 1 }).length / sample.length;
-  return ratio > ALREADY_COMPRESSED ? { level: 0 } : { level };
+  if (ratio > ALREADY_COMPRESSED) return { level: 0 };
+  if (ratio > FEW_REPEATS) return { level: 1, strategy: constants.Z_HUFFMAN_ONLY };
+  return { level };
 }
 
 /** A ustar header, preceded by a pax header when the path is too long for ustar. */

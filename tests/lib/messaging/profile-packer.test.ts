@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { constants, gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { ProfileChangedError } from "../../../src/lib/messaging/archive-errors";
@@ -51,12 +51,12 @@ describe("packProfile", () => {
     }
   });
 
-  it("uses the configured level for what deflate can shrink, and stores what is already compressed", () => {
+  it("uses the configured level for text, Huffman only for skewed bytes, and stores what is already compressed", () => {
     expect(optionsFor(Buffer.from("hello world ".repeat(10_000)), 6)).toEqual({ level: 6 });
     // Random bytes drawn from 16 symbols: no repeats for LZ77, but only 4 bits of entropy
-    // per byte, so deflate still halves them.
-    const lowEntropy = Buffer.from(randomBytes(100_000).map((byte) => byte % 16));
-    expect(optionsFor(lowEntropy, 6)).toEqual({ level: 6 });
+    // per byte, which Huffman coding alone halves.
+    const skewed = Buffer.from(randomBytes(100_000).map((byte) => byte % 16));
+    expect(optionsFor(skewed, 6)).toEqual({ level: 1, strategy: constants.Z_HUFFMAN_ONLY });
     // 7 bits per byte: what snappy output (Chromium's IndexedDB) looks like to deflate.
     const snappyLike = Buffer.from(randomBytes(100_000).map((byte) => byte % 128));
     expect(optionsFor(snappyLike, 6)).toEqual({ level: 0 });
