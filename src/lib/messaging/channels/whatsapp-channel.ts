@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import QRCode from "qrcode";
@@ -7,15 +6,15 @@ import wwebjs from "whatsapp-web.js";
 
 import { WHATSAPP_CHROMIUM_ARGS } from "../../browser/chromium-args";
 import { log } from "../../log";
-import { ProfileChangedError } from "../archive-errors";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
-import { fingerprintOf, scanProfile } from "../profile-scan";
-import { disposeArchive, type SessionArchive, type SessionArchiver } from "../session-archiver";
+import type { SessionArchive, SessionArchiver } from "../session-archiver";
 import type { SessionEventLog, SessionEventType } from "../session-event-log";
-import { LeaseLostError, type SessionLease } from "../session-lease";
+import type { SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
+import { guardReinjection } from "./guard-reinjection";
+import { SessionSaver } from "./session-saver";
 
 const { Client, LocalAuth } = wwebjs;
 type WaClient = InstanceType<typeof Client>;
@@ -51,23 +50,20 @@ export function profileDirOf(sessionRoot: string, userId: string): string {
  * and, last of all on every way it ends, "closed" (browser gone, lease released).
  *
  * Consistency: the final archive is taken after the browser has stopped; archives while
- * it runs are retried when a kept file changed during the read.
+ * it runs are retried when a kept file changed during the read (SessionSaver).
  */
 export class WhatsAppChannel extends EventEmitter {
   readonly userId: string;
   readonly startedAt = new Date();
   readonly #options: WhatsAppChannelOptions;
   readonly #lease: LeaseKeeper;
+  readonly #saver: SessionSaver;
   #client: WaClient | null = null;
   #status: SessionStatus = "created";
   #qr: string | null = null;
   #qrDataUrl: string | null = null;
   #phoneNumber: string | null = null;
   #lastRestore: LoadedSession | null = null;
-  #lastFingerprint: string | null = null;
-  #lastArchivedAt: Date | null = null;
-  #archiveTimer: NodeJS.Timeout | null = null;
-  #archiving: Promise<SessionArchive | null> | null = null;
   #writes: Promise<unknown> = Promise.resolve();
   #starting: Promise<void> | null = null;
   #stopRequested = false;
@@ -87,6 +83,20 @@ export class WhatsAppChannel extends EventEmitter {
       this.#event("lease_lost");
       void this.#finish("disconnected");
     });
+    this.#saver = new SessionSaver({
+      userId: options.userId,
+      sessionDir: this.sessionDir,
+      store: options.store,
+      archiver: options.archiver,
+      lease: this.#lease,
+      write: (work) => this.#write(work),
+      loggedOut: () => this.#loggedOut,
+      phoneNumber: () => this.#phoneNumber,
+      onSaved: (archive, reason, ms) => {
+        this.#event("archive_saved", { bytes: archive.sizeBytes, rawBytes: archive.rawBytes, ms, reason });
+        this.emit("archived", archive);
+      },
+    });
   }
 
   get status(): SessionStatus {
@@ -100,7 +110,7 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#phoneNumber;
   }
   get lastArchivedAt(): Date | null {
-    return this.#lastArchivedAt;
+    return this.#saver.lastSavedAt;
   }
   /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
   get lastRestore(): LoadedSession | null {
@@ -170,7 +180,7 @@ export class WhatsAppChannel extends EventEmitter {
         puppeteer: { executablePath: this.#options.chromePath, headless: true, args: WHATSAPP_CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
       });
       this.#client = client;
-      this.#guardReinjection(client);
+      guardReinjection(client, this.userId, () => this.#finishing !== null);
       this.#wire(client);
       await client.initialize();
       this.#throwIfStopped();
@@ -226,8 +236,7 @@ export class WhatsAppChannel extends EventEmitter {
    * no lease, or failed — logged).
    */
   archiveSessionToDatabase(reason: string): Promise<SessionArchive | null> {
-    this.#archiving ??= this.#archive(reason).finally(() => (this.#archiving = null));
-    return this.#archiving;
+    return this.#saver.save(reason);
   }
 
   /**
@@ -262,26 +271,6 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
-  /**
-   * whatsapp-web.js re-injects its scripts after every navigation of the page (the
-   * reload after a LOGOUT, for one) from an event handler that catches nothing: once
-   * the channel closes the browser, that re-inject rejects and nobody handles it, which
-   * would end the process. After the channel has begun to finish, such a failure is
-   * expected and only logged; before, it propagates as before.
-   */
-  #guardReinjection(client: WaClient): void {
-    const target = client as unknown as { inject: () => Promise<void> };
-    const inject = target.inject.bind(client);
-    target.inject = async () => {
-      try {
-        await inject();
-      } catch (error) {
-        if (!this.#finishing) throw error;
-        log("info", "WhatsApp page re-injection ended with the browser", { userId: this.userId });
-      }
-    };
-  }
-
   #wire(client: WaClient): void {
     const live = () => !this.#finishing && !this.#loggedOut;
     client.on("qr", (qr: string) => {
@@ -308,9 +297,8 @@ export class WhatsAppChannel extends EventEmitter {
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
       this.#recordRestoreOutcome(true, "ready");
-      void this.archiveSessionToDatabase("ready");
-      this.#archiveTimer = setInterval(() => void this.archiveSessionToDatabase("interval"), this.#options.archiveIntervalMs);
-      this.#archiveTimer.unref();
+      void this.#saver.save("ready");
+      this.#saver.saveEvery(this.#options.archiveIntervalMs);
     });
     client.on("auth_failure", () => {
       if (!live()) return;
@@ -337,10 +325,8 @@ export class WhatsAppChannel extends EventEmitter {
 
   /** No archives from now on: stop the timers, wait for one in flight. */
   async #quiesce(): Promise<void> {
-    if (this.#archiveTimer) clearInterval(this.#archiveTimer);
-    this.#archiveTimer = null;
     this.#lease.stopRenewing();
-    await this.#archiving?.catch(() => null);
+    await this.#saver.settle();
   }
 
   async #deleteStoredSession(): Promise<void> {
@@ -356,49 +342,9 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
-  async #archive(reason: string): Promise<SessionArchive | null> {
-    const started = performance.now();
-    for (let attempt = 1; ; attempt++) {
-      let archive: SessionArchive | null = null;
-      try {
-        if (this.#loggedOut || !this.#lease.lease) return null;
-        // One walk of the profile both says "unchanged" and feeds the archive.
-        const scan = existsSync(this.sessionDir) ? await scanProfile(this.sessionDir) : null;
-        if (scan && fingerprintOf(scan) === this.#lastFingerprint) return null; // unchanged
-        archive = await this.#options.archiver.archiveSession(this.sessionDir, scan ?? undefined);
-        const [saving, lease] = [archive, this.#lease.lease];
-        // Checked again: a LOGOUT may have emptied the profile while it was read.
-        if (this.#loggedOut || !lease) return null;
-        await this.#write(() => this.#options.store.saveSession(this.userId, saving, this.#phoneNumber ?? undefined, { reason }, lease));
-        await this.#options.store.markLocalVersion(this.sessionDir, archive.sha256);
-        this.#lastFingerprint = archive.fingerprint;
-        this.#lastArchivedAt = new Date();
-        this.#event("archive_saved", { bytes: archive.sizeBytes, rawBytes: archive.rawBytes, ms: Math.round(performance.now() - started), reason });
-        log("info", "Session archived to database", {
-          userId: this.userId,
-          reason,
-          bytes: archive.sizeBytes,
-          rawBytes: archive.rawBytes,
-          ms: Math.round(performance.now() - started),
-        });
-        this.emit("archived", archive);
-        return archive;
-      } catch (error) {
-        if (error instanceof ProfileChangedError && attempt < 3) continue; // the browser was writing
-        if (error instanceof LeaseLostError) this.#lease.lost();
-        else log("error", "Failed to archive session", { userId: this.userId, reason, code: errorCode(error), error: String(error) });
-        return null;
-      } finally {
-        if (archive) await disposeArchive(archive);
-      }
-    }
-  }
-
   /** Closes the browser (idempotent); an archive in flight finishes first. */
   async #closeBrowser(): Promise<void> {
-    if (this.#archiveTimer) clearInterval(this.#archiveTimer);
-    this.#archiveTimer = null;
-    await this.#archiving?.catch(() => null);
+    await this.#saver.settle();
     const client = this.#client;
     this.#client = null;
     if (!client) return;
