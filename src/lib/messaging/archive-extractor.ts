@@ -162,9 +162,11 @@ async function writeNewFile(file: string, chunks: Buffer[]): Promise<void> {
   const handle = await open(file, "wx", 0o600);
   try {
     await writeAll(handle, chunks);
-  } finally {
-    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => {}); // the write's error is the one worth reporting
+    throw error;
   }
+  await handle.close();
 }
 
 /**

@@ -106,7 +106,7 @@ export async function decryptArchiveStream(
       // The tag is in the last bytes of `data` or later, so `pending` is ciphertext:
       // deciphered piece by piece (GCM takes any sizes), `data` is never copied.
       if (pending.length) await write(decipher!.update(pending));
-      await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
+      if (data.length > TAG_BYTES) await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
       pending = Buffer.from(data.subarray(data.length - TAG_BYTES));
     } else {
       const all = Buffer.concat([pending, data]);

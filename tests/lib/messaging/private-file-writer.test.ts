@@ -22,7 +22,7 @@ describe("PrivateFileWriter", () => {
   it("writes many small pieces in order into a new 0600 file", async () => {
     const file = path.join(dir, "pieces");
     const writer = await PrivateFileWriter.create(file);
-    // More pieces than one writev takes (1024) before a flush, and sizes of every kind.
+    // Thousands of pieces of every size (empty ones too), gathered into ~1 MB writes.
     const pieces = Array.from({ length: 5000 }, (_, index) => randomBytes(index % 700));
     for (const piece of pieces) await writer.write(piece);
     await writer.close();

@@ -88,8 +88,9 @@ export class SessionSaver {
         const [saving, lease] = [archive, keeper.lease];
         // Checked again: a LOGOUT may have emptied the profile while it was read.
         if (this.#options.loggedOut() || !lease) return null;
-        const phoneNumber = this.#options.phoneNumber() ?? undefined;
-        await this.#options.write(() => store.saveSession(userId, saving, phoneNumber, { reason }, lease));
+        await this.#options.write(() =>
+          store.saveSession(userId, saving, this.#options.phoneNumber() ?? undefined, { reason }, lease),
+        );
         await store.markLocalVersion(sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
         this.#lastSavedAt = new Date();

@@ -318,7 +318,7 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#quiesce();
     await this.#deleteStoredSession();
     this.#event("logout", { by: "phone" });
-    // The library now reloads the page and re-injects; #guardReinjection makes closing
+    // The library now reloads the page and re-injects; guardReinjection makes closing
     // the browser in the middle of that safe.
     await this.#finish("disconnected");
   }
