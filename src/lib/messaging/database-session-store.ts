@@ -6,6 +6,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
 import { ClientResponseError, type RecordModel } from "pocketbase";
 
+import { daysAgo } from "../days-ago";
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
 import { LeaseLostError, type Lease } from "./session-lease";
@@ -246,7 +247,7 @@ export class DatabaseSessionStore {
    */
   async cleanupOldSessions(days = 30): Promise<number> {
     const now = new Date();
-    const cutoff = new Date(now.getTime() - days * 24 * 60 * 60 * 1000);
+    const cutoff = daysAgo(days, now);
     const collection = this.#pb.collection(SESSIONS_COLLECTION);
     let stale: RecordModel[];
     try {

@@ -1,8 +1,8 @@
+import { daysAgo } from "../days-ago";
 import type { WhatsAppRuntime } from "./whatsapp-runtime";
 
 /** A client still not ready after this long (a QR nobody scanned, a stuck start) is stale. */
 export const STALE_CONNECTION_MS = 15 * 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface CleanupResult {
   deletedSessions: number;
@@ -23,6 +23,6 @@ export async function runSessionCleanup(
   const closed = await runtime.manager.cleanupStaleConnections(STALE_CONNECTION_MS);
   for (const userId of closed) runtime.events.record(userId, "stale_closed", { data: { afterMinutes: STALE_CONNECTION_MS / 60_000 } });
   const deletedSessions = await runtime.store.cleanupOldSessions(retention.sessionDays);
-  const deletedEvents = await runtime.events.pruneOlderThan(new Date(Date.now() - retention.eventDays * DAY_MS));
+  const deletedEvents = await runtime.events.pruneOlderThan(daysAgo(retention.eventDays));
   return { deletedSessions, closedConnections: closed.length, deletedEvents };
 }

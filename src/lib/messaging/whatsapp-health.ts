@@ -1,6 +1,7 @@
 import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
+import { daysAgo } from "../days-ago";
 import type { DatabaseSessionStore, StorageStats } from "./database-session-store";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
@@ -41,7 +42,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   const [reachable, stored, restores] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
     live ? readStorageStats(live.store) : Promise.resolve(null),
-    live ? cached(live.events, () => live.events.restoreStats(new Date(Date.now() - DAY_MS))) : Promise.resolve(null),
+    live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : Promise.resolve(null),
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -69,7 +70,6 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 // The health route is public and probes call it often; the totals list every session
 // record, so one reading of each serves every call for a few seconds.
 const READING_TTL_MS = 10_000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 const readings = new WeakMap<object, { at: number; value: Promise<unknown> }>();
 
 /** `read()`'s answer for `source`, at most READING_TTL_MS old; null when it fails (and a failure is not kept). */
