@@ -14,6 +14,7 @@ import type { SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
+import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
 
 const { Client, LocalAuth } = wwebjs;
@@ -58,12 +59,12 @@ export class WhatsAppChannel extends EventEmitter {
   readonly #options: WhatsAppChannelOptions;
   readonly #lease: LeaseKeeper;
   readonly #saver: SessionSaver;
+  readonly #restorer: SessionRestorer;
   #client: WaClient | null = null;
   #status: SessionStatus = "created";
   #qr: string | null = null;
   #qrDataUrl: string | null = null;
   #phoneNumber: string | null = null;
-  #lastRestore: LoadedSession | null = null;
   #writes: Promise<unknown> = Promise.resolve();
   #starting: Promise<void> | null = null;
   #stopRequested = false;
@@ -71,9 +72,6 @@ export class WhatsAppChannel extends EventEmitter {
   #finishing: Promise<void> | null = null;
   #closed = false;
   #claimed = false;
-  /** Whether this start restored (or tried to restore) a stored session, and whether its outcome is recorded. */
-  #restoreTried = false;
-  #restoreOutcomeRecorded = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -83,6 +81,7 @@ export class WhatsAppChannel extends EventEmitter {
       this.#event("lease_lost");
       void this.#finish("disconnected");
     });
+    this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
     this.#saver = new SessionSaver({
       userId: options.userId,
       sessionDir: this.sessionDir,
@@ -114,7 +113,7 @@ export class WhatsAppChannel extends EventEmitter {
   }
   /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
   get lastRestore(): LoadedSession | null {
-    return this.#lastRestore;
+    return this.#restorer.last;
   }
   /** The profile directory LocalAuth uses. */
   get sessionDir(): string {
@@ -134,22 +133,8 @@ export class WhatsAppChannel extends EventEmitter {
    * holds the stored version). Returns what was restored, or null when there is none.
    * A failed restore is logged and the client starts without it (a QR scan).
    */
-  async restoreSessionFromDatabase(): Promise<LoadedSession | null> {
-    try {
-      const loaded = await this.#options.store.loadSession(this.userId, this.sessionDir);
-      this.#lastRestore = loaded;
-      if (loaded) {
-        log("info", "Session restored from database", { userId: this.userId, tier: loaded.tier, bytes: loaded.sizeBytes, ms: Math.round(loaded.ms) });
-        this.#restoreTried = true;
-        this.#event("restore", { bytes: loaded.sizeBytes, ms: Math.round(loaded.ms), tier: loaded.tier });
-      }
-      return loaded;
-    } catch (error) {
-      log("error", "Failed to restore session from database", { userId: this.userId, code: errorCode(error), error: String(error) });
-      this.#restoreTried = true;
-      this.#event("restore_failed", { code: errorCode(error) });
-      return null;
-    }
+  restoreSessionFromDatabase(): Promise<LoadedSession | null> {
+    return this.#restorer.restore();
   }
 
   /**
@@ -283,7 +268,7 @@ export class WhatsAppChannel extends EventEmitter {
           this.#qrDataUrl = dataUrl;
           if (this.#status !== "qr_ready") {
             this.#event("qr_issued"); // the first of this wait; the QR itself is never recorded
-            this.#recordRestoreOutcome(false, "qr_required");
+            this.#restorer.recordOutcome(false, "qr_required");
           }
           void this.#setStatus("qr_ready");
         },
@@ -296,13 +281,13 @@ export class WhatsAppChannel extends EventEmitter {
       this.#qr = this.#qrDataUrl = null;
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
-      this.#recordRestoreOutcome(true, "ready");
+      this.#restorer.recordOutcome(true, "ready");
       void this.#saver.save("ready");
       this.#saver.saveEvery(this.#options.archiveIntervalMs);
     });
     client.on("auth_failure", () => {
       if (!live()) return;
-      this.#recordRestoreOutcome(false, "auth_failure");
+      this.#restorer.recordOutcome(false, "auth_failure");
       void this.#setStatus("failed");
     });
     client.on("disconnected", (reason: string) => {
@@ -360,7 +345,7 @@ export class WhatsAppChannel extends EventEmitter {
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
       // A start that restored a session and ended before ready missed, whatever ended it.
-      this.#recordRestoreOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
+      this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser();
       // A logged-out profile must not outlive the logout: a later start would reuse it.
       if (this.#loggedOut) {
@@ -395,13 +380,6 @@ export class WhatsAppChannel extends EventEmitter {
   /** Records a history event of this session (in the background; never fails the channel). */
   #event(event: SessionEventType, data: Record<string, unknown> = {}, status?: SessionStatus): void {
     this.#options.events?.record(this.userId, event, { data, ...(status ? { status } : {}) });
-  }
-
-  /** Once per start that restored a session: did it reach ready without a QR? */
-  #recordRestoreOutcome(success: boolean, reason: string): void {
-    if (!this.#restoreTried || this.#restoreOutcomeRecorded) return;
-    this.#restoreOutcomeRecorded = true;
-    this.#event("restore_outcome", { success, reason });
   }
 
   #setStatus(status: SessionStatus): Promise<void> {
