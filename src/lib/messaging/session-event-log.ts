@@ -63,6 +63,11 @@ export class SessionEventLog {
     await this.#queues.get(userId);
   }
 
+  /** Resolves once every event recorded so far, for every user, is written (or given up). */
+  async flushedAll(): Promise<void> {
+    await Promise.all(this.#queues.values());
+  }
+
   /**
    * The user's latest events, newest first.
    * @throws PocketBaseUnavailableError, SessionStoreError

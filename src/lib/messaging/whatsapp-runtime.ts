@@ -90,13 +90,14 @@ export async function shutdownWhatsApp(timeoutMs = 25_000): Promise<void> {
 
 /**
  * Stops every client gracefully — each archived one last time from a stopped browser,
- * its lease released — giving up after `timeoutMs`.
+ * its lease released — and writes the history recorded meanwhile (the process exits
+ * next), giving up after `timeoutMs`.
  */
 export async function stopRuntime(runtime: WhatsAppRuntime, timeoutMs: number): Promise<void> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    runtime.manager.stopAll(),
+    runtime.manager.stopAll().then(() => runtime.events.flushedAll()),
     new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
   ]);
   clearTimeout(timer);

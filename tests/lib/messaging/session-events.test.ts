@@ -11,6 +11,7 @@ import { createKeyRing } from "../../../src/lib/messaging/archive-keys";
 import { SessionEventLog, type SessionEvent } from "../../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
+import { stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { createTestUser, startIsolatedPocketBase } from "../../helpers/pocketbase";
 import { closed, connectPaired, newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
@@ -57,12 +58,14 @@ describe("session events (whatsapp_session_events)", () => {
     const user = await createTestUser(admin);
     const first = deployment("first");
     await connectPaired(first.manager, user.record.id);
-    await first.manager.stopAll();
+    await stopRuntime(first.runtime, 25_000); // as on SIGTERM: clients stopped, history written
 
     const second = deployment("second");
     const channel = await second.manager.connect(user.record.id);
     await waitForStatus(channel, "ready");
-    await Promise.all([first.events.flushed(user.record.id), second.events.flushed(user.record.id)]);
+    // The save that "ready" started: its archive_saved belongs before the logout below.
+    await channel.archiveSessionToDatabase("ready");
+    await second.events.flushed(user.record.id);
 
     const events = await second.events.list(user.record.id, 100);
     const lines = timeline(events);
@@ -178,6 +181,18 @@ describe("session events (whatsapp_session_events)", () => {
 
     expect(await log.pruneOlderThan(cutoff)).toBeGreaterThanOrEqual(2);
     expect(timeline(await log.list(user.record.id))).toEqual(["status:ready"]);
+  });
+
+  it("writes every user's pending events before flushedAll resolves", async () => {
+    const [alice, bob] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
+    const log = new SessionEventLog(admin);
+    for (let index = 0; index < 15; index++) {
+      log.record(alice.record.id, "archive_saved", { data: { index } });
+      log.record(bob.record.id, "archive_saved", { data: { index } });
+    }
+    await log.flushedAll();
+    expect(await log.list(alice.record.id, 100)).toHaveLength(15);
+    expect(await log.list(bob.record.id, 100)).toHaveLength(15);
   });
 
   it("lets a user read their own events only, and write none", async () => {
