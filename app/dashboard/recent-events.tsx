@@ -1,6 +1,7 @@
 "use client";
 import { useCallback, useState } from "react";
 
+import { formatBytes } from "@/lib/format-bytes";
 import type { SessionEvent } from "@/lib/messaging/session-event-log";
 import { callApi } from "./call-api";
 import { usePolling } from "./use-polling";
@@ -28,7 +29,7 @@ function describe(event: SessionEvent): string {
     case "qr_issued":
       return "A QR code was shown to link WhatsApp";
     case "archive_saved":
-      return `Session saved (${Math.round(Number(data.bytes) / 1024)} KB, ${data.ms} ms)`;
+      return `Session saved (${formatBytes(Number(data.bytes))}, ${data.ms} ms)`;
     case "restore":
       return `Session restored from ${data.tier === "database" ? "the database" : data.tier === "file" ? "this server's disk" : "memory"} (${data.ms} ms)`;
     case "restore_failed":
