@@ -1,12 +1,12 @@
-import { createCipheriv, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { Header } from "tar";
 import { inject } from "vitest";
 
 type EntryTypeName = Header["type"];
 
+import { createArchiveCipher, createHeader } from "../../src/lib/messaging/archive-format";
 import { createKeyRing, type ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
-import { ArchiveSealer } from "../../src/lib/messaging/archive-segments";
 import { SessionArchiver } from "../../src/lib/messaging/session-archiver";
 
 export interface CraftedEntry {
@@ -43,24 +43,12 @@ export function craftTar(entries: CraftedEntry[]): Buffer {
   return Buffer.concat(blocks);
 }
 
-/** Encrypts any payload as a wavault archive (the current format) under the ring's current key. */
-export function sealArchive(payload: Buffer, keys: ArchiveKeyRing, segmentBytes?: number): Buffer {
-  const sealer = new ArchiveSealer(keys.current, segmentBytes);
-  return Buffer.concat([sealer.header.bytes, ...sealer.update(payload), ...sealer.final()]);
-}
-
-/**
- * Encrypts a payload as a format version 1 archive, as wavault wrote them before
- * version 2, built here from the format's description so old archives stay tested:
- * "WVLT" · 1 · key id length · key id · IV · AES-256-GCM(payload) · tag, header as AAD.
- */
-export function sealArchiveV1(payload: Buffer, keys: ArchiveKeyRing): Buffer {
-  const keyId = Buffer.from(keys.current.id, "ascii");
-  const iv = randomBytes(12);
-  const header = Buffer.concat([Buffer.from("WVLT"), Buffer.from([1, keyId.length]), keyId, iv]);
-  const cipher = createCipheriv("aes-256-gcm", keys.current.key, iv);
-  cipher.setAAD(header);
-  return Buffer.concat([header, cipher.update(payload), cipher.final(), cipher.getAuthTag()]);
+/** Encrypts any payload as a wavault archive under the ring's current key. */
+export function sealArchive(payload: Buffer, keys: ArchiveKeyRing): Buffer {
+  const header = createHeader(keys.current);
+  const cipher = createArchiveCipher(keys.current, header);
+  const body = Buffer.concat([cipher.update(payload), cipher.final()]);
+  return Buffer.concat([header.bytes, body, cipher.getAuthTag()]);
 }
 
 /** A crafted tar, gzipped and sealed: it passes decryption and meets the tar checks. */

@@ -1,52 +1,43 @@
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from "node:crypto";
 
-import { ArchiveCorruptError } from "./archive-errors";
-import type { ArchiveKey } from "./archive-keys";
+import { ArchiveCorruptError, ArchiveDecryptError } from "./archive-errors";
+import type { ArchiveKey, ArchiveKeyRing } from "./archive-keys";
 
 /**
- * The archive header. Two versions are read; new archives are version 2.
+ * The archive format, version 1:
  *
- *   version 1: "WVLT" · 1 · key id length (1 byte) · key id (ASCII) · IV (12 bytes)
- *              · AES-256-GCM(gzip(tar)) · tag (16 bytes)
- *   version 2: "WVLT" · 2 · key id length (1 byte) · key id (ASCII) · salt (16 bytes)
- *              · segment size (uint32 BE) · sealed segments (archive-segments.ts)
+ *   "WVLT" · version (1 byte) · key id length (1 byte) · key id (ASCII) · IV (12 bytes)
+ *   · AES-256-GCM(gzip(tar(pruned profile))) · GCM tag (16 bytes)
  *
- * Version 1 authenticates its body only at its very end, so nothing of it can be used
- * before the last byte has arrived. Version 2 seals the same gzip(tar) in segments that
- * are each authenticated on their own, so a restore unpacks while it downloads and
- * still never parses an unauthenticated byte. The whole header is the additional data
- * of every GCM operation: a changed key id, version or segment size fails like a
- * changed ciphertext byte.
+ * The whole header is the GCM additional data, so a changed key id or version fails
+ * the tag check like a changed ciphertext byte does.
  */
-export const ARCHIVE_FORMAT_VERSION = 2;
+export const ARCHIVE_FORMAT_VERSION = 1;
 const MAGIC = Buffer.from("WVLT", "ascii");
 const IV_BYTES = 12;
-const SALT_BYTES = 16;
-/** Plaintext bytes per sealed segment in new archives. */
-export const SEGMENT_BYTES = 256 * 1024;
-/** A reader holds one segment before it can authenticate it: this bounds that. */
-const MAX_SEGMENT_BYTES = 4 * 1024 * 1024;
-const MIN_SEGMENT_BYTES = 1024;
+const TAG_BYTES = 16;
 
 export interface ArchiveHeader {
   version: number;
   keyId: string;
-  /** Version 1: the GCM IV. Version 2: the salt the archive's own key is derived with. */
-  nonce: Buffer;
-  /** Version 2: plaintext bytes per segment (the last may hold fewer). */
-  segmentBytes: number;
+  iv: Buffer;
   /** The header's own bytes (the GCM additional data). */
   bytes: Buffer;
 }
 
-/** A version 2 header for a new archive under `key`, with a fresh random salt. */
-export function createHeader(key: ArchiveKey, segmentBytes = SEGMENT_BYTES): ArchiveHeader {
+/** Builds the header for a new archive under `key` with a fresh random IV. */
+export function createHeader(key: ArchiveKey): ArchiveHeader {
   const keyId = Buffer.from(key.id, "ascii");
-  const nonce = randomBytes(SALT_BYTES);
-  const size = Buffer.alloc(4);
-  size.writeUInt32BE(segmentBytes);
-  const bytes = Buffer.concat([MAGIC, Buffer.from([ARCHIVE_FORMAT_VERSION, keyId.length]), keyId, nonce, size]);
-  return { version: ARCHIVE_FORMAT_VERSION, keyId: key.id, nonce, segmentBytes, bytes };
+  const iv = randomBytes(IV_BYTES);
+  const bytes = Buffer.concat([MAGIC, Buffer.from([ARCHIVE_FORMAT_VERSION, keyId.length]), keyId, iv]);
+  return { version: ARCHIVE_FORMAT_VERSION, keyId: key.id, iv, bytes };
+}
+
+/** A streaming AES-256-GCM cipher for the body that follows `header`. */
+export function createArchiveCipher(key: ArchiveKey, header: ArchiveHeader) {
+  const cipher = createCipheriv("aes-256-gcm", key.key, header.iv);
+  cipher.setAAD(header.bytes);
+  return cipher;
 }
 
 /**
@@ -63,21 +54,82 @@ export function readHeader(archive: Buffer, complete = true): ArchiveHeader | nu
   if (!need(MAGIC.length + 2)) return null;
   if (!archive.subarray(0, MAGIC.length).equals(MAGIC)) throw new ArchiveCorruptError("not a wavault session archive");
   const version = archive[MAGIC.length]!;
-  if (version !== 1 && version !== 2) throw new ArchiveCorruptError(`unsupported format version ${version}`);
-  const keyIdStart = MAGIC.length + 2;
-  const nonceStart = keyIdStart + archive[MAGIC.length + 1]!;
-  const nonceEnd = nonceStart + (version === 1 ? IV_BYTES : SALT_BYTES);
-  const headerLength = version === 1 ? nonceEnd : nonceEnd + 4;
+  if (version !== ARCHIVE_FORMAT_VERSION) throw new ArchiveCorruptError(`unsupported format version ${version}`);
+  const keyIdLength = archive[MAGIC.length + 1]!;
+  const headerLength = MAGIC.length + 2 + keyIdLength + IV_BYTES;
   if (!need(headerLength)) return null;
-  const segmentBytes = version === 1 ? 0 : archive.readUInt32BE(nonceEnd);
-  if (version === 2 && (segmentBytes < MIN_SEGMENT_BYTES || segmentBytes > MAX_SEGMENT_BYTES)) {
-    throw new ArchiveCorruptError(`unsupported segment size ${segmentBytes}`);
-  }
   return {
     version,
-    keyId: archive.subarray(keyIdStart, nonceStart).toString("ascii"),
-    nonce: Buffer.from(archive.subarray(nonceStart, nonceEnd)),
-    segmentBytes,
+    keyId: archive.subarray(MAGIC.length + 2, MAGIC.length + 2 + keyIdLength).toString("ascii"),
+    iv: Buffer.from(archive.subarray(headerLength - IV_BYTES, headerLength)),
     bytes: Buffer.from(archive.subarray(0, headerLength)),
   };
+}
+
+/**
+ * Decrypts an archive as it streams in, handing the plaintext to `write` and holding
+ * back the trailing GCM tag. The plaintext is NOT yet authenticated when `write` sees
+ * it: the caller must keep it away from anything that matters until `finish` returns.
+ * `finish` checks the SHA-256 of every byte seen (when one is expected) and the tag.
+ * @throws ArchiveCorruptError for a malformed or truncated archive or a checksum
+ *   mismatch; ArchiveDecryptError for an unknown key id, a wrong key or changed bytes.
+ */
+export async function decryptArchiveStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  keys: ArchiveKeyRing,
+  write: (plaintext: Buffer) => Promise<void> | void,
+  expectedSha256?: string,
+): Promise<{ sha256: string; sizeBytes: number }> {
+  const hash = createHash("sha256");
+  let sizeBytes = 0;
+  let pending = Buffer.alloc(0);
+  let header: ArchiveHeader | null = null;
+  let decipher: DecipherGCM | undefined;
+
+  for await (const chunk of source) {
+    hash.update(chunk);
+    sizeBytes += chunk.length;
+    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!header) {
+      pending = Buffer.concat([pending, data]);
+      header = readHeader(pending, false);
+      if (!header) continue;
+      const key = keys.byId.get(header.keyId);
+      if (!key) throw new ArchiveDecryptError(header.keyId, "no configured key has this id (SESSION_ENCRYPTION_OLD_KEYS?)");
+      decipher = createDecipheriv("aes-256-gcm", key.key, header.iv);
+      decipher.setAAD(header.bytes);
+      data = pending.subarray(header.bytes.length);
+      pending = Buffer.alloc(0);
+    }
+    // `pending` holds the last TAG_BYTES seen, which may be the tag; decipher the rest.
+    if (data.length >= TAG_BYTES) {
+      // The tag is in the last bytes of `data` or later, so `pending` is ciphertext:
+      // deciphered piece by piece (GCM takes any sizes), `data` is never copied.
+      if (pending.length) await write(decipher!.update(pending));
+      if (data.length > TAG_BYTES) await write(decipher!.update(data.subarray(0, data.length - TAG_BYTES)));
+      pending = Buffer.from(data.subarray(data.length - TAG_BYTES));
+    } else {
+      const all = Buffer.concat([pending, data]);
+      if (all.length > TAG_BYTES) await write(decipher!.update(all.subarray(0, all.length - TAG_BYTES)));
+      pending = Buffer.from(all.subarray(Math.max(0, all.length - TAG_BYTES)));
+    }
+  }
+
+  if (!header) readHeader(pending); // throws the precise "not an archive" / "truncated"
+  if (pending.length < TAG_BYTES) throw new ArchiveCorruptError("truncated");
+  const sha256 = hash.digest("hex");
+  if (expectedSha256 && expectedSha256 !== sha256) {
+    throw new ArchiveCorruptError("its SHA-256 does not match the recorded one");
+  }
+  decipher!.setAuthTag(pending);
+  let last: Buffer;
+  try {
+    last = decipher!.final();
+  } catch (error) {
+    throw new ArchiveDecryptError(header!.keyId, "authentication failed (wrong key, or the bytes were changed)", {
+      cause: error,
+    });
+  }
+  await write(last);
+  return { sha256, sizeBytes };
 }

@@ -1,23 +1,20 @@
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
 import { ProfileChangedError, ProfileEmptyError } from "./archive-errors";
-import { ARCHIVE_FORMAT_VERSION } from "./archive-format";
+import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
+import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
-import { decryptArchiveStream } from "./archive-reader";
-import { ArchiveSealer } from "./archive-segments";
-import { CheckedUnpacker, type ExtractLimits } from "./archive-unpacker";
-import { replaceDirAtomically, siblingPaths } from "./atomic-replace";
 import { PrivateFileWriter } from "./private-file-writer";
 import { packProfile } from "./profile-packer";
 import { findChangedFile, fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 
 export interface SessionArchive {
   /**
-   * The archive on disk — header · gzip(tar) sealed in AES-256-GCM segments — in the archiver's
+   * The archive on disk — header · AES-256-GCM(gzip(tar)) · tag — in the archiver's
    * work directory, private to this process. Upload it, then `disposeArchive()` it.
    */
   file: string;
@@ -93,24 +90,24 @@ export class SessionArchiver {
     if (scan.keptFiles === 0) throw new ProfileEmptyError(sessionDir);
 
     const key = this.#options.keys.current;
-    const sealer = new ArchiveSealer(key);
+    const header = createHeader(key);
+    const cipher = createArchiveCipher(key, header);
     const hash = createHash("sha256");
     const workDir = this.#options.workDir ?? os.tmpdir();
     await mkdir(workDir, { recursive: true });
     const out = await PrivateFileWriter.create(path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`));
     let sizeBytes = 0;
-    const write = async (sealed: Buffer[]) => {
-      for (const bytes of sealed) {
-        hash.update(bytes);
-        sizeBytes += bytes.length;
-        await out.write(bytes);
-      }
+    const write = (bytes: Buffer) => {
+      hash.update(bytes);
+      sizeBytes += bytes.length;
+      return out.write(bytes);
     };
 
     try {
-      await write([sealer.header.bytes]);
-      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => write(sealer.update(member)));
-      await write(sealer.final());
+      await write(header.bytes);
+      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => write(cipher.update(member)));
+      await write(cipher.final());
+      await write(cipher.getAuthTag());
       await out.close();
       const changed = await findChangedFile(sessionDir, scan);
       if (changed) throw new ProfileChangedError(changed);
@@ -134,47 +131,30 @@ export class SessionArchiver {
   }
 
   /**
-   * Verifies and restores an archive into `targetDir`, all or nothing, unpacking into a
-   * staging directory beside the target that is swapped in only once everything has
-   * passed: every segment's GCM tag, the checksum, every tar entry. Version 2 archives
-   * are unpacked as they arrive, one authenticated segment at a time; a version 1
-   * archive is authenticated only at its end, so it is deciphered into a private
-   * scratch file first and unpacked from there once its tag has passed.
+   * Verifies and restores an archive into `targetDir`, all or nothing. The archive is
+   * decrypted as it arrives into a private scratch file beside the target; only once
+   * its checksum and GCM tag have passed is that unpacked — every tar entry checked —
+   * into a staging directory, which is then swapped in.
    * @throws ArchiveCorruptError, ArchiveDecryptError, UnsafeArchiveError, ArchiveTooLargeError
    *   — and then the target is exactly as it was.
    */
-  restoreSession(archive: ArchiveSource, targetDir: string, options: { expectedSha256?: string } = {}): Promise<RestoredSession> {
-    const source = Buffer.isBuffer(archive) ? [archive] : archive;
-    return replaceDirAtomically(targetDir, async (staging) => {
-      const unpacker = new CheckedUnpacker(staging, this.#options);
-      let scratch: PrivateFileWriter | undefined;
-      try {
-        const verified = await decryptArchiveStream(
-          source,
-          this.#options.keys,
-          async ({ authenticatesAsItGoes }) => {
-            if (authenticatesAsItGoes) return (plaintext) => unpacker.write(plaintext);
-            const file = await PrivateFileWriter.create(siblingPaths(targetDir).plaintext);
-            scratch = file;
-            return (plaintext) => file.write(plaintext);
-          },
-          options.expectedSha256,
-        );
-        if (scratch) {
-          await scratch.close();
-          for await (const plaintext of createReadStream(scratch.path, { highWaterMark: 1024 * 1024 })) {
-            await unpacker.write(plaintext as Buffer);
-          }
-        }
-        const { entries, bytes } = await unpacker.end();
-        return { sha256: verified.sha256, sizeBytes: verified.sizeBytes, entries, bytes };
-      } catch (error) {
-        await unpacker.abort(error as Error);
-        throw error;
-      } finally {
-        await scratch?.discard();
-      }
-    });
+  async restoreSession(
+    archive: ArchiveSource,
+    targetDir: string,
+    options: { expectedSha256?: string } = {},
+  ): Promise<RestoredSession> {
+    const { plaintext } = siblingPaths(targetDir);
+    await mkdir(path.dirname(plaintext), { recursive: true });
+    const out = await PrivateFileWriter.create(plaintext);
+    try {
+      const source = Buffer.isBuffer(archive) ? [archive] : archive;
+      const verified = await decryptArchiveStream(source, this.#options.keys, (bytes) => out.write(bytes), options.expectedSha256);
+      await out.close();
+      const { entries, bytes } = await extractArchiveAtomically(plaintext, targetDir, this.#options);
+      return { ...verified, entries, bytes };
+    } finally {
+      await out.discard();
+    }
   }
 }
 

@@ -60,7 +60,7 @@ describe("DatabaseSessionStore over a real PocketBase", () => {
         raw_bytes: archived.rawBytes,
         file_count: archived.fileCount,
         compression_ratio: archived.compressionRatio,
-        format_version: 2,
+        format_version: 1,
         key_id: archived.keyId,
         saved_by: "test-instance",
         reason: "ready",

@@ -1,0 +1,226 @@
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { Parser, type ReadEntry } from "tar";
+
+import { ArchiveCorruptError, ArchiveTooLargeError, UnsafeArchiveError } from "./archive-errors";
+import { writeAll } from "./write-all";
+
+export interface ExtractLimits {
+  /** At most this many tar entries (files and directories). */
+  maxEntries: number;
+  /** At most this many bytes of file content once unpacked. */
+  maxBytes: number;
+}
+
+const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
+/** Unpacked bytes allowed to wait for their write before the input pauses. */
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+
+/** The entry's path relative to the target, or the reason it may not be extracted. */
+function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError {
+  const name = entry.path;
+  if (!FILE_TYPES.has(entry.type) && entry.type !== "Directory") {
+    return new UnsafeArchiveError(name, `${entry.type} entries are not allowed`);
+  }
+  if (name.length === 0 || name.includes("\0")) return new UnsafeArchiveError(name, "empty or NUL in path");
+  if (name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name)) {
+    return new UnsafeArchiveError(name, "absolute path");
+  }
+  const parts = name.split(/[\\/]/).filter((part) => part !== "" && part !== ".");
+  if (parts.includes("..")) return new UnsafeArchiveError(name, "path climbs out with ..");
+  const relative = parts.join("/");
+  // Belt and braces: whatever the checks above missed must still resolve inside root.
+  if (relative && !path.resolve(root, relative).startsWith(root + path.sep)) {
+    return new UnsafeArchiveError(name, "path resolves outside the target");
+  }
+  return relative;
+}
+
+/**
+ * Unpacks a tar (in gzip) from `gzipFile` into the empty directory `dir`, streaming, in
+ * one pass, checking every entry before it is written: only plain files and
+ * directories, only paths inside `dir`, each path once and never both a file and a
+ * directory, within the entry and byte limits.
+ * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
+ */
+function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    let entries = 0;
+    let bytes = 0;
+    let failure: Error | undefined;
+    const writes: Promise<void>[] = [];
+    const files = new Set<string>();
+    const dirs = new Set<string>([""]);
+    const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
+    let inFlight = 0;
+    let waitingForParser = false;
+
+    // The first failure wins. Stop reading at once (and free the file descriptor);
+    // reject once every started write has settled, so the caller can delete `dir`.
+    const fail = (error: Error) => {
+      if (failure) return;
+      failure = error;
+      input.destroy();
+      parser.abort(error);
+      void Promise.allSettled(writes).then(() => reject(failure));
+    };
+    const resumeIfClear = () => {
+      if (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) input.resume();
+    };
+    /** Records `relative` as a directory (with its parents); false if a file holds that path. */
+    const claimDir = (relative: string): boolean => {
+      for (let at = relative; at && !dirs.has(at); at = path.posix.dirname(at) === "." ? "" : path.posix.dirname(at)) {
+        if (files.has(at)) return false;
+        dirs.add(at);
+      }
+      return true;
+    };
+
+    const accept = (entry: ReadEntry): string | Error => {
+      entries += 1;
+      bytes += entry.size ?? 0;
+      const checked = checkEntry(entry, dir);
+      if (checked instanceof Error) return checked;
+      if (entries > limits.maxEntries) return new ArchiveTooLargeError("entries", limits.maxEntries);
+      if (bytes > limits.maxBytes) return new ArchiveTooLargeError("bytes", limits.maxBytes);
+      if (entry.type === "Directory") {
+        return files.has(checked) || !claimDir(checked) ? new UnsafeArchiveError(entry.path, "path is also a file") : checked;
+      }
+      if (files.has(checked) || dirs.has(checked)) return new UnsafeArchiveError(entry.path, "duplicate path");
+      const parent = path.posix.dirname(checked);
+      if (!claimDir(parent === "." ? "" : parent)) return new UnsafeArchiveError(entry.path, "a parent is a file");
+      files.add(checked);
+      return checked;
+    };
+
+    const writeEntry = (entry: ReadEntry, destination: string, chunks: Buffer[]) => {
+      const size = entry.size ?? 0;
+      inFlight += size;
+      if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
+      // A file is written in one writev once its last byte is in: far cheaper than a
+      // stream per file. "wx" never overwrites; the checks above make a clash impossible.
+      const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
+        .then(() => writeNewFile(destination, chunks))
+        .catch((error: Error) => {
+          fail(error);
+          throw error;
+        })
+        .finally(() => {
+          inFlight -= size;
+          resumeIfClear();
+        });
+      write.catch(() => {}); // observed through `writes`; never an unhandled rejection
+      writes.push(write);
+    };
+
+    const parser = new Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        if (failure) return entry.resume();
+        const accepted = accept(entry);
+        if (accepted instanceof Error) {
+          entry.resume();
+          return fail(accepted);
+        }
+        const destination = path.join(dir, accepted);
+        if (entry.type === "Directory") {
+          if (accepted) writes.push(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
+          return entry.resume();
+        }
+        const chunks: Buffer[] = [];
+        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
+        entry.on("end", () => failure || writeEntry(entry, destination, chunks));
+      },
+    });
+    const corrupt = (error: Error) =>
+      fail(new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
+    parser.on("error", corrupt);
+    parser.on("abort", corrupt);
+    parser.on("close", () => {
+      if (failure) return;
+      if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
+      Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
+    });
+    input.on("error", fail);
+    input.on("data", (chunk) => {
+      if (failure || parser.write(chunk as Buffer)) return;
+      waitingForParser = true;
+      input.pause();
+      parser.once("drain", () => {
+        waitingForParser = false;
+        resumeIfClear();
+      });
+    });
+    input.on("end", () => parser.end());
+  });
+}
+
+/** Creates `file` (never over an existing one) and writes `chunks` into it without joining them. */
+async function writeNewFile(file: string, chunks: Buffer[]): Promise<void> {
+  const handle = await open(file, "wx", 0o600);
+  try {
+    await writeAll(handle, chunks);
+  } catch (error) {
+    await handle.close().catch(() => {}); // the write's error is the one worth reporting
+    throw error;
+  }
+  await handle.close();
+}
+
+/**
+ * Extracts a tar (in gzip) from `gzipFile` into `targetDir` all or nothing: every entry
+ * is checked and unpacked into a staging directory beside the target, which is swapped
+ * in with renames only when the whole archive has passed. On any failure the staging
+ * directory is deleted and the target is left exactly as it was.
+ * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
+ */
+export async function extractArchiveAtomically(gzipFile: string, targetDir: string, limits: ExtractLimits) {
+  const { staging, previous } = siblingPaths(targetDir);
+  await mkdir(path.dirname(staging), { recursive: true });
+  await mkdir(staging, { mode: 0o700 });
+  try {
+    const unpacked = await unpackChecked(gzipFile, staging, limits);
+    await swapIn(staging, targetDir, previous);
+    return unpacked;
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Moves `staging` to `targetDir`, the old target out of the way first. Both renames
+ * stay in one directory, so each is atomic; between them the target is briefly absent,
+ * and it never holds a half-written profile. If the second rename fails, the old
+ * target is put back.
+ */
+async function swapIn(staging: string, targetDir: string, previous: string): Promise<void> {
+  let hadPrevious = true;
+  try {
+    await rename(targetDir, previous);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    hadPrevious = false;
+  }
+  try {
+    await rename(staging, targetDir);
+  } catch (error) {
+    if (hadPrevious) await rename(previous, targetDir);
+    throw error;
+  }
+  if (hadPrevious) await rm(previous, { recursive: true, force: true });
+}
+
+/** Scratch paths beside `targetDir` (same filesystem, so renames are atomic), hidden and unique. */
+export function siblingPaths(targetDir: string) {
+  const parent = path.dirname(path.resolve(targetDir));
+  const prefix = path.join(/*turbopackIgnore: true*/ parent, `.${path.basename(targetDir)}`);
+  const suffix = randomBytes(6).toString("hex");
+  return {
+    staging: `${prefix}.restore-${suffix}`,
+    previous: `${prefix}.previous-${suffix}`,
+    plaintext: `${prefix}.restore-${suffix}.tgz`,
+  };
+}
