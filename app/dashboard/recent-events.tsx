@@ -69,8 +69,8 @@ export function RecentEvents() {
       ) : (
         <ol className="events" data-testid="events">
           {events.map((event, index) => (
-            <li key={`${event.created}-${index}`}>
-              <time dateTime={event.created}>{new Date(event.created).toLocaleTimeString()}</time> {describe(event)}
+            <li key={`${event.at}-${index}`}>
+              <time dateTime={event.at}>{new Date(event.at).toLocaleTimeString()}</time> {describe(event)}
             </li>
           ))}
         </ol>

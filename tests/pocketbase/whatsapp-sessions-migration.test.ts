@@ -9,6 +9,7 @@ import { adminClient, testPocketBase } from "../helpers/pocketbase";
 
 const MIGRATION = "1739630000_create_whatsapp_sessions.js";
 const EVENTS_MIGRATION = "1739640000_create_whatsapp_session_events.js";
+const EVENTS_AT_MIGRATION = "1739650000_add_at_to_whatsapp_session_events.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -85,6 +86,12 @@ describe("the whatsapp_sessions migration", () => {
     expect(collection.deleteRule).toBeNull();
   });
 
+  it("gives session events the date they happened (at), indexed per user", async () => {
+    const events = await (await adminClient()).collections.getOne("whatsapp_session_events");
+    expect(events.fields.find((f: CollectionField) => f.name === "at")).toMatchObject({ type: "date", required: false });
+    expect(events.indexes.join("\n")).toMatch(/idx_whatsapp_session_events_user_at.*\(`user`, `at`\)/);
+  });
+
   it("has a down migration that removes the collection, so up can create it again", async () => {
     const { bin } = testPocketBase();
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-"));
@@ -95,9 +102,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (a later migration) relates to this one: down reverts both.
-      const down = await migrate("down", "2");
+      // The events collection (later migrations) relates to this one: down reverts all three.
+      const down = await migrate("down", "3");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${EVENTS_AT_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${EVENTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${MIGRATION}`);
 
@@ -106,6 +114,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.code, again.output).toBe(0);
       expect(again.output).toContain(`Applied ${MIGRATION}`);
       expect(again.output).toContain(`Applied ${EVENTS_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${EVENTS_AT_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -32,8 +32,13 @@ export interface SessionEvent {
   event: SessionEventType;
   status: SessionStatus | null;
   data: Record<string, unknown>;
+  /** When it happened, by the clock of the instance that recorded it (ISO 8601). */
+  at: string;
+  /** When PocketBase stored it: later than `at` by the write queue's delay. */
   created: string;
 }
+
+type EventFields = { status?: SessionStatus; data?: Record<string, unknown> };
 
 /**
  * Writes and reads `whatsapp_session_events`. Recording never throws and never holds
@@ -41,17 +46,20 @@ export interface SessionEvent {
  */
 export class SessionEventLog {
   readonly #pb: PocketBase;
+  readonly #now: () => Date;
   readonly #sessionIds = new Map<string, string>();
   readonly #queues = new Map<string, Promise<void>>();
 
-  constructor(pb: PocketBase) {
+  constructor(pb: PocketBase, options: { now?: () => Date } = {}) {
     this.#pb = pb;
+    this.#now = options.now ?? (() => new Date());
   }
 
-  /** Records an event of the user's session (written in the background, in order). */
-  record(userId: string, event: SessionEventType, fields: { status?: SessionStatus; data?: Record<string, unknown> } = {}): void {
+  /** Records an event of the user's session, as of now (written in the background, in order). */
+  record(userId: string, event: SessionEventType, fields: EventFields = {}): void {
+    const at = this.#now().toISOString();
     const previous = this.#queues.get(userId) ?? Promise.resolve();
-    const next = previous.then(() => this.#write(userId, event, fields));
+    const next = previous.then(() => this.#write(userId, event, fields, at));
     this.#queues.set(userId, next);
     void next.finally(() => {
       if (this.#queues.get(userId) === next) this.#queues.delete(userId);
@@ -69,22 +77,25 @@ export class SessionEventLog {
   }
 
   /**
-   * The user's latest events, newest first.
+   * The user's latest events, newest first by when they happened (`at`), which is not
+   * always the order they were stored in when two instances handed a session over.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async list(userId: string, limit = 20): Promise<SessionEvent[]> {
     try {
       const page = await this.#pb.collection(EVENTS_COLLECTION).getList(1, limit, {
         filter: this.#pb.filter("user = {:user}", { user: userId }),
-        sort: "-created,-@rowid",
-        fields: "event,status,data,created",
+        sort: "-at,-created,-@rowid",
+        fields: "event,status,data,at,created",
         skipTotal: true,
       });
+      const iso = (date: unknown) => new Date(parsePocketBaseDate(date) ?? 0).toISOString();
       return page.items.map((item) => ({
         event: item.event as SessionEventType,
         status: (item.status as SessionStatus) || null,
         data: (item.data as Record<string, unknown>) ?? {},
-        created: new Date(parsePocketBaseDate(item.created) ?? 0).toISOString(),
+        at: iso(item.at || item.created),
+        created: iso(item.created),
       }));
     } catch (error) {
       throw toStoreError(error, "list session events");
@@ -130,11 +141,11 @@ export class SessionEventLog {
     this.#sessionIds.delete(userId);
   }
 
-  async #write(userId: string, event: SessionEventType, fields: { status?: SessionStatus; data?: Record<string, unknown> }) {
+  async #write(userId: string, event: SessionEventType, fields: EventFields, at: string) {
     for (let attempt = 1; attempt <= 2; attempt++) {
       try {
         const session = await this.#sessionIdOf(userId);
-        await this.#pb.collection(EVENTS_COLLECTION).create({ user: userId, session, event, status: fields.status ?? "", data: fields.data ?? {} });
+        await this.#pb.collection(EVENTS_COLLECTION).create({ user: userId, session, event, status: fields.status ?? "", data: fields.data ?? {}, at });
         return;
       } catch (error) {
         // A cached session id whose record is gone: look it up again once.

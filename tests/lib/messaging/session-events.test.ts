@@ -195,6 +195,25 @@ describe("session events (whatsapp_session_events)", () => {
     expect(await log.list(bob.record.id, 100)).toHaveLength(15);
   });
 
+  it("orders the history by when events happened, not when they were stored", async () => {
+    // A handover: the old instance's last event reaches PocketBase after the new
+    // instance's first one, though it happened before it.
+    const user = await createTestUser(admin);
+    const oldInstance = new SessionEventLog(admin, { now: () => new Date("2026-01-01T10:00:00.000Z") });
+    const newInstance = new SessionEventLog(admin, { now: () => new Date("2026-01-01T10:00:01.000Z") });
+    newInstance.record(user.record.id, "lease_claimed");
+    await newInstance.flushed(user.record.id);
+    oldInstance.record(user.record.id, "archive_saved", { data: { reason: "stop" } });
+    await oldInstance.flushed(user.record.id);
+
+    const events = await newInstance.list(user.record.id);
+    expect(events.map((event) => [event.event, event.at])).toEqual([
+      ["lease_claimed", "2026-01-01T10:00:01.000Z"],
+      ["archive_saved", "2026-01-01T10:00:00.000Z"],
+    ]);
+    expect(Date.parse(events[1]!.created)).toBeGreaterThanOrEqual(Date.parse(events[0]!.created));
+  });
+
   it("lets a user read their own events only, and write none", async () => {
     const [alice, bob] = await Promise.all([createTestUser(admin), createTestUser(admin)]);
     const log = new SessionEventLog(admin);
