@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { Header } from "tar";
+import { Header, Pax } from "tar";
 import { inject } from "vitest";
 
 type EntryTypeName = Header["type"];
@@ -24,16 +24,17 @@ export function craftTar(entries: CraftedEntry[]): Buffer {
   for (const entry of entries) {
     const body = Buffer.from(entry.body ?? "");
     const type = entry.type ?? "File";
-    const header = new Header({
+    const fields = {
       path: entry.path,
       type,
       size: entry.size ?? (type === "File" ? body.length : 0),
       mode: type === "Directory" ? 0o755 : 0o644,
       mtime: new Date(0),
       linkpath: entry.linkpath,
-    });
+    };
     const block = Buffer.alloc(512);
-    header.encode(block, 0);
+    // A path longer than the header holds goes into a PAX extended header before it.
+    if (new Header(fields).encode(block, 0)) blocks.push(new Pax(fields).encode());
     blocks.push(block);
     if (body.length > 0) {
       blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));

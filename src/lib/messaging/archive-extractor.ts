@@ -101,18 +101,23 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
       // A file is written in one writev once its last byte is in: far cheaper than a
       // stream per file. "wx" never overwrites; the checks above make a clash impossible.
-      const write = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
-        .then(() => writeNewFile(destination, chunks))
-        .catch((error: Error) => {
-          fail(error);
-          throw error;
-        })
-        .finally(() => {
-          inFlight -= size;
-          resumeIfClear();
-        });
-      write.catch(() => {}); // observed through `writes`; never an unhandled rejection
-      writes.push(write);
+      track(
+        mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
+          .then(() => writeNewFile(destination, chunks))
+          .finally(() => {
+            inFlight -= size;
+            resumeIfClear();
+          }),
+      );
+    };
+    /** Every write or mkdir: its failure fails the unpack at once, and is never an unhandled rejection. */
+    const track = (work: Promise<void>) => {
+      const tracked = work.catch((error: Error) => {
+        fail(error);
+        throw error;
+      });
+      tracked.catch(() => {}); // observed through `writes`
+      writes.push(tracked);
     };
 
     const parser = new Parser({
@@ -126,7 +131,7 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
         }
         const destination = path.join(dir, accepted);
         if (entry.type === "Directory") {
-          if (accepted) writes.push(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
+          if (accepted) track(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
           return entry.resume();
         }
         const chunks: Buffer[] = [];

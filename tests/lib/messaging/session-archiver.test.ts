@@ -181,6 +181,27 @@ describe("SessionArchiver", () => {
       await expectRefused(craftArchive([file, { path: "Default/x/", type: "Directory" }], keys), UnsafeArchiveError);
     });
 
+    it("fails at once, with nothing left behind, when a directory cannot be created", async () => {
+      // A name longer than the filesystem allows (ENAMETOOLONG): the mkdir fails, and
+      // that must stop the unpack — not surface later as an unhandled rejection.
+      // Several MB after it, so the unpack is still reading when the mkdir fails.
+      const tooLong = { path: `Default/${"d".repeat(300)}/`, type: "Directory" as const };
+      const after = Array.from({ length: 8 }, (_, i) => ({ path: `Default/after-${i}`, body: randomBytes(1024 * 1024) }));
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", onUnhandled);
+      try {
+        const attempt = newArchiver(keys).restoreSession(craftArchive([ok, tooLong, ...after], keys), target);
+        await expect(attempt).rejects.toThrow(/ENAMETOOLONG/);
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off("unhandledRejection", onUnhandled);
+      }
+      expect(unhandled).toEqual([]);
+      expect(await snapshotTree(target)).toEqual(before);
+      expect((await readdir(dir)).sort()).toEqual(["profile", "restored"]);
+    });
+
     it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
       const many = Array.from({ length: 51 }, (_, i) => ({ path: `Default/f${i}`, body: "x" }));
       await expectRefused(craftArchive(many, keys), ArchiveTooLargeError, /entries/);
