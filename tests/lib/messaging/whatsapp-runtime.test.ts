@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -193,6 +193,24 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     // Nothing of it is left: no record with the phone number comes back with the last status.
     await channel.statusRecorded();
     await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("does not bring back a session logged out on another instance from the profile left on disk", async () => {
+    const first = runtime("left-behind");
+    const user = await createTestUser(admin);
+    await connectPaired(first.manager, user.record.id);
+    await first.manager.disconnect(user.record.id); // the logged-in profile stays on this instance's disk
+    expect(existsSync(first.sessionDir(user.record.id))).toBe(true);
+
+    // The user logs out through another instance, which has no client: it deletes the stored session.
+    await runtime("elsewhere").store.deleteSession(user.record.id);
+
+    const statuses: SessionStatus[] = [];
+    const again = await first.manager.connect(user.record.id);
+    again.on("status", (status: SessionStatus) => statuses.push(status));
+    await waitForStatus(again, "qr_ready");
+    expect(statuses).not.toContain("ready");
+    await first.manager.stopAll();
   });
 
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {

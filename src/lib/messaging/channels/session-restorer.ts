@@ -1,7 +1,15 @@
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import path from "node:path";
+
 import { log } from "../../log";
-import type { DatabaseSessionStore, LoadedSession } from "../database-session-store";
+import { ArchiveCorruptError, ArchiveDecryptError, ArchiveTooLargeError, UnsafeArchiveError } from "../archive-errors";
+import { VERSION_MARKER, type DatabaseSessionStore, type LoadedSession } from "../database-session-store";
 import type { SessionEventType } from "../session-event-log";
 import { errorCode } from "../session-store-errors";
+
+/** The stored archive itself is unusable (as opposed to the store being unreachable). */
+const UNRESTORABLE = [ArchiveCorruptError, ArchiveDecryptError, ArchiveTooLargeError, UnsafeArchiveError];
 
 /**
  * One channel start's restore of the stored session, and its outcome: a start that
@@ -37,26 +45,47 @@ export class SessionRestorer {
   /**
    * Restores the stored session into the profile directory (a no-op when it already
    * holds the stored version). Returns what was restored, or null when there is none.
-   * A failed restore is logged and recorded, and the client starts without it (a QR).
+   *
+   * A profile that came from the database (it carries the version marker) is started
+   * only while the database still holds that version: when the database has no session
+   * any more (a logout or a cleanup handled by another instance) or its archive cannot
+   * be restored (then the local copy is an older version), the profile is deleted, so
+   * a logout is never undone and a newer archive never overwritten by an older
+   * profile. A stored archive that cannot be restored is logged and recorded, and the
+   * client starts without it (a QR).
+   * @throws whatever else the restore threw (PocketBase unreachable, a full disk): the
+   *   start fails rather than run a profile the database may not vouch for.
    */
   async restore(): Promise<LoadedSession | null> {
     const userId = this.#userId;
+    let loaded: LoadedSession | null;
     try {
-      const loaded = await this.#store.loadSession(userId, this.#sessionDir);
-      this.#last = loaded;
-      if (loaded) {
-        const ms = Math.round(loaded.ms);
-        log("info", "Session restored from database", { userId, tier: loaded.tier, bytes: loaded.sizeBytes, ms });
-        this.#tried = true;
-        this.#event("restore", { bytes: loaded.sizeBytes, ms, tier: loaded.tier });
-      }
-      return loaded;
+      loaded = await this.#store.loadSession(userId, this.#sessionDir);
     } catch (error) {
       log("error", "Failed to restore session from database", { userId, code: errorCode(error), error: String(error) });
       this.#tried = true;
       this.#event("restore_failed", { code: errorCode(error) });
+      if (!UNRESTORABLE.some((type) => error instanceof type)) throw error;
+      await this.#dropProfileFromDatabase("its stored archive cannot be restored");
       return null;
     }
+    this.#last = loaded;
+    if (!loaded) {
+      await this.#dropProfileFromDatabase("the database holds no session for it any more");
+      return null;
+    }
+    const ms = Math.round(loaded.ms);
+    log("info", "Session restored from database", { userId, tier: loaded.tier, bytes: loaded.sizeBytes, ms });
+    this.#tried = true;
+    this.#event("restore", { bytes: loaded.sizeBytes, ms, tier: loaded.tier });
+    return loaded;
+  }
+
+  /** Deletes the profile directory if it came from the database (a profile never saved stays). */
+  async #dropProfileFromDatabase(why: string): Promise<void> {
+    if (!existsSync(path.join(this.#sessionDir, VERSION_MARKER))) return;
+    log("warn", "Deleting a local profile the database no longer vouches for", { userId: this.#userId, why });
+    await rm(this.#sessionDir, { recursive: true, force: true });
   }
 
   /** Once per start that restored a session: did it reach ready without a QR? */

@@ -253,6 +253,9 @@ export class WhatsAppChannel extends EventEmitter {
       await this.#deleteStoredSession();
       this.#event("logout", { by: "user" });
       await this.#finish("disconnected");
+      // #finish deletes a logged-out profile, unless it was already under way (a crash,
+      // a lost lease) when the logout came: then it is deleted here.
+      await this.#deleteProfile();
     }
   }
 
@@ -341,6 +344,12 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
+  async #deleteProfile(): Promise<void> {
+    await rm(this.sessionDir, { recursive: true, force: true }).catch((error: unknown) => {
+      log("error", "Failed to delete the logged-out profile", { userId: this.userId, error: String(error) });
+    });
+  }
+
   /** Every way the channel ends: browser closed, lease released, status recorded, then "closed". Once. */
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
@@ -348,11 +357,7 @@ export class WhatsAppChannel extends EventEmitter {
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser();
       // A logged-out profile must not outlive the logout: a later start would reuse it.
-      if (this.#loggedOut) {
-        await rm(this.sessionDir, { recursive: true, force: true }).catch((error: unknown) => {
-          log("error", "Failed to delete the logged-out profile", { userId: this.userId, error: String(error) });
-        });
-      }
+      if (this.#loggedOut) await this.#deleteProfile();
       await this.#lease.release();
       await this.#setStatus(status);
       this.#closed = true;
