@@ -213,6 +213,42 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await first.manager.stopAll();
   });
 
+  it("losing the lease while the browser starts leaves no browser running and the new owner's status alone", async () => {
+    // A short lease: renewed every 300 ms, so the loss is noticed while Chromium starts.
+    const starting = newRuntime({ admin, keys, sessionRoot: path.join(dir, "outrun"), webCacheDir, instanceId: "instance-outrun", leaseTtlMs: 900 });
+    runtimes.push(starting);
+    const user = await createTestUser(admin);
+    const sessions = admin.collection("whatsapp_sessions");
+    // Another instance takes the session over as soon as this one has claimed it and
+    // said it is initializing (there is no event to await across instances: poll).
+    const takeover = (async () => {
+      for (;;) {
+        const record = await sessions.getFirstListItem(`user = "${user.record.id}"`).catch(() => null);
+        if (record?.lease_owner && record.status === "initializing") {
+          await sessions.update(record.id, {
+            lease_owner: "instance-thief",
+            lease_generation: (record.lease_generation as number) + 1,
+            lease_expires: new Date(Date.now() + 60_000).toISOString(),
+            status: "ready",
+          });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+
+    await starting.manager.connect(user.record.id).catch(() => {}); // the start may fail or succeed and end
+    await takeover;
+    const profileDir = starting.sessionDir(user.record.id);
+    await expect.poll(() => starting.manager.get(user.record.id), { timeout: 10_000 }).toBeUndefined();
+    const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.includes(profileDir));
+    expect(browsers, "a Chromium outlived the channel that lost its lease").toEqual([]);
+    const record = await sessions.getFirstListItem(`user = "${user.record.id}"`);
+    expect(record).toMatchObject({ lease_owner: "instance-thief", status: "ready" });
+  });
+
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {
     const { manager } = runtime("kill");
     const user = await createTestUser(admin);

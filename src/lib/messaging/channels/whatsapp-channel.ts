@@ -72,12 +72,14 @@ export class WhatsAppChannel extends EventEmitter {
   #finishing: Promise<void> | null = null;
   #closed = false;
   #claimed = false;
+  #leaseLost = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
     this.userId = options.userId;
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), () => {
+      this.#leaseLost = true; // the session's record is the new owner's now: no more status writes
       this.#event("lease_lost");
       void this.#finish("disconnected");
     });
@@ -148,6 +150,7 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   async #start(): Promise<void> {
+    let client: WaClient | undefined;
     try {
       const lease = await this.#lease.claim();
       this.#claimed = true;
@@ -157,7 +160,7 @@ export class WhatsAppChannel extends EventEmitter {
       await this.#setStatus("initializing");
       await this.restoreSessionFromDatabase();
       this.#throwIfStopped();
-      const client = new Client({
+      client = new Client({
         authStrategy: new LocalAuth({ clientId: this.userId, dataPath: this.#options.sessionRoot }),
         ...(this.#options.webVersion ? { webVersion: this.#options.webVersion } : {}),
         ...(this.#options.webCacheDir ? { webVersionCache: { type: "local" as const, path: this.#options.webCacheDir } } : {}),
@@ -176,16 +179,20 @@ export class WhatsAppChannel extends EventEmitter {
         void this.#finish("disconnected");
       });
     } catch (error) {
-      if (!this.#stopRequested) {
+      if (!(error instanceof ChannelStoppedError)) {
         log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
       }
       await this.#finish(this.#stopRequested ? "disconnected" : "failed");
+      // The channel ended while initialize() was launching the browser (a lost lease,
+      // say): #finish found no browser to close, so close the one that came up since.
+      if (client && this.#client !== client) await destroyQuietly(client);
       throw error;
     }
   }
 
+  /** A stop, a logout or an end (a lost lease, a crash) came while starting: go no further. */
   #throwIfStopped(): void {
-    if (this.#stopRequested) throw new ChannelStoppedError(this.userId);
+    if (this.#stopRequested || this.#finishing) throw new ChannelStoppedError(this.userId);
   }
 
   /**
@@ -335,13 +342,7 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#saver.settle();
     const client = this.#client;
     this.#client = null;
-    if (!client) return;
-    try {
-      await client.destroy();
-    } catch {
-      // A browser that is already gone cannot be closed again.
-      client.pupBrowser?.process()?.kill("SIGKILL");
-    }
+    if (client) await destroyQuietly(client);
   }
 
   async #deleteProfile(): Promise<void> {
@@ -358,8 +359,10 @@ export class WhatsAppChannel extends EventEmitter {
       await this.#closeBrowser();
       // A logged-out profile must not outlive the logout: a later start would reuse it.
       if (this.#loggedOut) await this.#deleteProfile();
-      await this.#lease.release();
+      // The last status goes in before the lease is released: once it is, the next
+      // instance's status must not be written over.
       await this.#setStatus(status);
+      await this.#lease.release();
       this.#closed = true;
       this.emit("closed");
     })();
@@ -397,9 +400,20 @@ export class WhatsAppChannel extends EventEmitter {
     // must not write over the status of the instance that does.
     if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
     this.#event("status", {}, status);
+    // A lost lease: the record is the new owner's, whose status this must not replace.
+    if (this.#leaseLost) return this.statusRecorded();
     const phoneNumber = this.#phoneNumber;
     return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
+  }
+}
+
+/** Closes a client's browser; one that is already gone (or half started) is killed. */
+async function destroyQuietly(client: WaClient): Promise<void> {
+  try {
+    await client.destroy();
+  } catch {
+    client.pupBrowser?.process()?.kill("SIGKILL");
   }
 }
