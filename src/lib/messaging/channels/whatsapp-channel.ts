@@ -179,7 +179,7 @@ export class WhatsAppChannel extends EventEmitter {
         void this.#finish("disconnected");
       });
     } catch (error) {
-      if (!(error instanceof ChannelStoppedError)) {
+      if (!this.#stopRequested && !this.#finishing) {
         log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
       }
       await this.#finish(this.#stopRequested ? "disconnected" : "failed");
