@@ -2,9 +2,7 @@ import { EventEmitter } from "node:events";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import QRCode from "qrcode";
-import wwebjs from "whatsapp-web.js";
 
-import { WHATSAPP_CHROMIUM_ARGS } from "../../browser/chromium-args";
 import { log } from "../../log";
 import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
@@ -16,9 +14,7 @@ import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-e
 import { guardReinjection } from "./guard-reinjection";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
-
-const { Client, LocalAuth } = wwebjs;
-type WaClient = InstanceType<typeof Client>;
+import { createWaClient, destroyQuietly, type WaClient } from "./wa-client";
 
 export interface WhatsAppChannelOptions {
   userId: string;
@@ -160,13 +156,7 @@ export class WhatsAppChannel extends EventEmitter {
       await this.#setStatus("initializing");
       await this.restoreSessionFromDatabase();
       this.#throwIfStopped();
-      client = new Client({
-        authStrategy: new LocalAuth({ clientId: this.userId, dataPath: this.#options.sessionRoot }),
-        ...(this.#options.webVersion ? { webVersion: this.#options.webVersion } : {}),
-        ...(this.#options.webCacheDir ? { webVersionCache: { type: "local" as const, path: this.#options.webCacheDir } } : {}),
-        // The process's own SIGTERM handling stops clients gracefully; puppeteer must not kill them first.
-        puppeteer: { executablePath: this.#options.chromePath, headless: true, args: WHATSAPP_CHROMIUM_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
-      });
+      client = createWaClient(this.#options);
       this.#client = client;
       guardReinjection(client, this.userId, () => this.#finishing !== null);
       this.#wire(client);
@@ -406,14 +396,5 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
-  }
-}
-
-/** Closes a client's browser; one that is already gone (or half started) is killed. */
-async function destroyQuietly(client: WaClient): Promise<void> {
-  try {
-    await client.destroy();
-  } catch {
-    client.pupBrowser?.process()?.kill("SIGKILL");
   }
 }
