@@ -341,7 +341,7 @@ export class WhatsAppChannel extends EventEmitter {
     });
   }
 
-  /** Every way the channel ends: browser closed, lease released, status recorded, then "closed". Once. */
+  /** Every way the channel ends: browser closed, status recorded, lease released, then "closed". Once. */
   #finish(status: SessionStatus): Promise<void> {
     this.#finishing ??= (async () => {
       // A start that restored a session and ended before ready missed, whatever ended it.
