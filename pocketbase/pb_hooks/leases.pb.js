@@ -1,4 +1,5 @@
-// Session leases (claim, renew, release) and fenced archive uploads, for superusers only.
+// Session leases (claim, renew, release), fenced archive uploads and the lease-aware
+// stale-session cleanup, for superusers only.
 // The logic is in wavault-leases.js; each handler runs it in one transaction.
 
 routerAdd(
@@ -87,4 +88,26 @@ routerAdd(
   $apis.requireSuperuserAuth(),
   // Custom routes get PocketBase's 32 MiB default; allow the archive field's own limit.
   $apis.bodyLimit((parseInt($os.getenv("SESSION_ARCHIVE_MAX_BYTES"), 10) || 50 * 1024 * 1024) + 1024 * 1024),
+);
+
+// The cleanup cron's deletes: a batch of stale sessions (inactive since "before", lease
+// not live) found and deleted in one transaction, so a user who comes back and claims
+// the lease meanwhile keeps the session. Answers { deleted, users }; call again while
+// deleted = limit.
+routerAdd(
+  "POST",
+  "/api/wavault/sessions/cleanup",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    const before = new Date(String(body.before || ""));
+    if (isNaN(before.getTime())) throw new BadRequestError('"before" must be an ISO date.');
+    const limit = Math.min(lib.positiveInt(body, "limit"), 500);
+    let users = [];
+    $app.runInTransaction((txApp) => {
+      users = lib.deleteStale(txApp, before, limit);
+    });
+    return e.json(200, { deleted: users.length, users });
+  },
+  $apis.requireSuperuserAuth(),
 );

@@ -1,7 +1,8 @@
-// Shared by leases.pb.js: session leases and fenced archive uploads, each checked and
-// written in one transaction (PocketBase runs write transactions one at a time), so
-// two instances can never both hold a lease and a stale owner can never overwrite an
-// archive saved under a newer lease generation.
+// Shared by leases.pb.js: session leases, fenced archive uploads and the stale-session
+// cleanup, each checked and written in one transaction (PocketBase runs write
+// transactions one at a time), so two instances can never both hold a lease, a stale
+// owner can never overwrite an archive saved under a newer lease generation, and the
+// cleanup never deletes a session whose lease was claimed after it looked.
 
 const COLLECTION = "whatsapp_sessions";
 
@@ -75,4 +76,32 @@ function heldBy(txApp, userId, owner, generation) {
   return record;
 }
 
-module.exports = { claim, heldBy, leaseOf, positiveInt, requireFields };
+/** PocketBase's stored date format ("YYYY-MM-DD HH:MM:SS.sssZ"), for comparisons in filters. */
+function storedDate(date) {
+  return date.toISOString().replace("T", " ");
+}
+
+/**
+ * Deletes up to `limit` sessions inactive since `before` (by last_active, or by updated
+ * when it was never set) whose lease is not live; returns their users. PocketBase
+ * deletes each archive file once the transaction has committed.
+ */
+function deleteStale(txApp, before, limit) {
+  const stale = txApp.findRecordsByFilter(
+    COLLECTION,
+    "((last_active != '' && last_active < {:before}) || (last_active = '' && updated < {:before}))" +
+      " && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})",
+    "",
+    limit,
+    0,
+    { before: storedDate(before), now: storedDate(new Date()) },
+  );
+  const users = [];
+  for (const record of stale) {
+    users.push(record.getString("user"));
+    txApp.delete(record);
+  }
+  return users;
+}
+
+module.exports = { claim, deleteStale, heldBy, leaseOf, positiveInt, requireFields };

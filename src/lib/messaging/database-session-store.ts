@@ -15,6 +15,8 @@ import { isNotFound, SessionStoreError, toStoreError } from "./session-store-err
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
 /** Written into a restored or archived profile: the stored version it holds. */
 export const VERSION_MARKER = ".wavault-version";
+/** Stale sessions deleted per cleanup transaction. */
+const CLEANUP_BATCH = 200;
 
 export type RestoreTier = "memory" | "file" | "database";
 
@@ -243,35 +245,28 @@ export class DatabaseSessionStore {
 
   /**
    * Deletes every session inactive for `days` days, except one whose lease is live (a
-   * client runs it somewhere, however quiet); returns how many.
+   * client runs it somewhere, however quiet); returns how many. PocketBase finds and
+   * deletes each batch in one transaction (the hook route), so a user who comes back
+   * and claims the lease meanwhile keeps the session.
+   * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async cleanupOldSessions(days = 30): Promise<number> {
-    const now = new Date();
-    const cutoff = daysAgo(days, now);
-    const collection = this.#pb.collection(SESSIONS_COLLECTION);
-    let stale: RecordModel[];
-    try {
-      stale = await collection.getFullList({
-        filter: this.#pb.filter(
-          "((last_active != '' && last_active < {:cutoff}) || (last_active = '' && updated < {:cutoff})) && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})",
-          { cutoff, now },
-        ),
-        fields: "id,user",
-      });
-    } catch (error) {
-      throw toStoreError(error, "list stale sessions");
-    }
+    const before = daysAgo(days).toISOString();
     let deleted = 0;
-    for (const record of stale) {
+    for (;;) {
+      let batch: { deleted: number; users: string[] };
       try {
-        await collection.delete(record.id);
-        this.#memory.delete(record.user as string);
-        deleted += 1;
+        batch = await this.#pb.send("/api/wavault/sessions/cleanup", {
+          method: "POST",
+          body: { before, limit: CLEANUP_BATCH },
+        });
       } catch (error) {
-        if (!isNotFound(error)) throw toStoreError(error, "delete a stale session");
+        throw toStoreError(error, "delete stale sessions");
       }
+      for (const userId of batch.users) this.#memory.delete(userId);
+      deleted += batch.deleted;
+      if (batch.deleted < CLEANUP_BATCH) return deleted;
     }
-    return deleted;
   }
 
   /** Totals over every stored session. */
