@@ -1,5 +1,5 @@
-// Session leases (claim, renew, release), fenced archive uploads and the lease-aware
-// stale-session cleanup, for superusers only.
+// Session leases (claim, renew, release), fenced archive uploads and status writes, and
+// the lease-aware stale-session cleanup, for superusers only.
 // The logic is in wavault-leases.js; each handler runs it in one transaction.
 
 routerAdd(
@@ -53,6 +53,32 @@ routerAdd(
       record.set("lease_expires", "");
       txApp.save(record);
     });
+    return e.noContent(204);
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+// A fenced status write: status, last_active and (when given) phone_number, saved only
+// while the caller still holds lease "generation", so a stale owner never writes over
+// the status of the instance that took the session over.
+routerAdd(
+  "POST",
+  "/api/wavault/sessions/status",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "owner", "generation", "status"]);
+    let saved = false;
+    $app.runInTransaction((txApp) => {
+      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      if (!record) return;
+      record.set("status", String(body.status));
+      record.set("last_active", new Date().toISOString());
+      if (body.phone_number) record.set("phone_number", String(body.phone_number));
+      txApp.save(record);
+      saved = true;
+    });
+    if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session." });
     return e.noContent(204);
   },
   $apis.requireSuperuserAuth(),

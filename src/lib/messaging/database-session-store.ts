@@ -6,17 +6,15 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
 import { ClientResponseError, type RecordModel } from "pocketbase";
 
-import { daysAgo } from "../days-ago";
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
+import { collectStorageStats, deleteStaleSessions, type StorageStats } from "./session-housekeeping";
 import { LeaseLostError, type Lease } from "./session-lease";
 import { isNotFound, SessionStoreError, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
 /** Written into a restored or archived profile: the stored version it holds. */
 export const VERSION_MARKER = ".wavault-version";
-/** Stale sessions deleted per cleanup transaction. */
-const CLEANUP_BATCH = 200;
 
 export type RestoreTier = "memory" | "file" | "database";
 
@@ -30,14 +28,6 @@ export interface LoadedSession {
   sizeBytes: number;
   phoneNumber: string | null;
   ms: number;
-}
-
-export interface StorageStats {
-  totalSessions: number;
-  totalSizeBytes: number;
-  averageSizeBytes: number;
-  largestSizeBytes: number;
-  oldestLastActive: string | null;
 }
 
 export interface DatabaseSessionStoreOptions {
@@ -127,10 +117,7 @@ export class DatabaseSessionStore {
     try {
       saved = lease ? await this.#saveFenced(userId, fields, lease) : await this.#saveUnfenced(userId, fields);
     } catch (error) {
-      if (error instanceof ClientResponseError && error.status === 409 && lease) {
-        throw new LeaseLostError(userId, lease.generation);
-      }
-      throw toStoreError(error, "save the session archive");
+      throw fencedError(error, userId, lease, "save the session archive");
     }
     this.counters.uploads += 1;
     if (this.#memory.accepts(archive.sizeBytes)) this.#memory.set(userId, archive.sha256, await readArchive(archive));
@@ -202,19 +189,26 @@ export class DatabaseSessionStore {
 
   /**
    * Records the session's status (and phone number once known) without touching its
-   * archive; creates the record for a first connect.
-   * @throws PocketBaseUnavailableError, SessionStoreError
+   * archive. With a `lease`, PocketBase saves it only while that lease generation is
+   * still the session's (the hook route); without, it also creates the record.
+   * @throws LeaseLostError (fenced: a newer owner holds the session), PocketBaseUnavailableError,
+   *   SessionStoreError
    */
-  async recordStatus(userId: string, status: SessionStatus, phoneNumber?: string | null): Promise<void> {
+  async recordStatus(userId: string, status: SessionStatus, phoneNumber?: string | null, lease?: Lease): Promise<void> {
     const fields: Record<string, unknown> = { status, last_active: new Date().toISOString() };
     if (phoneNumber) fields.phone_number = phoneNumber;
     const collection = this.#pb.collection(SESSIONS_COLLECTION);
     try {
+      if (lease) {
+        const body = { ...fields, user: userId, owner: lease.owner, generation: lease.generation };
+        await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body });
+        return;
+      }
       const existing = await this.#findRecord(userId);
       if (existing) await collection.update(existing.id, fields);
       else await collection.create({ ...fields, user: userId });
     } catch (error) {
-      throw toStoreError(error, "record the session status");
+      throw fencedError(error, userId, lease, "record the session status");
     }
   }
 
@@ -244,54 +238,19 @@ export class DatabaseSessionStore {
   }
 
   /**
-   * Deletes every session inactive for `days` days, except one whose lease is live (a
-   * client runs it somewhere, however quiet); returns how many. PocketBase finds and
-   * deletes each batch in one transaction (the hook route), so a user who comes back
-   * and claims the lease meanwhile keeps the session.
+   * Deletes every session inactive for `days` days, except one whose lease is live;
+   * returns how many (see deleteStaleSessions).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async cleanupOldSessions(days = 30): Promise<number> {
-    const before = daysAgo(days).toISOString();
-    let deleted = 0;
-    for (;;) {
-      let batch: { deleted: number; users: string[] };
-      try {
-        batch = await this.#pb.send("/api/wavault/sessions/cleanup", {
-          method: "POST",
-          body: { before, limit: CLEANUP_BATCH },
-        });
-      } catch (error) {
-        throw toStoreError(error, "delete stale sessions");
-      }
-      for (const userId of batch.users) this.#memory.delete(userId);
-      deleted += batch.deleted;
-      if (batch.deleted < CLEANUP_BATCH) return deleted;
-    }
+    const users = await deleteStaleSessions(this.#pb, days);
+    for (const userId of users) this.#memory.delete(userId);
+    return users.length;
   }
 
   /** Totals over every stored session. */
-  async getStorageStats(): Promise<StorageStats> {
-    let records: RecordModel[];
-    try {
-      records = await this.#pb
-        .collection(SESSIONS_COLLECTION)
-        .getFullList({ fields: "size_bytes,last_active", filter: "archive != ''" });
-    } catch (error) {
-      throw toStoreError(error, "read storage stats");
-    }
-    const sizes = records.map((record) => (record.size_bytes as number) || 0);
-    const totalSizeBytes = sizes.reduce((sum, size) => sum + size, 0);
-    const lastActive = records
-      .map((record) => record.last_active as string)
-      .filter(Boolean)
-      .sort();
-    return {
-      totalSessions: records.length,
-      totalSizeBytes,
-      averageSizeBytes: records.length ? Math.round(totalSizeBytes / records.length) : 0,
-      largestSizeBytes: sizes.length ? Math.max(...sizes) : 0,
-      oldestLastActive: lastActive[0] ?? null,
-    };
+  getStorageStats(): Promise<StorageStats> {
+    return collectStorageStats(this.#pb, SESSIONS_COLLECTION);
   }
 
   async #findRecord(userId: string): Promise<RecordModel | null> {
@@ -337,6 +296,12 @@ export class DatabaseSessionStore {
       throw toStoreError(error, "download the session archive");
     }
   }
+}
+
+/** A 409 from a fenced hook route is a lost lease; anything else a store error. */
+function fencedError(error: unknown, userId: string, lease: Lease | undefined, action: string): Error {
+  if (lease && error instanceof ClientResponseError && error.status === 409) return new LeaseLostError(userId, lease.generation);
+  return toStoreError(error, action);
 }
 
 async function readVersionMarker(dir: string): Promise<string | null> {

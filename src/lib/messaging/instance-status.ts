@@ -1,6 +1,6 @@
 import type { Env } from "../../env";
 import type { ConnectionStats } from "./connection-manager";
-import type { StorageStats } from "./database-session-store";
+import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppHealth, readStorageStats, type WhatsAppHealth } from "./whatsapp-health";
 import { getWhatsAppRuntime } from "./whatsapp-runtime";
 

@@ -2,7 +2,8 @@ import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
 import { daysAgo } from "../days-ago";
-import type { DatabaseSessionStore, StorageStats } from "./database-session-store";
+import type { DatabaseSessionStore } from "./database-session-store";
+import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface WhatsAppHealth {

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ArchiveCorruptError } from "../../../src/lib/messaging/archive-errors";
 import { DatabaseSessionStore, VERSION_MARKER } from "../../../src/lib/messaging/database-session-store";
 import type { SessionArchive, SessionArchiver } from "../../../src/lib/messaging/session-archiver";
-import { SessionLease } from "../../../src/lib/messaging/session-lease";
+import { LeaseLostError, SessionLease } from "../../../src/lib/messaging/session-lease";
 import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
 import { createServiceClient } from "../../../src/lib/pocketbase/service-client";
 import { newArchiver } from "../../helpers/crafted-archive";
@@ -242,7 +242,7 @@ describe("DatabaseSessionStore housekeeping", () => {
   });
 });
 
-describe("DatabaseSessionStore cleanup and leases", () => {
+describe("DatabaseSessionStore and leases", () => {
   let admin: PocketBase;
   let archiver: SessionArchiver;
   let dir: string;
@@ -275,6 +275,18 @@ describe("DatabaseSessionStore cleanup and leases", () => {
   afterAll(async () => {
     await pocketbase?.dispose();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("records a status only under the lease that holds the session: a stale owner's write is refused", async () => {
+    const user = await createTestUser(admin);
+    const stale = await lease(1).claim(user.record.id);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const current = await lease().claim(user.record.id);
+    expect(current.generation).toBe(stale.generation + 1);
+
+    await store().recordStatus(user.record.id, "ready", "+4915112345678", current);
+    await expect(store().recordStatus(user.record.id, "disconnected", null, stale)).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await sessionOf(user.record.id)).toMatchObject({ status: "ready", phone_number: "+4915112345678" });
   });
 
   it("never deletes a stale session whose lease is live, and deletes the archive file of one it deletes", async () => {

@@ -249,6 +249,28 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     expect(record).toMatchObject({ lease_owner: "instance-thief", status: "ready" });
   });
 
+  it("an owner whose session was taken over before it noticed writes no status over the new owner's", async () => {
+    // The lease lasts 30 s (renewed every 10 s): the takeover below goes unnoticed
+    // until this instance's next write to the record.
+    const { manager } = runtime("taken-over");
+    const user = await createTestUser(admin);
+    const channel = await connectPaired(manager, user.record.id);
+    await channel.statusRecorded();
+    const sessions = admin.collection("whatsapp_sessions");
+    const record = await sessions.getFirstListItem(`user = "${user.record.id}"`);
+    await sessions.update(record.id, {
+      lease_owner: "instance-thief",
+      lease_generation: (record.lease_generation as number) + 1,
+      lease_expires: new Date(Date.now() + 60_000).toISOString(),
+      status: "authenticating",
+    });
+
+    const ended = closed(channel);
+    process.kill(channel.browserPid!, "SIGKILL");
+    await ended;
+    expect(await sessions.getOne(record.id)).toMatchObject({ lease_owner: "instance-thief", status: "authenticating" });
+  });
+
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {
     const { manager } = runtime("kill");
     const user = await createTestUser(admin);

@@ -8,7 +8,7 @@ import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../data
 import { LeaseKeeper } from "../lease-keeper";
 import type { SessionArchive, SessionArchiver } from "../session-archiver";
 import type { SessionEventLog, SessionEventType } from "../session-event-log";
-import type { SessionLease } from "../session-lease";
+import { LeaseLostError, type SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
@@ -68,14 +68,12 @@ export class WhatsAppChannel extends EventEmitter {
   #finishing: Promise<void> | null = null;
   #closed = false;
   #claimed = false;
-  #leaseLost = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
     this.userId = options.userId;
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), () => {
-      this.#leaseLost = true; // the session's record is the new owner's now: no more status writes
       this.#event("lease_lost");
       void this.#finish("disconnected");
     });
@@ -390,10 +388,13 @@ export class WhatsAppChannel extends EventEmitter {
     // must not write over the status of the instance that does.
     if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
     this.#event("status", {}, status);
-    // A lost lease: the record is the new owner's, whose status this must not replace.
-    if (this.#leaseLost) return this.statusRecorded();
-    const phoneNumber = this.#phoneNumber;
-    return this.#write(() => this.#options.store.recordStatus(this.userId, status, phoneNumber)).catch((error: unknown) => {
+    const [phoneNumber, keeper] = [this.#phoneNumber, this.#lease];
+    // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
+    const write = async () => {
+      if (keeper.lease) await this.#options.store.recordStatus(this.userId, status, phoneNumber, keeper.lease);
+    };
+    return this.#write(write).catch((error: unknown) => {
+      if (error instanceof LeaseLostError) return this.#lease.lost();
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
   }

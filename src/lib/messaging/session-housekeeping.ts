@@ -1,0 +1,64 @@
+import type PocketBase from "pocketbase";
+import type { RecordModel } from "pocketbase";
+
+import { daysAgo } from "../days-ago";
+import { toStoreError } from "./session-store-errors";
+
+/** Stale sessions deleted per cleanup transaction. */
+const CLEANUP_BATCH = 200;
+
+export interface StorageStats {
+  totalSessions: number;
+  totalSizeBytes: number;
+  averageSizeBytes: number;
+  largestSizeBytes: number;
+  oldestLastActive: string | null;
+}
+
+/**
+ * Deletes every session inactive for `days` days, except one whose lease is live (a
+ * client runs it somewhere, however quiet); returns their users. PocketBase finds and
+ * deletes each batch in one transaction (the hook route in pb_hooks/leases.pb.js), so
+ * a user who comes back and claims the lease meanwhile keeps the session.
+ * @throws PocketBaseUnavailableError, SessionStoreError
+ */
+export async function deleteStaleSessions(pb: PocketBase, days: number): Promise<string[]> {
+  const before = daysAgo(days).toISOString();
+  const users: string[] = [];
+  for (;;) {
+    let batch: { deleted: number; users: string[] };
+    try {
+      batch = await pb.send("/api/wavault/sessions/cleanup", { method: "POST", body: { before, limit: CLEANUP_BATCH } });
+    } catch (error) {
+      throw toStoreError(error, "delete stale sessions");
+    }
+    users.push(...batch.users);
+    if (batch.deleted < CLEANUP_BATCH) return users;
+  }
+}
+
+/**
+ * Totals over every stored session (records with an archive).
+ * @throws PocketBaseUnavailableError, SessionStoreError
+ */
+export async function collectStorageStats(pb: PocketBase, collection: string): Promise<StorageStats> {
+  let records: RecordModel[];
+  try {
+    records = await pb.collection(collection).getFullList({ fields: "size_bytes,last_active", filter: "archive != ''" });
+  } catch (error) {
+    throw toStoreError(error, "read storage stats");
+  }
+  const sizes = records.map((record) => (record.size_bytes as number) || 0);
+  const totalSizeBytes = sizes.reduce((sum, size) => sum + size, 0);
+  const lastActive = records
+    .map((record) => record.last_active as string)
+    .filter(Boolean)
+    .sort();
+  return {
+    totalSessions: records.length,
+    totalSizeBytes,
+    averageSizeBytes: records.length ? Math.round(totalSizeBytes / records.length) : 0,
+    largestSizeBytes: sizes.length ? Math.max(...sizes) : 0,
+    oldestLastActive: lastActive[0] ?? null,
+  };
+}
