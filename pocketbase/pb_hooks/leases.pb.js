@@ -78,7 +78,7 @@ routerAdd(
       txApp.save(record);
       saved = true;
     });
-    if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session." });
+    if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session, or it was deleted." });
     return e.noContent(204);
   },
   $apis.requireSuperuserAuth(),

@@ -189,26 +189,24 @@ export class DatabaseSessionStore {
 
   /**
    * Records the session's status (and phone number once known) without touching its
-   * archive. With a `lease`, PocketBase saves it only while that lease generation is
-   * still the session's (the hook route); without, it also creates the record.
-   * @throws LeaseLostError (fenced: a newer owner holds the session), PocketBaseUnavailableError,
-   *   SessionStoreError
+   * archive, fenced by `lease`: PocketBase saves it (the hook route) only while that
+   * lease generation is still the session's, so a stale owner never writes over the
+   * status of the instance that took the session over.
+   * @throws LeaseLostError (a newer owner holds the session, or its record is gone),
+   *   PocketBaseUnavailableError, SessionStoreError
    */
-  async recordStatus(userId: string, status: SessionStatus, phoneNumber?: string | null, lease?: Lease): Promise<void> {
-    const fields: Record<string, unknown> = { status, last_active: new Date().toISOString() };
-    if (phoneNumber) fields.phone_number = phoneNumber;
-    const collection = this.#pb.collection(SESSIONS_COLLECTION);
+  async recordStatus(lease: Lease, status: SessionStatus, phoneNumber?: string | null): Promise<void> {
+    const body = {
+      user: lease.userId,
+      owner: lease.owner,
+      generation: lease.generation,
+      status,
+      ...(phoneNumber ? { phone_number: phoneNumber } : {}),
+    };
     try {
-      if (lease) {
-        const body = { ...fields, user: userId, owner: lease.owner, generation: lease.generation };
-        await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body });
-        return;
-      }
-      const existing = await this.#findRecord(userId);
-      if (existing) await collection.update(existing.id, fields);
-      else await collection.create({ ...fields, user: userId });
+      await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body });
     } catch (error) {
-      throw fencedError(error, userId, lease, "record the session status");
+      throw fencedError(error, lease.userId, lease, "record the session status");
     }
   }
 
@@ -243,8 +241,9 @@ export class DatabaseSessionStore {
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async cleanupOldSessions(days = 30): Promise<number> {
-    const users = await deleteStaleSessions(this.#pb, days);
-    for (const userId of users) this.#memory.delete(userId);
+    const users = await deleteStaleSessions(this.#pb, days, (deleted) => {
+      for (const userId of deleted) this.#memory.delete(userId);
+    });
     return users.length;
   }
 

@@ -17,12 +17,17 @@ export interface StorageStats {
 
 /**
  * Deletes every session inactive for `days` days, except one whose lease is live (a
- * client runs it somewhere, however quiet); returns their users. PocketBase finds and
- * deletes each batch in one transaction (the hook route in pb_hooks/leases.pb.js), so
- * a user who comes back and claims the lease meanwhile keeps the session.
+ * client runs it somewhere, however quiet); returns their users, and hands each
+ * batch's to `onBatch` as soon as it is deleted. PocketBase finds and deletes each
+ * batch in one transaction (the hook route in pb_hooks/leases.pb.js), so a user who
+ * comes back and claims the lease meanwhile keeps the session.
  * @throws PocketBaseUnavailableError, SessionStoreError
  */
-export async function deleteStaleSessions(pb: PocketBase, days: number): Promise<string[]> {
+export async function deleteStaleSessions(
+  pb: PocketBase,
+  days: number,
+  onBatch: (users: string[]) => void = () => {},
+): Promise<string[]> {
   const before = daysAgo(days).toISOString();
   const users: string[] = [];
   for (;;) {
@@ -32,8 +37,9 @@ export async function deleteStaleSessions(pb: PocketBase, days: number): Promise
     } catch (error) {
       throw toStoreError(error, "delete stale sessions");
     }
+    if (batch.deleted === 0) return users;
     users.push(...batch.users);
-    if (batch.deleted < CLEANUP_BATCH) return users;
+    onBatch(batch.users);
   }
 }
 

@@ -284,8 +284,8 @@ describe("DatabaseSessionStore and leases", () => {
     const current = await lease().claim(user.record.id);
     expect(current.generation).toBe(stale.generation + 1);
 
-    await store().recordStatus(user.record.id, "ready", "+4915112345678", current);
-    await expect(store().recordStatus(user.record.id, "disconnected", null, stale)).rejects.toBeInstanceOf(LeaseLostError);
+    await store().recordStatus(current, "ready", "+4915112345678");
+    await expect(store().recordStatus(stale, "disconnected")).rejects.toBeInstanceOf(LeaseLostError);
     expect(await sessionOf(user.record.id)).toMatchObject({ status: "ready", phone_number: "+4915112345678" });
   });
 
@@ -327,7 +327,7 @@ describe("DatabaseSessionStore and leases", () => {
     for (const userId of users) expect(await sessionOf(userId)).toBeNull();
   });
 
-  it("keeps the session of a user who claims the lease while the cleanup runs", async () => {
+  it("never leaves a user who claims the lease while the cleanup runs without a session record", async () => {
     const users: string[] = [];
     for (let i = 0; i < 30; i++) users.push(await staleSession());
     const filter = users.map((userId) => `user = "${userId}"`).join(" || ");

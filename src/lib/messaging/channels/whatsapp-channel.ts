@@ -391,7 +391,7 @@ export class WhatsAppChannel extends EventEmitter {
     const [phoneNumber, keeper] = [this.#phoneNumber, this.#lease];
     // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
     const write = async () => {
-      if (keeper.lease) await this.#options.store.recordStatus(this.userId, status, phoneNumber, keeper.lease);
+      if (keeper.lease) await this.#options.store.recordStatus(keeper.lease, status, phoneNumber);
     };
     return this.#write(write).catch((error: unknown) => {
       if (error instanceof LeaseLostError) return this.#lease.lost();
