@@ -118,8 +118,8 @@ routerAdd(
 
 // The cleanup cron's deletes: a batch of stale sessions (inactive since "before", lease
 // not live) found and deleted in one transaction, so a user who comes back and claims
-// the lease meanwhile keeps the session. Answers { deleted, users }; call again while
-// deleted = limit.
+// the lease meanwhile keeps the session. Answers { deleted, users }; call again until
+// it deletes none.
 routerAdd(
   "POST",
   "/api/wavault/sessions/cleanup",

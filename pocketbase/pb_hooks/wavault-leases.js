@@ -1,8 +1,9 @@
-// Shared by leases.pb.js: session leases, fenced archive uploads and the stale-session
-// cleanup, each checked and written in one transaction (PocketBase runs write
-// transactions one at a time), so two instances can never both hold a lease, a stale
-// owner can never overwrite an archive saved under a newer lease generation, and the
-// cleanup never deletes a session whose lease was claimed after it looked.
+// Shared by leases.pb.js: session leases, fenced archive uploads and status writes, and
+// the stale-session cleanup, each checked and written in one transaction (PocketBase
+// runs write transactions one at a time), so two instances can never both hold a
+// lease, a stale owner can never overwrite an archive or a status saved under a newer
+// lease generation, and the cleanup never deletes a session whose lease was claimed
+// after it looked.
 
 const COLLECTION = "whatsapp_sessions";
 

@@ -383,17 +383,14 @@ export class WhatsAppChannel extends EventEmitter {
     this.#status = status;
     this.emit("status", status);
     log("info", "WhatsApp status changed", { userId: this.userId, status });
-    // After a LOGOUT the record is deleted with the session: a status write would
-    // create it again, phone number and all. And a channel that never held the lease
-    // must not write over the status of the instance that does.
+    // After a LOGOUT the record is deleted with the session; a channel that never held
+    // the lease has no status of its own to record (nor events).
     if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
     this.#event("status", {}, status);
-    const [phoneNumber, keeper] = [this.#phoneNumber, this.#lease];
+    const [lease, phoneNumber] = [this.#lease.lease, this.#phoneNumber];
     // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
-    const write = async () => {
-      if (keeper.lease) await this.#options.store.recordStatus(keeper.lease, status, phoneNumber);
-    };
-    return this.#write(write).catch((error: unknown) => {
+    if (!lease) return this.statusRecorded();
+    return this.#write(() => this.#options.store.recordStatus(lease, status, phoneNumber)).catch((error: unknown) => {
       if (error instanceof LeaseLostError) return this.#lease.lost();
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
