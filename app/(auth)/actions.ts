@@ -6,7 +6,7 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 
 import { getEnv } from "@/env";
-import { AUTH_COOKIE, authCookieOptions } from "@/lib/auth/auth-cookie";
+import { authCookieName, authCookieOptions } from "@/lib/auth/auth-cookie";
 import { InvalidCredentialsError, MIN_PASSWORD_LENGTH, signInUser, SignupRejectedError, signUpUser } from "@/lib/auth/user-accounts";
 
 export interface AuthFormState {
@@ -35,9 +35,14 @@ async function handle(form: FormData, act: (email: string, password: string) => 
     if (error instanceof SignupRejectedError) return { error: error.message, fields: error.fields, email };
     return { error: "The account service is unreachable right now; try again shortly.", email };
   }
-  const env = getEnv();
-  (await cookies()).set(AUTH_COOKIE, token, authCookieOptions((await headers()).get("host"), env.NODE_ENV === "production"));
+  await setAuthCookie(token);
   redirect("/dashboard");
+}
+
+/** Sets the token cookie, or (with "" and maxAge 0) clears it with the same attributes — a `__Host-` cookie is only replaced by one with Secure and `Path=/`. */
+async function setAuthCookie(token: string, maxAge?: number): Promise<void> {
+  const [host, production] = [(await headers()).get("host"), getEnv().NODE_ENV === "production"];
+  (await cookies()).set(authCookieName(host, production), token, authCookieOptions(host, production, maxAge));
 }
 
 export async function signUp(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
@@ -49,6 +54,6 @@ export async function signIn(_state: AuthFormState, form: FormData): Promise<Aut
 }
 
 export async function signOut(): Promise<void> {
-  (await cookies()).delete(AUTH_COOKIE);
+  await setAuthCookie("", 0);
   redirect("/login");
 }

@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from "../../scripts/lib/load-env";
 import { findChromium } from "../../src/lib/browser/find-chromium";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { EmulatedPhone } from "../helpers/emulated-phone";
+import { createTestUser } from "../helpers/pocketbase";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
 
 const SCREENSHOTS = path.join(PROJECT_ROOT, "tests", ".artifacts", "screenshots");
@@ -58,6 +59,32 @@ describe("the dashboard in a real browser", () => {
   afterAll(async () => {
     await browser?.close();
     await instance?.stop();
+  });
+
+  it("keeps the token in a __Host- cookie on a host that is not loopback, ignores a planted bare one, and signs out", async () => {
+    // *.localhost reaches this machine and Chromium counts it as secure, but it is not
+    // one of the loopback names the app relaxes the cookie for: it stands in for a real host.
+    const site = url("").replace("127.0.0.1", "wavault.localhost");
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${site}/signup`);
+    await page.getByLabel("Email").fill(`host-${randomUUID()}@wavault.test`);
+    await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL("**/dashboard", WAIT);
+    const cookies = await context.cookies();
+    expect(cookies.map((cookie) => cookie.name)).toEqual(["__Host-wavault_token"]);
+    expect(cookies[0]).toMatchObject({ domain: "wavault.localhost", path: "/", secure: true, httpOnly: true, sameSite: "Lax" });
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL("**/login", WAIT);
+    expect(await context.cookies()).toEqual([]);
+    // Someone else's valid token, planted under the bare name (as a parent domain could): not a sign-in.
+    const planter = await createTestUser(admin);
+    await context.addCookies([{ name: "wavault_token", value: planter.token, domain: "wavault.localhost", path: "/" }]);
+    await page.goto(`${site}/dashboard`);
+    expect(new URL(page.url()).pathname).toBe("/login");
+    await context.close();
   });
 
   it("takes a user from sign-up to a QR, to Ready without a reload, to a sent message and a stored session", async () => {

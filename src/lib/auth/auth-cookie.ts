@@ -1,5 +1,3 @@
-/** The dashboard keeps the user's PocketBase token in this cookie (read by the API too). */
-export const AUTH_COOKIE = "wavault_token";
 /** The operator page's sign-in (a status token or a superuser token). */
 export const OPERATOR_COOKIE = "wavault_operator";
 
@@ -8,16 +6,29 @@ const TOKEN_MAX_AGE_SECONDS = 7 * 24 * 60 * 60;
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
+/** Secure in production, except on a loopback host, where a browser may drop a Secure cookie sent over plain http (a local `next start`). */
+function isSecure(host: string | null, production: boolean): boolean {
+  return production && !LOOPBACK.test(host ?? "");
+}
+
 /**
- * httpOnly (no script reads it), SameSite=Lax (cross-site POSTs never carry it), and
- * Secure in production — except on a loopback host, where a browser may drop a Secure
- * cookie sent over plain http (a local `next start`).
+ * The name of the dashboard's token cookie (the API reads it too) for requests to
+ * `host`: `__Host-wavault_token` wherever it is Secure. A browser accepts a cookie of
+ * that name only with Secure, `Path=/` and no Domain, so nobody who can set cookies for
+ * a parent domain (a sibling subdomain, or a plain-http response on the way) can plant
+ * their own token in a user's browser — and have the user link their WhatsApp into the
+ * planter's account. Elsewhere (development, a loopback host) it is `wavault_token`.
  */
+export function authCookieName(host: string | null, production: boolean): string {
+  return isSecure(host, production) ? "__Host-wavault_token" : "wavault_token";
+}
+
+/** httpOnly (no script reads it), SameSite=Lax (cross-site POSTs never carry it), `Path=/`, Secure as above. */
 export function authCookieOptions(host: string | null, production: boolean, maxAge = TOKEN_MAX_AGE_SECONDS) {
   return {
     httpOnly: true,
     sameSite: "lax" as const,
-    secure: production && !LOOPBACK.test(host ?? ""),
+    secure: isSecure(host, production),
     path: "/",
     maxAge,
   };

@@ -1,23 +1,30 @@
 import type { RecordModel } from "pocketbase";
 
 import { getEnv } from "../../env";
-import { AUTH_COOKIE } from "../auth/auth-cookie";
+import { authCookieName } from "../auth/auth-cookie";
 import { toStoreError } from "../messaging/session-store-errors";
 import { verifyUserTokenOrThrow } from "../auth/user-token-verifier";
 import { UnauthorizedError } from "../pocketbase/user-client";
 import { ApiError } from "./api-error";
 
-/** The user token a request carries, and how: `Authorization: Bearer …`, else the dashboard's cookie. */
-export function credentialsFromRequest(request: Request): { token: string; via: "header" | "cookie" } | null {
+/**
+ * The user token a request carries, and how: `Authorization: Bearer …`, else the
+ * dashboard's cookie, under the one name it has for this host (authCookieName).
+ */
+export function credentialsFromRequest(
+  request: Request,
+  production: boolean,
+): { token: string; via: "header" | "cookie" } | null {
   const header = request.headers.get("authorization");
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return match ? { token: match[1]!, via: "header" } : null;
   }
+  const cookieName = authCookieName(request.headers.get("host"), production);
   const cookies = request.headers.get("cookie") ?? "";
   for (const part of cookies.split(";")) {
     const [name, ...value] = part.trim().split("=");
-    if (name !== AUTH_COOKIE) continue;
+    if (name !== cookieName) continue;
     try {
       const token = decodeURIComponent(value.join("="));
       return token ? { token, via: "cookie" } : null;
@@ -53,13 +60,14 @@ export function isSameOrigin(request: Request): boolean {
  *   when PocketBase cannot be asked.
  */
 export async function authenticateRequestOrThrow(request: Request): Promise<RecordModel> {
-  const credentials = credentialsFromRequest(request);
+  const env = getEnv();
+  const credentials = credentialsFromRequest(request, env.NODE_ENV === "production");
   if (!credentials) throw new UnauthorizedError();
   if (credentials.via === "cookie" && !["GET", "HEAD"].includes(request.method) && !isSameOrigin(request)) {
     throw new ApiError("forbidden", "Requests that change something must come from this site's own pages.");
   }
   try {
-    return await verifyUserTokenOrThrow(getEnv().POCKETBASE_URL, credentials.token);
+    return await verifyUserTokenOrThrow(env.POCKETBASE_URL, credentials.token);
   } catch (error) {
     if (error instanceof UnauthorizedError) throw error;
     throw toStoreError(error, "verify the user token");

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 
 import { verifyCronRequestOrThrow } from "../../../src/lib/http/cron-auth";
-import { AUTH_COOKIE } from "../../../src/lib/auth/auth-cookie";
 import { credentialsFromRequest } from "../../../src/lib/http/request-auth";
 
-const tokenFromRequest = (request: Request) => credentialsFromRequest(request)?.token ?? null;
+const AUTH_COOKIE = "wavault_token";
+const tokenFromRequest = (request: Request, production = false) => credentialsFromRequest(request, production)?.token ?? null;
 
 const request = (headers: Record<string, string>) => new Request("http://localhost/api/whatsapp/status", { headers });
 
@@ -14,6 +14,15 @@ describe("credentialsFromRequest", () => {
     expect(tokenFromRequest(request({ authorization: "bearer   abc" }))).toBe("abc");
     expect(tokenFromRequest(request({ cookie: `theme=dark; ${AUTH_COOKIE}=tok%2Ben; other=1` }))).toBe("tok+en");
     expect(tokenFromRequest(request({}))).toBeNull();
+  });
+
+  it("in production reads the cookie only under its __Host- name, except on a loopback host", () => {
+    const on = (host: string, cookie: string) => tokenFromRequest(request({ host, cookie }), true);
+    // A bare-named cookie could have been planted through a parent domain: ignored.
+    expect(on("app.example.com", "wavault_token=planted")).toBeNull();
+    expect(on("app.example.com", "wavault_token=planted; __Host-wavault_token=mine")).toBe("mine");
+    expect(on("127.0.0.1:3000", "wavault_token=local")).toBe("local");
+    expect(on("localhost:3000", "__Host-wavault_token=x")).toBeNull();
   });
 
   it("never falls back to the cookie when an Authorization header is there but malformed", () => {
