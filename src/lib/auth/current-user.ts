@@ -14,9 +14,11 @@ export type CurrentUser =
 
 /** Who the page's visitor is, from the dashboard cookie, verified with PocketBase. */
 export async function getCurrentUser(): Promise<CurrentUser> {
+  // The request's headers and cookies first: reading them makes a page dynamic, so a
+  // build never prerenders it (and never needs the configuration).
+  const [host, jar] = [(await headers()).get("host"), await cookies()];
   const env = getEnv();
-  const name = authCookieName((await headers()).get("host"), env.NODE_ENV === "production");
-  const token = (await cookies()).get(name)?.value;
+  const token = jar.get(authCookieName(host, env.NODE_ENV === "production"))?.value;
   if (!token) return { state: "signed_out" };
   try {
     const user = await verifyUserTokenOrThrow(env.POCKETBASE_URL, token);
