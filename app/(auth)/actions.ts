@@ -7,6 +7,7 @@ import { z } from "zod";
 
 import { getEnv } from "@/env";
 import { authCookieName, authCookieOptions } from "@/lib/auth/auth-cookie";
+import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
 import { InvalidCredentialsError, MIN_PASSWORD_LENGTH, signInUser, SignupRejectedError, signUpUser } from "@/lib/auth/user-accounts";
 
 export interface AuthFormState {
@@ -31,7 +32,7 @@ async function handle(form: FormData, act: (email: string, password: string) => 
   try {
     token = await act(parsed.data.email, parsed.data.password);
   } catch (error) {
-    if (error instanceof InvalidCredentialsError) return { error: error.message, email };
+    if (error instanceof InvalidCredentialsError || error instanceof TooManySignInsError) return { error: error.message, email };
     if (error instanceof SignupRejectedError) return { error: error.message, fields: error.fields, email };
     return { error: "The account service is unreachable right now; try again shortly.", email };
   }
@@ -50,7 +51,9 @@ export async function signUp(_state: AuthFormState, form: FormData): Promise<Aut
 }
 
 export async function signIn(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
-  return handle(form, (email, password) => signInUser(getEnv().POCKETBASE_URL, email, password));
+  return handle(form, (email, password) =>
+    signInThrottle().attempt(`user:${email.toLowerCase()}`, () => signInUser(getEnv().POCKETBASE_URL, email, password)),
+  );
 }
 
 export async function signOut(): Promise<void> {

@@ -6,6 +6,7 @@ import { redirect } from "next/navigation";
 import { getEnv } from "@/env";
 import { authCookieOptions, OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { OPERATOR_SESSION_MS, operatorSigningKey, signInOperator } from "@/lib/auth/operator-auth";
+import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
 import { InvalidCredentialsError } from "@/lib/auth/user-accounts";
 
 export interface OperatorFormState {
@@ -21,18 +22,21 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
     password: String(form.get("password") ?? "") || undefined,
   };
   if (!input.token && !(input.email && input.password)) return { error: "Enter the status token, or a superuser's email and password." };
+  const options = { url: env.POCKETBASE_URL, statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) };
   let value: string;
   try {
-    value = await signInOperator(
-      { url: env.POCKETBASE_URL, statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) },
-      input,
-    );
+    // A superuser's password is throttled for all emails together (there are few
+    // superusers, and guessing them is the prize); the status token stays open.
+    value = input.token
+      ? await signInOperator(options, input)
+      : await signInThrottle().attempt("operator:superuser", () => signInOperator(options, input));
   } catch (error) {
+    if (error instanceof TooManySignInsError) return { error: env.STATUS_TOKEN ? `${error.message} The status token still works.` : error.message };
     if (error instanceof InvalidCredentialsError) return { error: "Those credentials do not open this page." };
     return { error: "PocketBase is unreachable, so a superuser cannot be checked; use the status token." };
   }
-  const options = authCookieOptions((await headers()).get("host"), env.NODE_ENV === "production", OPERATOR_SESSION_MS / 1000);
-  (await cookies()).set(OPERATOR_COOKIE, value, { ...options, sameSite: "strict", path: "/status" });
+  const cookie = authCookieOptions((await headers()).get("host"), env.NODE_ENV === "production", OPERATOR_SESSION_MS / 1000);
+  (await cookies()).set(OPERATOR_COOKIE, value, { ...cookie, sameSite: "strict", path: "/status" });
   redirect("/status");
 }
 

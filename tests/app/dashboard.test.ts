@@ -87,6 +87,27 @@ describe("the dashboard in a real browser", () => {
     await context.close();
   });
 
+  it("stops trying an account's password after 10 failed sign-ins, even the right one", async () => {
+    const user = await createTestUser(admin);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(url("/login"));
+    const attempt = async (password: string) => {
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(password);
+      const answered = page.waitForResponse((response) => response.request().method() === "POST");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await answered;
+    };
+    const alert = page.locator("p[role=alert]");
+    for (let i = 0; i < 10; i++) await attempt(`wrong-${i}-password`);
+    await alert.filter({ hasText: "do not match an account" }).waitFor(WAIT);
+    await attempt(user.password);
+    await alert.filter({ hasText: /Too many failed sign-ins; try again in 15 min/ }).waitFor(WAIT);
+    expect(new URL(page.url()).pathname).toBe("/login");
+    await context.close();
+  });
+
   it("takes a user from sign-up to a QR, to Ready without a reload, to a sent message and a stored session", async () => {
     const context = await browser.newContext({ viewport: PHONE });
     const first = await context.newPage();
@@ -231,6 +252,30 @@ describe("the operator page", () => {
     await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
     await page.getByLabel("Superuser password").fill(instance.pocketbase.adminPassword);
     await page.getByRole("button", { name: "Open the status page" }).click();
+    await page.getByRole("heading", { name: "Instance status-test" }).waitFor(WAIT);
+    await context.close();
+  });
+
+  // Runs last: it locks this instance's superuser sign-in for 15 minutes.
+  it("stops trying superuser passwords after 10 failures, the status token still opens the page", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${instance.server.url}/status`);
+    const submit = async (fill: () => Promise<void>) => {
+      await fill();
+      const answered = page.waitForResponse((response) => response.request().method() === "POST");
+      await page.getByRole("button", { name: "Open the status page" }).click();
+      await answered;
+    };
+    const asSuperuser = (password: string) => async () => {
+      await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
+      await page.getByLabel("Superuser password").fill(password);
+    };
+    for (let i = 0; i < 10; i++) await submit(asSuperuser(`wrong-${i}-password`));
+    await submit(asSuperuser(instance.pocketbase.adminPassword));
+    await page.locator("p[role=alert]").filter({ hasText: "Too many failed sign-ins" }).waitFor(WAIT);
+    await page.locator("p[role=alert]").filter({ hasText: "The status token still works." }).waitFor(WAIT);
+    await submit(() => page.getByLabel("Status token (STATUS_TOKEN)").fill(statusToken));
     await page.getByRole("heading", { name: "Instance status-test" }).waitFor(WAIT);
     await context.close();
   });

@@ -1,0 +1,78 @@
+import { InvalidCredentialsError } from "./user-accounts";
+
+/** Too many sign-ins failed for this key lately; the next may be tried after `retryAfterMs`. */
+export class TooManySignInsError extends Error {
+  readonly code = "too_many_sign_ins";
+  constructor(readonly retryAfterMs: number) {
+    super(`Too many failed sign-ins; try again in ${Math.max(1, Math.ceil(retryAfterMs / 60_000))} min.`);
+    this.name = "TooManySignInsError";
+  }
+}
+
+export interface SignInThrottleOptions {
+  /** Failed sign-ins allowed per key within `windowMs`; the next is refused without asking PocketBase. */
+  maxFailures: number;
+  windowMs: number;
+  /** Keys remembered at most (the oldest go first), so a flood of emails cannot grow memory. */
+  maxKeys: number;
+}
+
+/**
+ * Counts failed sign-ins per key (an email, or the operator page's superuser sign-in)
+ * over a sliding window. Every sign-in reaches PocketBase from this server's address,
+ * so PocketBase's own per-IP limits cannot tell a guesser from everyone else: this is
+ * where password guessing is slowed. Per process: each instance counts its own.
+ */
+export class SignInThrottle {
+  readonly #options: SignInThrottleOptions;
+  readonly #now: () => number;
+  readonly #failures = new Map<string, number[]>();
+
+  constructor(options: SignInThrottleOptions, now: () => number = Date.now) {
+    this.#options = options;
+    this.#now = now;
+  }
+
+  /**
+   * Runs `signIn` unless `key` has failed too often lately; an InvalidCredentialsError
+   * counts as a failure, a success forgets the key's failures.
+   * @throws TooManySignInsError, and whatever `signIn` throws
+   */
+  async attempt<T>(key: string, signIn: () => Promise<T>): Promise<T> {
+    const recent = this.#recent(key);
+    if (recent.length >= this.#options.maxFailures) {
+      throw new TooManySignInsError(recent[0]! + this.#options.windowMs - this.#now());
+    }
+    try {
+      const result = await signIn();
+      this.#failures.delete(key);
+      return result;
+    } catch (error) {
+      if (error instanceof InvalidCredentialsError) this.#fail(key);
+      throw error;
+    }
+  }
+
+  #recent(key: string): number[] {
+    const since = this.#now() - this.#options.windowMs;
+    const recent = (this.#failures.get(key) ?? []).filter((at) => at > since);
+    if (recent.length) this.#failures.set(key, recent);
+    else this.#failures.delete(key);
+    return recent;
+  }
+
+  #fail(key: string): void {
+    const failures = this.#recent(key);
+    this.#failures.delete(key); // re-inserted last: the map stays ordered by latest failure
+    this.#failures.set(key, [...failures, this.#now()]);
+    while (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#failures.keys().next().value!);
+  }
+}
+
+const holder = globalThis as typeof globalThis & { __wavaultSignInThrottle?: SignInThrottle };
+
+/** This process's throttle for the dashboard's and the operator page's sign-ins: 10 failures per key per 15 minutes. */
+export function signInThrottle(): SignInThrottle {
+  holder.__wavaultSignInThrottle ??= new SignInThrottle({ maxFailures: 10, windowMs: 15 * 60 * 1000, maxKeys: 10_000 });
+  return holder.__wavaultSignInThrottle;
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+
+import { SignInThrottle, TooManySignInsError } from "../../../src/lib/auth/sign-in-throttle";
+import { InvalidCredentialsError } from "../../../src/lib/auth/user-accounts";
+
+describe("SignInThrottle", () => {
+  let clock = 0;
+  const throttle = (maxKeys = 100) => new SignInThrottle({ maxFailures: 3, windowMs: 60_000, maxKeys }, () => clock);
+  const fail = async () => {
+    throw new InvalidCredentialsError();
+  };
+  let calls = 0;
+  const succeed = async () => {
+    calls += 1;
+    return "token";
+  };
+
+  it("refuses a key after too many failures within the window, without trying, until the oldest one ages out", async () => {
+    clock = 0;
+    const limiter = throttle();
+    for (let i = 0; i < 3; i++) {
+      clock += 1000;
+      await expect(limiter.attempt("a@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    }
+    calls = 0;
+    const refused = limiter.attempt("a@x", succeed);
+    await expect(refused).rejects.toBeInstanceOf(TooManySignInsError);
+    await expect(refused).rejects.toMatchObject({ retryAfterMs: 58_000 });
+    expect(calls).toBe(0);
+    expect(await limiter.attempt("b@x", succeed)).toBe("token"); // other keys are not held up
+
+    clock = 61_001; // the first failure is out of the window
+    expect(await limiter.attempt("a@x", succeed)).toBe("token");
+  });
+
+  it("forgets a key's failures on a success, and does not count other errors", async () => {
+    clock = 0;
+    const limiter = throttle();
+    await expect(limiter.attempt("a@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(limiter.attempt("a@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await limiter.attempt("a@x", succeed);
+    const unreachable = async () => {
+      throw new Error("PocketBase is down");
+    };
+    for (let i = 0; i < 5; i++) await expect(limiter.attempt("a@x", unreachable)).rejects.toThrow("PocketBase is down");
+    await expect(limiter.attempt("a@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(limiter.attempt("a@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect(await limiter.attempt("a@x", succeed)).toBe("token");
+  });
+
+  it("remembers at most maxKeys keys, dropping the one that failed longest ago", async () => {
+    clock = 0;
+    const limiter = throttle(2);
+    for (const key of ["old", "old", "old"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
+    for (const key of ["mid", "new"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
+    expect(await limiter.attempt("old", succeed)).toBe("token"); // dropped, so no longer held up
+  });
+});
