@@ -98,6 +98,8 @@ describe("the dashboard in a real browser", () => {
       const answered = page.waitForResponse((response) => response.request().method() === "POST");
       await page.getByRole("button", { name: "Sign in" }).click();
       await answered;
+      // React resets the form once the action's answer is in: only then is it ready for the next try.
+      await expect.poll(() => page.getByLabel("Password").inputValue(), WAIT).toBe("");
     };
     const alert = page.locator("p[role=alert]");
     for (let i = 0; i < 10; i++) await attempt(`wrong-${i}-password`);
@@ -266,6 +268,8 @@ describe("the operator page", () => {
       const answered = page.waitForResponse((response) => response.request().method() === "POST");
       await page.getByRole("button", { name: "Open the status page" }).click();
       await answered;
+      // React resets the form once the action's answer is in: only then is it ready for the next try.
+      await expect.poll(() => page.getByLabel("Superuser password").inputValue(), WAIT).toBe("");
     };
     const asSuperuser = (password: string) => async () => {
       await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
