@@ -117,7 +117,7 @@ export class DatabaseSessionStore {
     try {
       saved = lease ? await this.#saveFenced(userId, fields, lease) : await this.#saveUnfenced(userId, fields);
     } catch (error) {
-      throw fencedError(error, userId, lease, "save the session archive");
+      throw fencedError(error, lease, "save the session archive");
     }
     this.counters.uploads += 1;
     if (this.#memory.accepts(archive.sizeBytes)) this.#memory.set(userId, archive.sha256, await readArchive(archive));
@@ -206,7 +206,7 @@ export class DatabaseSessionStore {
     try {
       await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body });
     } catch (error) {
-      throw fencedError(error, lease.userId, lease, "record the session status");
+      throw fencedError(error, lease, "record the session status");
     }
   }
 
@@ -298,8 +298,8 @@ export class DatabaseSessionStore {
 }
 
 /** A 409 from a fenced hook route is a lost lease; anything else a store error. */
-function fencedError(error: unknown, userId: string, lease: Lease | undefined, action: string): Error {
-  if (lease && error instanceof ClientResponseError && error.status === 409) return new LeaseLostError(userId, lease.generation);
+function fencedError(error: unknown, lease: Lease | undefined, action: string): Error {
+  if (lease && error instanceof ClientResponseError && error.status === 409) return new LeaseLostError(lease.userId, lease.generation);
   return toStoreError(error, action);
 }
 
