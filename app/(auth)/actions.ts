@@ -1,5 +1,5 @@
 "use server";
-// Sign-up, sign-in and sign-out for the dashboard: each checks the form, makes one call
+// Sign-up, sign-in, sign-out and sign-out-everywhere for the dashboard: each checks the form, makes one call
 // into src/lib/auth, sets or clears the httpOnly token cookie, and redirects.
 import { cookies, headers } from "next/headers";
 import { redirect } from "next/navigation";
@@ -8,7 +8,17 @@ import { z } from "zod";
 import { getEnv } from "@/env";
 import { authCookieName, authCookieOptions } from "@/lib/auth/auth-cookie";
 import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
-import { InvalidCredentialsError, MIN_PASSWORD_LENGTH, signInUser, SignupRejectedError, signUpUser } from "@/lib/auth/user-accounts";
+import { getCurrentUser } from "@/lib/auth/current-user";
+import {
+  InvalidCredentialsError,
+  MIN_PASSWORD_LENGTH,
+  revokeUserTokens,
+  signInUser,
+  SignupRejectedError,
+  signUpUser,
+} from "@/lib/auth/user-accounts";
+import { log } from "@/lib/log";
+import { getServiceClient } from "@/lib/pocketbase/service-client";
 
 export interface AuthFormState {
   error?: string;
@@ -57,6 +67,27 @@ export async function signIn(_state: AuthFormState, form: FormData): Promise<Aut
 }
 
 export async function signOut(): Promise<void> {
+  await setAuthCookie("", 0);
+  redirect("/login");
+}
+
+export interface SignOutEverywhereState {
+  error?: string;
+}
+
+/** Revokes every token of the signed-in user (other browsers, API clients), then signs this browser out. */
+export async function signOutEverywhere(_state: SignOutEverywhereState): Promise<SignOutEverywhereState> {
+  const user = await getCurrentUser();
+  const unreachable = { error: "The account service is unreachable right now, so your other sign-ins are still active; try again shortly." };
+  if (user.state === "pocketbase_unavailable") return unreachable;
+  if (user.state === "signed_in") {
+    try {
+      await revokeUserTokens(await getServiceClient(), user.id);
+    } catch (error) {
+      log("error", "Could not revoke a user's tokens", { userId: user.id, error: String(error) });
+      return unreachable;
+    }
+  }
   await setAuthCookie("", 0);
   redirect("/login");
 }

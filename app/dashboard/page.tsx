@@ -4,6 +4,7 @@ import { redirect } from "next/navigation";
 
 import { getCurrentUser } from "@/lib/auth/current-user";
 import { signOut } from "../(auth)/actions";
+import { SignOutEverywhere } from "./sign-out-everywhere";
 import { WhatsAppPanel } from "./whatsapp-panel";
 
 export const metadata: Metadata = { title: "Your WhatsApp · wavault" };
@@ -16,12 +17,15 @@ export default async function DashboardPage() {
       <header className="page-header">
         <h1>Your WhatsApp</h1>
         {user.state === "signed_in" && (
-          <form action={signOut} className="signed-in">
+          <div className="signed-in">
             <span className="muted">{user.email}</span>
-            <button type="submit" className="button">
-              Sign out
-            </button>
-          </form>
+            <form action={signOut}>
+              <button type="submit" className="button">
+                Sign out
+              </button>
+            </form>
+            <SignOutEverywhere />
+          </div>
         )}
       </header>
       {user.state === "signed_in" ? (

@@ -76,7 +76,7 @@ describe("the dashboard in a real browser", () => {
     expect(cookies.map((cookie) => cookie.name)).toEqual(["__Host-wavault_token"]);
     expect(cookies[0]).toMatchObject({ domain: "wavault.localhost", path: "/", secure: true, httpOnly: true, sameSite: "Lax" });
 
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.waitForURL("**/login", WAIT);
     expect(await context.cookies()).toEqual([]);
     // Someone else's valid token, planted under the bare name (as a parent domain could): not a sign-in.
@@ -85,6 +85,46 @@ describe("the dashboard in a real browser", () => {
     await page.goto(`${site}/dashboard`);
     expect(new URL(page.url()).pathname).toBe("/login");
     await context.close();
+  });
+
+  it("signs out everywhere: other browsers and API tokens stop working, a dismissed confirmation changes nothing", async () => {
+    const user = await createTestUser(admin); // user.token stands for an API client's token
+    const apiStatus = async () =>
+      (await fetch(url("/api/whatsapp/status"), { headers: { authorization: `Bearer ${user.token}` } })).status;
+    const signIn = async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(url("/login"));
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(user.password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL("**/dashboard", WAIT);
+      return { context, page };
+    };
+    const here = await signIn();
+    const elsewhere = await signIn();
+    expect(await apiStatus()).toBe(200);
+    const button = here.page.getByRole("button", { name: "Sign out everywhere" });
+
+    const posts: string[] = [];
+    here.page.on("request", (request) => request.method() === "POST" && posts.push(request.url()));
+    here.page.once("dialog", (dialog) => void dialog.dismiss());
+    await button.click();
+    await here.page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0))); // the submit's task has run
+    expect(posts).toEqual([]);
+    expect(await apiStatus()).toBe(200);
+
+    here.page.once("dialog", (dialog) => void dialog.accept());
+    await button.click();
+    await here.page.waitForURL("**/login", WAIT);
+    expect(await here.context.cookies()).toEqual([]);
+    expect(await apiStatus()).toBe(401);
+    await elsewhere.page.goto(url("/dashboard"));
+    expect(new URL(elsewhere.page.url()).pathname).toBe("/login");
+    // The password still signs in.
+    const again = await signIn();
+    await expectAccessible(again.page, "dashboard with sign-out-everywhere");
+    for (const session of [here, elsewhere, again]) await session.context.close();
   });
 
   it("stops trying an account's password after 10 failed sign-ins, even the right one", async () => {
@@ -193,7 +233,7 @@ describe("the dashboard in a real browser", () => {
     await page.getByRole("button", { name: "Log out of WhatsApp" }).click();
     await page.getByText("No stored session yet.", { exact: false }).waitFor(WAIT);
 
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.waitForURL("**/login", WAIT);
     await page.goto(url("/dashboard"));
     expect(new URL(page.url()).pathname).toBe("/login");
@@ -250,7 +290,7 @@ describe("the operator page", () => {
     expect(await page.content()).not.toContain(statusToken);
     await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
     await expectAccessible(page, "operator status");
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.getByLabel("Superuser email").fill(instance.pocketbase.adminEmail);
     await page.getByLabel("Superuser password").fill(instance.pocketbase.adminPassword);
     await page.getByRole("button", { name: "Open the status page" }).click();

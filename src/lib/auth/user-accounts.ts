@@ -1,6 +1,7 @@
 import PocketBase, { ClientResponseError } from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
+import { forgetVerifiedTokens } from "./user-token-verifier";
 
 /** The email and password do not match a user. */
 export class InvalidCredentialsError extends Error {
@@ -63,4 +64,22 @@ export async function signUpUser(url: string, email: string, password: string): 
 function describeProblem(field: string, problem: { message?: string; code?: string }): string {
   if (field === "email" && problem.code === "validation_not_unique") return "An account with this email already exists.";
   return problem.message ?? "Invalid value.";
+}
+
+/**
+ * Signs `userId` out everywhere: PocketBase gives the user a new token key, which
+ * invalidates every token issued so far (dashboard cookies on any browser, API bearer
+ * tokens), and this process stops trusting the ones it has verified. Other instances
+ * trust an already verified token for at most VERIFIED_TOKEN_TTL_MS longer.
+ * `service` must be a superuser client: a user cannot change their own token key.
+ * @throws PocketBaseUnavailableError, SessionStoreError
+ */
+export async function revokeUserTokens(service: PocketBase, userId: string): Promise<void> {
+  try {
+    await service.collection("users").update(userId, { "tokenKey:autogenerate": "" }, { requestKey: null });
+  } catch (error) {
+    throw toStoreError(error, "revoke the user's tokens");
+  } finally {
+    forgetVerifiedTokens(userId);
+  }
 }

@@ -18,7 +18,10 @@ interface Verified {
 }
 
 // Keyed by the token's hash: no bearer token is kept in memory longer than a request.
-const verified = new Map<string, Verified>();
+// On globalThis: route handlers, pages and server actions may each get their own copy
+// of this module, and a revocation in one must reach the others.
+const holder = globalThis as typeof globalThis & { __wavaultVerifiedTokens?: Map<string, Verified> };
+const verified = (holder.__wavaultVerifiedTokens ??= new Map<string, Verified>());
 const keyOf = (token: string) => createHash("sha256").update(token).digest("base64url");
 
 /** The token's own expiry (ms), read from its payload without checking it (PocketBase has). */
@@ -45,4 +48,9 @@ export async function verifyUserTokenOrThrow(url: string, token: string): Promis
   if (verified.size >= MAX_ENTRIES) verified.delete(verified.keys().next().value!); // the oldest
   verified.set(key, { user, until: Math.min(Date.now() + VERIFIED_TOKEN_TTL_MS, expiryOf(token)) });
   return user;
+}
+
+/** Stops trusting every token of `userId` that this process has verified (after their tokens were revoked). */
+export function forgetVerifiedTokens(userId: string): void {
+  for (const [key, entry] of verified) if (entry.user.id === userId) verified.delete(key);
 }
