@@ -41,7 +41,9 @@ function describe(event: SessionEvent): string {
     case "lease_taken_over":
       return "Took your session over from a server that stopped answering";
     case "lease_lost":
-      return "Another server took your session over";
+      return data.reason === "not_renewed"
+        ? "Stopped: this server lost touch with the session database, so another server may take your session over"
+        : "Another server took your session over";
     case "logout":
       return data.by === "phone" ? "Logged out from your phone" : "Logged out of WhatsApp";
     case "stale_closed":

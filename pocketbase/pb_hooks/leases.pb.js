@@ -31,6 +31,9 @@ routerAdd(
       const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
       if (!record) return;
       record.set("lease_expires", new Date(Date.now() + ttlMs).toISOString());
+      // A running session is an active one, however long nothing in it changed: the
+      // cleanup must not take it for stale if its owner later loses touch with PocketBase.
+      record.set("last_active", new Date().toISOString());
       txApp.save(record);
       lease = lib.leaseOf(record);
     });

@@ -2,24 +2,39 @@ import { log } from "../log";
 import { errorCode } from "./session-store-errors";
 import { LeaseLostError, type Lease, type SessionLease } from "./session-lease";
 
+/** Why a channel lost its lease: another instance took it over, or it could not be renewed in time. */
+export type LeaseLossReason = "taken_over" | "not_renewed";
+
+/**
+ * Gives up a lease that could not be renewed at this share of its TTL after the last
+ * successful claim or renewal was sent. PocketBase counts the TTL from when it received
+ * that request, so this instance lets go before PocketBase lets another one claim.
+ */
+const GIVE_UP_AT = 5 / 6;
+
 /**
  * Holds one channel's lease: claims it, renews it every third of its TTL, and says when
- * it was lost (another instance took the session over). Renewals go through the
- * channel's write queue, in order with its other writes to the same record.
+ * it was lost — another instance took the session over, or no renewal got through for
+ * most of a TTL (PocketBase unreachable from here, this process stalled). In the second
+ * case another instance that can reach PocketBase may claim the session once the lease
+ * expires there, so the channel must stop before then: two browsers running one linked
+ * device corrupt its encryption sessions. Renewals go through the channel's write
+ * queue, in order with its other writes to the same record.
  */
 export class LeaseKeeper {
   readonly #leases: SessionLease;
   readonly #userId: string;
   readonly #serialize: <T>(work: () => Promise<T>) => Promise<T>;
-  readonly #onLost: () => void;
+  readonly #onLost: (reason: LeaseLossReason) => void;
   #lease: Lease | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #deadline: NodeJS.Timeout | null = null;
 
   constructor(
     leases: SessionLease,
     userId: string,
     serialize: <T>(work: () => Promise<T>) => Promise<T>,
-    onLost: () => void,
+    onLost: (reason: LeaseLossReason) => void,
   ) {
     this.#leases = leases;
     this.#userId = userId;
@@ -34,26 +49,34 @@ export class LeaseKeeper {
 
   /** @throws SessionLeasedElsewhereError when another instance holds the session. */
   async claim(): Promise<Lease> {
+    const sentAt = performance.now();
     const lease = await this.#leases.claim(this.#userId);
     this.#lease = lease;
     log("info", "Session lease claimed", { userId: this.#userId, owner: lease.owner, generation: lease.generation });
     this.#timer = setInterval(() => this.#renew(), Math.max(100, Math.floor(this.#leases.ttlMs / 3)));
     this.#timer.unref();
+    this.#armDeadline(sentAt);
     return lease;
   }
 
+  /** Stops renewing (and the deadline: the channel is stopping, and every write is still fenced). */
   stopRenewing(): void {
     if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#timer = this.#deadline = null;
   }
 
-  /** Another instance took over (an upload was refused): forget the lease, tell the channel. */
-  lost(): void {
+  /** The lease is gone (an upload was refused, or the deadline passed): forget it, tell the channel. */
+  lost(reason: LeaseLossReason = "taken_over"): void {
     if (!this.#lease) return;
-    log("warn", "Session lease lost to another instance", { userId: this.#userId, generation: this.#lease.generation });
+    const message =
+      reason === "taken_over"
+        ? "Session lease lost to another instance"
+        : "Session lease not renewed in time: stopping the client before another instance may claim it";
+    log("warn", message, { userId: this.#userId, generation: this.#lease.generation });
     this.#lease = null;
     this.stopRenewing();
-    this.#onLost();
+    this.#onLost(reason);
   }
 
   /** Gives the lease up for the next instance; failures are logged (it then expires). */
@@ -67,12 +90,27 @@ export class LeaseKeeper {
     );
   }
 
+  /** (Re)starts the countdown from when the last successful claim or renewal was sent. */
+  #armDeadline(sentAt: number): void {
+    if (this.#deadline) clearTimeout(this.#deadline);
+    const ms = sentAt + this.#leases.ttlMs * GIVE_UP_AT - performance.now();
+    this.#deadline = setTimeout(() => this.lost("not_renewed"), Math.max(0, ms));
+    this.#deadline.unref();
+  }
+
   #renew(): void {
     const current = this.#lease;
     if (!current) return;
-    this.#serialize(() => this.#leases.renew(current)).then(
+    let sentAt = 0;
+    const renewing = () => {
+      sentAt = performance.now();
+      return this.#leases.renew(current);
+    };
+    this.#serialize(renewing).then(
       (renewed) => {
-        if (this.#lease === current) this.#lease = renewed; // not if released meanwhile
+        if (this.#lease !== current) return; // released or lost meanwhile
+        this.#lease = renewed;
+        if (this.#timer) this.#armDeadline(sentAt);
       },
       (error: unknown) => {
         if (error instanceof LeaseLostError) this.lost();

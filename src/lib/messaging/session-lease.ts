@@ -109,7 +109,13 @@ export class SessionLease {
     }
   }
 
+  /**
+   * One lease request, given up after a third of the TTL (when the next renewal is due):
+   * on a dead network path a request would otherwise hang, and with it every write queued
+   * behind it on the channel.
+   */
   #send<T>(action: "claim" | "renew" | "release", body: Record<string, unknown>): Promise<T> {
-    return this.#pb.send<T>(`/api/wavault/leases/${action}`, { method: "POST", body });
+    const signal = AbortSignal.timeout(Math.max(1_000, Math.floor(this.#ttlMs / 3)));
+    return this.#pb.send<T>(`/api/wavault/leases/${action}`, { method: "POST", body, signal });
   }
 }

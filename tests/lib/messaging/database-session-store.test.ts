@@ -307,6 +307,16 @@ describe("DatabaseSessionStore and leases", () => {
     await expect.poll(() => existsSync(file)).toBe(false);
   });
 
+  it("keeps a quiet session that was running until its owner lost touch with PocketBase: renewals count as activity", async () => {
+    const userId = await staleSession(); // nothing saved for 45 days: a session ready for weeks with nothing new
+    const owner = lease(50);
+    await owner.renew(await owner.claim(userId)); // its owner renews while it reaches PocketBase…
+    await new Promise((resolve) => setTimeout(resolve, 60)); // …then cannot, and the lease lapses there
+
+    await store().cleanupOldSessions(30);
+    expect(await store().hasSession(userId)).toBe(true);
+  });
+
   it("deletes through the hook route in batches of its limit, and refuses a bad request", async () => {
     const users = [await staleSession(), await staleSession(), await staleSession()];
     const cleanup = (body: Record<string, unknown>) =>

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type PocketBase from "pocketbase";
+import PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
@@ -12,6 +12,7 @@ import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/mess
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
+import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { adminClient, createTestUser } from "../../helpers/pocketbase";
 import { closed, connectPaired, newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
@@ -269,6 +270,42 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     process.kill(channel.browserPid!, "SIGKILL");
     await ended;
     expect(await sessions.getOne(record.id)).toMatchObject({ lease_owner: "instance-thief", status: "authenticating" });
+  });
+
+  it("an owner cut off from PocketBase stops its browser before its lease expires there; another instance then takes over without a QR", async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    const cutOffAdmin = new PocketBase(proxy.url);
+    cutOffAdmin.autoCancellation(false);
+    cutOffAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
+    const cutOff = newRuntime({ admin: cutOffAdmin, keys, sessionRoot: path.join(dir, "cut-off"), webCacheDir, instanceId: "instance-cut-off", leaseTtlMs: 3_000 });
+    runtimes.push(cutOff);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(cutOff.manager, user.record.id);
+      await channel.statusRecorded();
+      // "disconnected" is emitted once the browser is closed (the status write may then wait).
+      const stopped = waitForStatus(channel, "disconnected", 10_000);
+      const ended = closed(channel, 10_000);
+      proxy.partition(); // its renewals now hang; another instance still reaches PocketBase
+      await stopped;
+      const endedAt = Date.now();
+      await ended;
+      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+      const expiresAt = new Date(String(record.lease_expires)).getTime();
+      expect(endedAt, "the browser outlived the lease PocketBase holds for it").toBeLessThan(expiresAt);
+      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((line) => line.includes(cutOff.sessionDir(user.record.id)));
+      expect(browsers).toEqual([]);
+
+      await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 50)); // the lease lapses: no event to await
+      const { manager } = runtime("after-cut-off");
+      const taken = await manager.connect(user.record.id);
+      await waitForStatus(taken, "ready");
+      await manager.stopAll();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {

@@ -73,9 +73,9 @@ export class WhatsAppChannel extends EventEmitter {
     super();
     this.userId = options.userId;
     this.#options = options;
-    this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), () => {
-      this.#event("lease_lost");
-      void this.#finish("disconnected");
+    this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), (reason) => {
+      this.#event("lease_lost", { reason });
+      void this.#finish("disconnected", { leaseLost: true });
     });
     this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
     this.#saver = new SessionSaver({
@@ -325,12 +325,17 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
-  /** Closes the browser (idempotent); an archive in flight finishes first. */
-  async #closeBrowser(): Promise<void> {
-    await this.#saver.settle();
+  /**
+   * Closes the browser (idempotent); an archive in flight finishes first — unless the
+   * lease is lost: then nothing it saves can be stored, and the browser must be gone
+   * before another instance may start the session.
+   */
+  async #closeBrowser(leaseLost = false): Promise<void> {
+    if (!leaseLost) await this.#saver.settle();
     const client = this.#client;
     this.#client = null;
     if (client) await destroyQuietly(client);
+    await this.#saver.settle();
   }
 
   async #deleteProfile(): Promise<void> {
@@ -340,11 +345,11 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   /** Every way the channel ends: browser closed, status recorded, lease released, then "closed". Once. */
-  #finish(status: SessionStatus): Promise<void> {
+  #finish(status: SessionStatus, { leaseLost = false } = {}): Promise<void> {
     this.#finishing ??= (async () => {
       // A start that restored a session and ended before ready missed, whatever ended it.
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
-      await this.#closeBrowser();
+      await this.#closeBrowser(leaseLost);
       // A logged-out profile must not outlive the logout: a later start would reuse it.
       if (this.#loggedOut) await this.#deleteProfile();
       // The last status goes in before the lease is released: once it is, the next
