@@ -10,6 +10,8 @@ import { adminClient, testPocketBase } from "../helpers/pocketbase";
 const MIGRATION = "1739630000_create_whatsapp_sessions.js";
 const EVENTS_MIGRATION = "1739640000_create_whatsapp_session_events.js";
 const EVENTS_AT_MIGRATION = "1739650000_add_at_to_whatsapp_session_events.js";
+const USER_IDS_MIGRATION = "1739660000_users_ids_chosen_by_server.js";
+const HIDDEN_MIGRATION = "1739670000_hide_session_internals.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -102,9 +104,11 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all three.
-      const down = await migrate("down", "3");
+      // The events collection (later migrations) relates to this one: down reverts all five.
+      const down = await migrate("down", "5");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${HIDDEN_MIGRATION}`);
+      expect(down.output).toContain(`Reverted ${USER_IDS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${EVENTS_AT_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${EVENTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${MIGRATION}`);
@@ -115,6 +119,8 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${MIGRATION}`);
       expect(again.output).toContain(`Applied ${EVENTS_MIGRATION}`);
       expect(again.output).toContain(`Applied ${EVENTS_AT_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${HIDDEN_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${USER_IDS_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
