@@ -72,6 +72,7 @@ function describe(row: MigrationRow): string {
     migrated: "migrated",
     unchanged: "skip: already migrated and unchanged",
     stored_by_app: "skip: the app stored a newer session",
+    deleted_since: "skip: migrated earlier, deleted since",
     unknown_user: "skip: unknown user",
     invalid_session: "skip: not a valid session",
     running: "skip: running on an instance",

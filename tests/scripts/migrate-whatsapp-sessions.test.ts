@@ -203,13 +203,13 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
     });
   });
 
-  it("never overwrites a session the app stored since, nor one an instance is running", async () => {
+  it("never overwrites a session the app stored since, nor one an instance is running, nor brings back one deleted since", async () => {
     const pocketbase = await startIsolatedPocketBase();
     try {
       const admin = await pocketbase.admin();
       const key = randomBytes(32).toString("base64");
-      const [migratedThenUsed, running] = (await Promise.all([1, 2].map(() => createTestUser(admin)))).map((user) => user.record.id);
-      const source = await sessionsDir("guarded", [migratedThenUsed!]);
+      const [migratedThenUsed, running, migratedThenDeleted] = (await Promise.all([1, 2, 3].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      const source = await sessionsDir("guarded", [migratedThenUsed!, migratedThenDeleted!]);
       expect((await runScript(pocketbase, key, ["--dir", source, "--execute"])).code).toBe(0);
 
       // The app runs the session and saves a newer archive; the old folder is touched later.
@@ -222,6 +222,9 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       await utimes(kept, later, later);
       for (const file of await readdir(kept)) await utimes(path.join(kept, file), later, later);
 
+      // The user logs out with no client running (or the cleanup deletes the session).
+      await store.deleteSession(migratedThenDeleted!);
+
       // And an instance is running another user's session right now.
       await cp(pairedProfile, path.join(source, `session-${running}`), { recursive: true });
       await new SessionLease(admin, { instanceId: "busy-instance", ttlMs: 60_000 }).claim(running!);
@@ -230,10 +233,12 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       expect(run.code).toBe(1); // the running one is to be tried again
       expect(rowOf(run, `session-${migratedThenUsed}`)).toMatchObject({ action: "stored_by_app", deleted: false });
       expect(rowOf(run, `session-${running}`)).toMatchObject({ action: "running", deleted: false });
+      expect(rowOf(run, `session-${migratedThenDeleted}`)).toMatchObject({ action: "deleted_since", deleted: false });
+      expect(await store.hasSession(migratedThenDeleted!)).toBe(false);
       const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${migratedThenUsed}"`);
       expect([after.archive, after.metadata.sha256]).toEqual([appSaved.archive, appSaved.metadata.sha256]);
       expect((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${running}"`)).archive).toBe("");
-      for (const userId of [migratedThenUsed, running]) expect(existsSync(path.join(source, `session-${userId}`))).toBe(true);
+      for (const userId of [migratedThenUsed, running, migratedThenDeleted]) expect(existsSync(path.join(source, `session-${userId}`))).toBe(true);
     } finally {
       await pocketbase.dispose();
     }

@@ -1,4 +1,5 @@
-import { lstat, mkdtemp, readdir, realpath, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { lstat, mkdtemp, readdir, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
@@ -11,6 +12,12 @@ import { disposeArchive, hasValidSession, type SessionArchiver } from "./session
 import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
 
 const RUNNING = "an instance runs this session now (its lease is live); run again later";
+/**
+ * Left in a folder once its upload is verified (outside the archived paths, so the
+ * folder's fingerprint is unchanged): when the stored session is gone on a later run,
+ * the user logged out or the cleanup deleted it, and the folder must not bring it back.
+ */
+export const MIGRATED_MARKER = ".wavault-migrated";
 
 /**
  * What happened to one folder (or, in a dry run, what would):
@@ -18,6 +25,8 @@ const RUNNING = "an instance runs this session now (its lease is live); run agai
  * - migrated: archived, uploaded, downloaded again and verified;
  * - unchanged: migrated by an earlier run and not changed since;
  * - stored_by_app: the app has saved a session for this user since: never overwritten;
+ * - deleted_since: migrated by an earlier run, and the stored session was deleted since
+ *   (a logout, the cleanup): never uploaded again;
  * - unknown_user, invalid_session, running (an instance holds its lease), refused (a
  *   symlink, or outside the directory), failed: problems; the folder is never deleted.
  */
@@ -26,6 +35,7 @@ export type MigrationAction =
   | "migrated"
   | "unchanged"
   | "stored_by_app"
+  | "deleted_since"
   | "unknown_user"
   | "invalid_session"
   | "running"
@@ -158,10 +168,14 @@ export class SessionMigrator {
       try {
         const stored = await this.#storedSession(userId);
         if (!lease && stored?.leaseLive) return done("running", RUNNING);
+        if (!stored?.hasArchive && existsSync(path.join(folder, MIGRATED_MARKER))) {
+          return done("deleted_since", "migrated by an earlier run, and the stored session was deleted since (a logout or the cleanup): not uploaded again");
+        }
         if (stored?.hasArchive && stored.sourceFingerprint === fingerprintOf(scan)) {
           row.archiveBytes = stored.sizeBytes;
           done("unchanged", "already migrated, and the folder has not changed since");
           if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
+          else if (options.execute) await this.#markMigrated(folder, userId, stored.sha256, row); // runs before markers existed
           return row;
         }
         if (stored?.hasArchive && !stored.sourceFingerprint) {
@@ -202,7 +216,18 @@ export class SessionMigrator {
     Object.assign(row, { action: "migrated" as const, message: "uploaded and verified" });
     if (options.deleteSource) await this.#verifyAndDelete(folder, userId, archive.sha256, scan, scratch, row);
     else await this.#verify(userId, archive.sha256, scratch);
+    if (!row.deleted) await this.#markMigrated(folder, userId, archive.sha256, row);
     return row;
+  }
+
+  /** Leaves MIGRATED_MARKER in a verified folder; a failure only goes into the row's message. */
+  async #markMigrated(folder: string, userId: string, sha256: string, row: MigrationRow): Promise<void> {
+    const marker = { userId, sha256, migratedAt: new Date().toISOString() };
+    try {
+      await writeFile(path.join(folder, MIGRATED_MARKER), `${JSON.stringify(marker)}\n`);
+    } catch (error) {
+      row.message += `; the folder could not be marked as migrated (${(error as NodeJS.ErrnoException).code ?? String(error)}): if the stored session is deleted, a later run would upload it again`;
+    }
   }
 
   /**
