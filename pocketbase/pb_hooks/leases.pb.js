@@ -9,9 +9,10 @@ routerAdd(
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
     lib.requireFields(body, ["user", "owner", "ttlMs"]);
+    const [user, owner, ttlMs] = [lib.text(body, "user"), lib.text(body, "owner"), lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS)];
     let result;
     $app.runInTransaction((txApp) => {
-      result = lib.claim(txApp, String(body.user), String(body.owner), lib.positiveInt(body, "ttlMs"));
+      result = lib.claim(txApp, user, owner, ttlMs);
     });
     return e.json(result.held ? 409 : 200, result.lease);
   },
@@ -24,11 +25,12 @@ routerAdd(
   (e) => {
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
-    lib.requireFields(body, ["user", "owner", "generation", "ttlMs"]);
-    const ttlMs = lib.positiveInt(body, "ttlMs");
+    const held = lib.leaseFields(body);
+    lib.requireFields(body, ["ttlMs"]);
+    const ttlMs = lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS);
     let lease = null;
     $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
       if (!record) return;
       record.set("lease_expires", new Date(Date.now() + ttlMs).toISOString());
       // A running session is an active one, however long nothing in it changed: the
@@ -48,9 +50,9 @@ routerAdd(
   (e) => {
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
-    lib.requireFields(body, ["user", "owner", "generation"]);
+    const held = lib.leaseFields(body);
     $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
       if (!record) return;
       record.set("lease_owner", "");
       record.set("lease_expires", "");
@@ -70,12 +72,13 @@ routerAdd(
   (e) => {
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
-    lib.requireFields(body, ["user", "owner", "generation", "status"]);
+    const held = lib.leaseFields(body);
+    const status = lib.text(body, "status");
     let saved = false;
     $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
       if (!record) return;
-      record.set("status", String(body.status));
+      record.set("status", status);
       record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
       txApp.save(record);
@@ -95,17 +98,25 @@ routerAdd(
   (e) => {
     const lib = require(`${__hooks}/wavault-leases.js`);
     const body = e.requestInfo().body;
-    lib.requireFields(body, ["user", "owner", "generation", "size_bytes", "metadata"]);
-    const files = e.findUploadedFiles("archive");
+    const held = lib.leaseFields(body);
+    lib.requireFields(body, ["size_bytes", "metadata"]);
+    const sizeBytes = lib.positiveInt(body, "size_bytes");
+    const metadata = lib.metadataOf(body);
+    let files = null;
+    try {
+      files = e.findUploadedFiles("archive");
+    } catch (_) {
+      // no multipart file under that name
+    }
     if (!files || files.length !== 1) throw new BadRequestError('Exactly one "archive" file is required.');
     let saved = null;
     $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, String(body.user), String(body.owner), Number(body.generation));
+      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
       if (!record) return;
       record.set("archive", files[0]);
       record.set("compressed", true);
-      record.set("size_bytes", Number(body.size_bytes));
-      record.set("metadata", JSON.parse(String(body.metadata)));
+      record.set("size_bytes", sizeBytes);
+      record.set("metadata", metadata);
       record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
       txApp.save(record);

@@ -38,11 +38,45 @@ function requireFields(body, names) {
   }
 }
 
-/** A positive whole number from a JSON or multipart field (multipart values may be strings). */
-function positiveInt(body, name) {
-  const value = Number(body[name]);
-  if (!Number.isInteger(value) || value <= 0) throw new BadRequestError(`"${name}" must be a positive whole number.`);
+/** A positive whole number, at most `max`, from a JSON or multipart field (multipart values are strings). */
+function positiveInt(body, name, max = Number.MAX_SAFE_INTEGER) {
+  const value = typeof body[name] === "string" && body[name].trim() !== "" ? Number(body[name]) : body[name];
+  if (!Number.isSafeInteger(value) || value <= 0 || value > max) {
+    throw new BadRequestError(`"${name}" must be a whole number from 1 to ${max}.`);
+  }
   return value;
+}
+
+/** A non-empty string of at most 255 characters. */
+function text(body, name) {
+  const value = body[name];
+  if (typeof value !== "string" || value === "" || value.length > 255) {
+    throw new BadRequestError(`"${name}" must be a string of 1 to 255 characters.`);
+  }
+  return value;
+}
+
+/** A lease's longest TTL: a day (a longer one would keep a crashed instance's sessions from everyone). */
+const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** The lease a request names: { user, owner, generation }, each checked (400 otherwise). */
+function leaseFields(body) {
+  requireFields(body, ["user", "owner", "generation"]);
+  return { user: text(body, "user"), owner: text(body, "owner"), generation: positiveInt(body, "generation") };
+}
+
+/** An archive's metadata: a JSON object with its sha256 (400 otherwise). */
+function metadataOf(body) {
+  let metadata;
+  try {
+    metadata = JSON.parse(String(body.metadata));
+  } catch (_) {
+    throw new BadRequestError('"metadata" must be JSON.');
+  }
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata) || typeof metadata.sha256 !== "string") {
+    throw new BadRequestError('"metadata" must be a JSON object with the archive\'s "sha256".');
+  }
+  return metadata;
 }
 
 /** Takes the lease when it is free, expired, or already this owner's; else returns who holds it. */
@@ -105,4 +139,4 @@ function deleteStale(txApp, before, limit) {
   return users;
 }
 
-module.exports = { claim, deleteStale, heldBy, leaseOf, positiveInt, requireFields };
+module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, positiveInt, requireFields, text };

@@ -317,6 +317,35 @@ describe("DatabaseSessionStore and leases", () => {
     expect(await store().hasSession(userId)).toBe(true);
   });
 
+  it("answers malformed lease requests with 400, not a lost lease or a stored oddity", async () => {
+    const user = await createTestUser(admin);
+    const held = await lease().claim(user.record.id);
+    const send = (action: string, body: Record<string, unknown> | FormData) =>
+      admin.send(`/api/wavault/${action}`, { method: "POST", body });
+    const refusal = async (action: string, body: Record<string, unknown> | FormData) =>
+      send(action, body).then(
+        () => ({ status: 200, message: "" }),
+        (error: { status: number; response: { message?: string } }) => ({ status: error.status, message: error.response.message ?? "" }),
+      );
+    const ids = { user: user.record.id, owner: held.owner, generation: held.generation };
+    expect(await refusal("leases/claim", { user: user.record.id, owner: "x", ttlMs: 1e300 })).toMatchObject({ status: 400, message: expect.stringContaining("ttlMs") });
+    expect(await refusal("leases/claim", { user: user.record.id, owner: { name: "x" }, ttlMs: 1000 })).toMatchObject({ status: 400, message: expect.stringContaining("owner") });
+    expect(await refusal("leases/renew", { ...ids, generation: "abc", ttlMs: 1000 })).toMatchObject({ status: 400, message: expect.stringContaining("generation") });
+    const upload = (fields: Record<string, string>, file = true) => {
+      const form = new FormData();
+      for (const [name, value] of Object.entries({ user: ids.user, owner: ids.owner, generation: String(ids.generation), size_bytes: "5", ...fields })) form.set(name, value);
+      if (file) form.set("archive", new File([Buffer.from("bytes")], "a.wvlt"));
+      return refusal("sessions/archive", form);
+    };
+    expect(await upload({ metadata: '{"sha256":"ab"}' }, false)).toMatchObject({ status: 400, message: expect.stringContaining('"archive" file') });
+    for (const metadata of ["5", "null", "[]", "{", '{"sha":"x"}']) {
+      expect(await upload({ metadata }), metadata).toMatchObject({ status: 400, message: expect.stringContaining("metadata") });
+    }
+    // None of it touched the session, and the well-formed requests still work.
+    expect(await sessionOf(user.record.id)).toMatchObject({ lease_owner: held.owner, lease_generation: held.generation, archive: "" });
+    expect(await upload({ metadata: '{"sha256":"ab"}' })).toMatchObject({ status: 200 });
+  });
+
   it("deletes through the hook route in batches of its limit, and refuses a bad request", async () => {
     const users = [await staleSession(), await staleSession(), await staleSession()];
     const cleanup = (body: Record<string, unknown>) =>
