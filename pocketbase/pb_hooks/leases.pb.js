@@ -91,7 +91,8 @@ routerAdd(
 );
 
 // A fenced archive upload: multipart with the file "archive" and the fields user,
-// owner, generation, size_bytes, metadata (JSON), optionally phone_number.
+// owner, generation, size_bytes, metadata (JSON), optionally phone_number and
+// keep_last_active ("true").
 routerAdd(
   "POST",
   "/api/wavault/sessions/archive",
@@ -117,7 +118,9 @@ routerAdd(
       record.set("compressed", true);
       record.set("size_bytes", sizeBytes);
       record.set("metadata", metadata);
-      record.set("last_active", new Date().toISOString());
+      // A re-encryption of the same session is no activity: it keeps last_active.
+      // (PocketBase reads a multipart "true" as the boolean.)
+      if (String(body.keep_last_active) !== "true") record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
       txApp.save(record);
       saved = record;

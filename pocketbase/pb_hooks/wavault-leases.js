@@ -47,9 +47,12 @@ function positiveInt(body, name, max = Number.MAX_SAFE_INTEGER) {
   return value;
 }
 
-/** A non-empty string of at most 255 characters. */
+/**
+ * A non-empty string of at most 255 characters. PocketBase turns a multipart value that
+ * looks like a number into one (its String() is then the raw value again).
+ */
 function text(body, name) {
-  const value = body[name];
+  const value = typeof body[name] === "number" && Number.isFinite(body[name]) ? String(body[name]) : body[name];
   if (typeof value !== "string" || value === "" || value.length > 255) {
     throw new BadRequestError(`"${name}" must be a string of 1 to 255 characters.`);
   }

@@ -79,7 +79,7 @@ export async function decryptArchiveStream(
   keys: ArchiveKeyRing,
   write: (plaintext: Buffer) => Promise<void> | void,
   expectedSha256?: string,
-): Promise<{ sha256: string; sizeBytes: number }> {
+): Promise<{ sha256: string; sizeBytes: number; keyId: string }> {
   const hash = createHash("sha256");
   let sizeBytes = 0;
   let pending = Buffer.alloc(0);
@@ -131,5 +131,5 @@ export async function decryptArchiveStream(
     });
   }
   await write(last);
-  return { sha256, sizeBytes };
+  return { sha256, sizeBytes, keyId: header!.keyId };
 }

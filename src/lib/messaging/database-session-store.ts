@@ -1,16 +1,16 @@
 import { existsSync, openAsBlob } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
 import { ClientResponseError, type RecordModel } from "pocketbase";
 
+import { downloadArchive } from "./archive-download";
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
 import { collectStorageStats, deleteStaleSessions, type StorageStats } from "./session-housekeeping";
-import { LeaseLostError, type Lease } from "./session-lease";
-import { isNotFound, SessionStoreError, toStoreError } from "./session-store-errors";
+import { fencedError, uploadArchiveFenced } from "./fenced-archive-upload";
+import type { Lease } from "./session-lease";
+import { isNotFound, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
 /** Written into a restored or archived profile: the stored version it holds. */
@@ -92,49 +92,39 @@ export class DatabaseSessionStore {
     metadata: Record<string, unknown> = {},
     lease?: Lease,
   ): Promise<RecordModel> {
-    const fields: Record<string, unknown> = {
-      // A file-backed blob: the upload streams from disk.
-      archive: new File([await openAsBlob(archive.file)], `session-${userId}.wvlt`),
-      compressed: true,
-      size_bytes: archive.sizeBytes,
-      last_active: new Date().toISOString(),
-      metadata: {
-        ...metadata,
-        sha256: archive.sha256,
-        raw_bytes: archive.rawBytes,
-        archived_bytes: archive.archivedBytes,
-        file_count: archive.fileCount,
-        compression_ratio: archive.compressionRatio,
-        format_version: archive.formatVersion,
-        key_id: archive.keyId,
-        saved_by: this.#instanceId,
-        saved_at: new Date().toISOString(),
-      } satisfies SessionMetadata,
-    };
-    if (phoneNumber) fields.phone_number = phoneNumber;
+    const stored = {
+      ...metadata,
+      sha256: archive.sha256,
+      raw_bytes: archive.rawBytes,
+      archived_bytes: archive.archivedBytes,
+      file_count: archive.fileCount,
+      compression_ratio: archive.compressionRatio,
+      format_version: archive.formatVersion,
+      key_id: archive.keyId,
+      saved_by: this.#instanceId,
+      saved_at: new Date().toISOString(),
+    } satisfies SessionMetadata;
 
     let saved: RecordModel;
-    try {
-      saved = lease ? await this.#saveFenced(userId, fields, lease) : await this.#saveUnfenced(userId, fields);
-    } catch (error) {
-      throw fencedError(error, lease, "save the session archive");
+    if (lease) {
+      saved = await uploadArchiveFenced(this.#pb, lease, { file: archive.file, sizeBytes: archive.sizeBytes, metadata: stored, phoneNumber });
+    } else {
+      const fields: Record<string, unknown> = {
+        // A file-backed blob: the upload streams from disk.
+        archive: new File([await openAsBlob(archive.file)], `session-${userId}.wvlt`),
+        compressed: true,
+        size_bytes: archive.sizeBytes,
+        last_active: new Date().toISOString(),
+        metadata: stored,
+        ...(phoneNumber ? { phone_number: phoneNumber } : {}),
+      };
+      saved = await this.#saveUnfenced(userId, fields).catch((error: unknown) => {
+        throw toStoreError(error, "save the session archive");
+      });
     }
     this.counters.uploads += 1;
     if (this.#memory.accepts(archive.sizeBytes)) this.#memory.set(userId, archive.sha256, await readArchive(archive));
     return saved;
-  }
-
-  /** Through the hook route that checks the lease and saves in one transaction. */
-  #saveFenced(userId: string, fields: Record<string, unknown>, lease: Lease): Promise<RecordModel> {
-    const form = new FormData();
-    form.set("archive", fields.archive as File);
-    form.set("user", userId);
-    form.set("owner", lease.owner);
-    form.set("generation", String(lease.generation));
-    form.set("size_bytes", String(fields.size_bytes));
-    form.set("metadata", JSON.stringify(fields.metadata));
-    if (fields.phone_number) form.set("phone_number", String(fields.phone_number));
-    return this.#pb.send<RecordModel>("/api/wavault/sessions/archive", { method: "POST", body: form });
   }
 
   /** A plain update or create, for callers without a lease (the migration script, tools). */
@@ -272,35 +262,16 @@ export class DatabaseSessionStore {
   }
 
   /** The archive file of `record`, streamed; each chunk also goes into `keep` when given. */
+  /** The record's archive as it downloads (counted once it arrives), a copy pushed to `keep`. */
   async *#download(record: RecordModel, keep: Buffer[] | null): AsyncGenerator<Buffer> {
-    let response: Response;
-    try {
-      const token = await this.#pb.files.getToken();
-      response = await fetch(this.#pb.files.getURL(record, record.archive as string, { token }));
-    } catch (error) {
-      throw toStoreError(error, "download the session archive");
-    }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new SessionStoreError("download the session archive", response.status);
-    }
-    this.counters.downloads += 1;
-    try {
-      for await (const chunk of Readable.fromWeb(response.body as WebReadableStream<Uint8Array>)) {
-        const bytes = chunk as Buffer;
-        keep?.push(bytes);
-        yield bytes;
-      }
-    } catch (error) {
-      throw toStoreError(error, "download the session archive");
+    let counted = false;
+    for await (const bytes of downloadArchive(this.#pb, record)) {
+      if (!counted) this.counters.downloads += 1;
+      counted = true;
+      keep?.push(bytes);
+      yield bytes;
     }
   }
-}
-
-/** A 409 from a fenced hook route is a lost lease; anything else a store error. */
-function fencedError(error: unknown, lease: Lease | undefined, action: string): Error {
-  if (lease && error instanceof ClientResponseError && error.status === 409) return new LeaseLostError(lease.userId, lease.generation);
-  return toStoreError(error, action);
 }
 
 async function readVersionMarker(dir: string): Promise<string | null> {
