@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   const rows = await reencryptor.reencrypt({
     execute: cli.execute,
     concurrency: cli.concurrency,
-    onRow: (row) => !cli.json && !process.stderr.isTTY && process.stderr.write(`${row.action.padEnd(12)} ${row.userId}\n`),
+    onRow: (row) => !cli.json && process.stderr.write(`${row.action.padEnd(12)} ${row.userId}\n`),
   });
   const byKey = archivesByKey(rows, keys.current.id);
   const problems = rows.filter((row) => REENCRYPTION_PROBLEMS.has(row.action));

@@ -51,7 +51,8 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_RESTORE_MAX_ENTRIES: positiveInt(50_000),
   SESSION_RESTORE_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
-  INSTANCE_ID: z.string().trim().min(1).max(255).default(`${os.hostname()}-${process.pid}`),
+  // At most 200: lease owners are "<prefix>/<INSTANCE_ID>/<8 hex>" within PocketBase's 255.
+  INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
   SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
   SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000),
   WA_WEB_VERSION: optionalString,

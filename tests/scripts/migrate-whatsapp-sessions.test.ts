@@ -208,9 +208,15 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
     try {
       const admin = await pocketbase.admin();
       const key = randomBytes(32).toString("base64");
-      const [migratedThenUsed, running, migratedThenDeleted] = (await Promise.all([1, 2, 3].map(() => createTestUser(admin)))).map((user) => user.record.id);
-      const source = await sessionsDir("guarded", [migratedThenUsed!, migratedThenDeleted!]);
-      expect((await runScript(pocketbase, key, ["--dir", source, "--execute"])).code).toBe(0);
+      const [migratedThenUsed, running, migratedThenDeleted, unmarkable] = (await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      const source = await sessionsDir("guarded", [migratedThenUsed!, migratedThenDeleted!, unmarkable!]);
+      // A folder whose marker cannot be written (a directory is in its way): migrated, but a problem.
+      await mkdir(path.join(source, `session-${unmarkable}`, ".wavault-migrated"));
+      const first = await runScript(pocketbase, key, ["--dir", source, "--execute", "--json"]);
+      expect(first.code).toBe(1);
+      expect(rowOf(first, `session-${unmarkable}`)).toMatchObject({ action: "failed", message: expect.stringContaining("could not be marked as migrated") });
+      expect(rowOf(first, `session-${migratedThenDeleted}`).action).toBe("migrated");
+      await rm(path.join(source, `session-${unmarkable}`), { recursive: true });
 
       // The app runs the session and saves a newer archive; the old folder is touched later.
       const store = new DatabaseSessionStore(admin, newArchiver(createKeyRing(key)), { instanceId: "app", memoryCacheBytes: 0 });

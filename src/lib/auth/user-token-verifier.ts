@@ -20,8 +20,13 @@ interface Verified {
 // Keyed by the token's hash: no bearer token is kept in memory longer than a request.
 // On globalThis: route handlers, pages and server actions may each get their own copy
 // of this module, and a revocation in one must reach the others.
-const holder = globalThis as typeof globalThis & { __wavaultVerifiedTokens?: Map<string, Verified> };
+const holder = globalThis as typeof globalThis & {
+  __wavaultVerifiedTokens?: Map<string, Verified>;
+  __wavaultRevokedAt?: Map<string, number>;
+};
 const verified = (holder.__wavaultVerifiedTokens ??= new Map<string, Verified>());
+/** When each user's tokens were last revoked here (performance.now()), kept as long as a check can take. */
+const revokedAt = (holder.__wavaultRevokedAt ??= new Map<string, number>());
 const keyOf = (token: string) => createHash("sha256").update(token).digest("base64url");
 
 /** The token's own expiry (ms), read from its payload without checking it (PocketBase has). */
@@ -44,7 +49,10 @@ export async function verifyUserTokenOrThrow(url: string, token: string): Promis
   const hit = verified.get(key);
   if (hit && hit.until > Date.now()) return hit.user;
   verified.delete(key);
+  const asked = performance.now();
   const { user } = await authenticateUserOrThrow(url, token);
+  // Revoked while PocketBase was asked: its "yes" may predate the revocation. Ask again.
+  if ((revokedAt.get(user.id) ?? -Infinity) >= asked) return verifyUserTokenOrThrow(url, token);
   if (verified.size >= MAX_ENTRIES) verified.delete(verified.keys().next().value!); // the oldest
   verified.set(key, { user, until: Math.min(Date.now() + VERIFIED_TOKEN_TTL_MS, expiryOf(token)) });
   return user;
@@ -52,5 +60,8 @@ export async function verifyUserTokenOrThrow(url: string, token: string): Promis
 
 /** Stops trusting every token of `userId` that this process has verified (after their tokens were revoked). */
 export function forgetVerifiedTokens(userId: string): void {
+  const now = performance.now();
+  for (const [id, at] of revokedAt) if (now - at > VERIFIED_TOKEN_TTL_MS) revokedAt.delete(id);
+  revokedAt.set(userId, now);
   for (const [key, entry] of verified) if (entry.user.id === userId) verified.delete(key);
 }

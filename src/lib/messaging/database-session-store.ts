@@ -18,6 +18,9 @@ export const VERSION_MARKER = ".wavault-version";
 
 export type RestoreTier = "memory" | "file" | "database";
 
+/** A status write gives up after this long (it is small; PocketBase answers in milliseconds). */
+const STATUS_TIMEOUT_MS = 15_000;
+
 /** The session status machine (seed 003): created → initializing → qr_ready → authenticating → ready → disconnected | failed. */
 export type SessionStatus = "created" | "initializing" | "qr_ready" | "authenticating" | "ready" | "disconnected" | "failed";
 
@@ -194,7 +197,8 @@ export class DatabaseSessionStore {
       ...(phoneNumber ? { phone_number: phoneNumber } : {}),
     };
     try {
-      await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body });
+      // Bounded: the channel's writes queue behind it (a dead network path would hang it).
+      await this.#pb.send("/api/wavault/sessions/status", { method: "POST", body, signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
     } catch (error) {
       throw fencedError(error, lease, "record the session status");
     }
@@ -261,7 +265,6 @@ export class DatabaseSessionStore {
     }
   }
 
-  /** The archive file of `record`, streamed; each chunk also goes into `keep` when given. */
   /** The record's archive as it downloads (counted once it arrives), a copy pushed to `keep`. */
   async *#download(record: RecordModel, keep: Buffer[] | null): AsyncGenerator<Buffer> {
     let counted = false;

@@ -18,8 +18,11 @@ const GIVE_UP_AT = 5 / 6;
  * most of a TTL (PocketBase unreachable from here, this process stalled). In the second
  * case another instance that can reach PocketBase may claim the session once the lease
  * expires there, so the channel must stop before then: two browsers running one linked
- * device corrupt its encryption sessions. Renewals go through the channel's write
- * queue, in order with its other writes to the same record.
+ * device corrupt its encryption sessions.
+ *
+ * Renewals do not wait in the channel's write queue (a slow upload would hold them past
+ * the deadline); PocketBase checks and writes each one in its own transaction, so they
+ * cannot undo another write. The release does wait, after the channel's last status.
  */
 export class LeaseKeeper {
   readonly #leases: SessionLease;
@@ -27,8 +30,11 @@ export class LeaseKeeper {
   readonly #serialize: <T>(work: () => Promise<T>) => Promise<T>;
   readonly #onLost: (reason: LeaseLossReason) => void;
   #lease: Lease | null = null;
+  /** A lease given up on its deadline: perhaps still ours in PocketBase, released once the browser is gone. */
+  #lapsed: Lease | null = null;
   #timer: NodeJS.Timeout | null = null;
   #deadline: NodeJS.Timeout | null = null;
+  #renewing = false;
 
   constructor(
     leases: SessionLease,
@@ -53,7 +59,7 @@ export class LeaseKeeper {
     const lease = await this.#leases.claim(this.#userId);
     this.#lease = lease;
     log("info", "Session lease claimed", { userId: this.#userId, owner: lease.owner, generation: lease.generation });
-    this.#timer = setInterval(() => this.#renew(), Math.max(100, Math.floor(this.#leases.ttlMs / 3)));
+    this.#timer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#leases.ttlMs / 3)));
     this.#timer.unref();
     this.#armDeadline(sentAt);
     return lease;
@@ -74,16 +80,21 @@ export class LeaseKeeper {
         ? "Session lease lost to another instance"
         : "Session lease not renewed in time: stopping the client before another instance may claim it";
     log("warn", message, { userId: this.#userId, generation: this.#lease.generation });
+    if (reason === "not_renewed") this.#lapsed = this.#lease;
     this.#lease = null;
     this.stopRenewing();
     this.#onLost(reason);
   }
 
-  /** Gives the lease up for the next instance; failures are logged (it then expires). */
+  /**
+   * Gives the lease up for the next instance — or one given up on its deadline, which a
+   * renewal that got through unanswered may still hold (fenced: a no-op if another
+   * instance took it). Failures are logged (it then expires).
+   */
   async release(): Promise<void> {
     this.stopRenewing();
-    const lease = this.#lease;
-    this.#lease = null;
+    const lease = this.#lease ?? this.#lapsed;
+    this.#lease = this.#lapsed = null;
     if (!lease) return;
     await this.#serialize(() => this.#leases.release(lease)).catch((error: unknown) =>
       log("warn", "Failed to release the session lease", { userId: this.#userId, code: errorCode(error) }),
@@ -98,24 +109,22 @@ export class LeaseKeeper {
     this.#deadline.unref();
   }
 
-  #renew(): void {
+  /** One renewal at a time (each gives up after a third of the TTL, when the next is due). */
+  async #renew(): Promise<void> {
     const current = this.#lease;
-    if (!current) return;
-    let sentAt = 0;
-    const renewing = () => {
-      sentAt = performance.now();
-      return this.#leases.renew(current);
-    };
-    this.#serialize(renewing).then(
-      (renewed) => {
-        if (this.#lease !== current) return; // released or lost meanwhile
-        this.#lease = renewed;
-        if (this.#timer) this.#armDeadline(sentAt);
-      },
-      (error: unknown) => {
-        if (error instanceof LeaseLostError) this.lost();
-        else log("warn", "Failed to renew the session lease", { userId: this.#userId, code: errorCode(error) });
-      },
-    );
+    if (!current || this.#renewing) return;
+    this.#renewing = true;
+    const sentAt = performance.now();
+    try {
+      const renewed = await this.#leases.renew(current);
+      if (this.#lease !== current) return; // released or lost meanwhile
+      this.#lease = renewed;
+      if (this.#timer) this.#armDeadline(sentAt);
+    } catch (error) {
+      if (error instanceof LeaseLostError) this.lost();
+      else log("warn", "Failed to renew the session lease", { userId: this.#userId, code: errorCode(error) });
+    } finally {
+      this.#renewing = false;
+    }
   }
 }

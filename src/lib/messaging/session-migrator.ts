@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { lstat, mkdtemp, readdir, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -9,6 +9,7 @@ import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-session-store";
 import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
+import { holdLease, type HeldLease } from "./held-lease";
 import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
 
 const RUNNING = "an instance runs this session now (its lease is live); run again later";
@@ -156,19 +157,20 @@ export class SessionMigrator {
       // An execute holds the user's lease from this check to the verified upload: no
       // instance can start the session (and save a newer archive) in between, and the
       // upload is fenced by it.
-      let lease: Lease | null = null;
+      let held: HeldLease | null = null;
       if (options.execute) {
         try {
-          lease = await this.#leases.claim(userId);
+          held = await holdLease(this.#leases, userId);
         } catch (error) {
           if (error instanceof SessionLeasedElsewhereError) return done("running", RUNNING);
           throw error;
         }
       }
+      const lease = held?.lease ?? null;
       try {
         const stored = await this.#storedSession(userId);
         if (!lease && stored?.leaseLive) return done("running", RUNNING);
-        if (!stored?.hasArchive && existsSync(path.join(folder, MIGRATED_MARKER))) {
+        if (!stored?.hasArchive && isMarkedMigrated(folder)) {
           return done("deleted_since", "migrated by an earlier run, and the stored session was deleted since (a logout or the cleanup): not uploaded again");
         }
         if (stored?.hasArchive && stored.sourceFingerprint === fingerprintOf(scan)) {
@@ -183,7 +185,7 @@ export class SessionMigrator {
         }
         return await this.#archiveAndUpload(folder, userId, scan, lease, scratch, options, row);
       } finally {
-        if (lease) await this.#leases.release(lease).catch(() => {}); // else it lapses in SESSION_LEASE_TTL_MS
+        await held?.release();
       }
     } catch (error) {
       return done("failed", `${errorCode(error)}: ${(error as Error)?.message ?? String(error)}`);
@@ -226,7 +228,9 @@ export class SessionMigrator {
     try {
       await writeFile(path.join(folder, MIGRATED_MARKER), `${JSON.stringify(marker)}\n`);
     } catch (error) {
-      row.message += `; the folder could not be marked as migrated (${(error as NodeJS.ErrnoException).code ?? String(error)}): if the stored session is deleted, a later run would upload it again`;
+      // A problem: should the stored session be deleted later, a re-run would bring it back.
+      row.action = "failed";
+      row.message = `uploaded and verified, but the folder could not be marked as migrated (${(error as NodeJS.ErrnoException).code ?? String(error)}): make it writable and run again, or delete it`;
     }
   }
 
@@ -289,5 +293,14 @@ export class SessionMigrator {
       if (isNotFound(error)) return null;
       throw toStoreError(error, "read the stored session");
     }
+  }
+}
+
+/** Whether an earlier run left its marker (a file) in the folder. */
+function isMarkedMigrated(folder: string): boolean {
+  try {
+    return lstatSync(path.join(folder, MIGRATED_MARKER)).isFile();
+  } catch {
+    return false;
   }
 }

@@ -10,14 +10,16 @@ import type { ArchiveKeyRing } from "./archive-keys";
 import { reencryptArchive } from "./archive-reencryption";
 import { SESSIONS_COLLECTION } from "./database-session-store";
 import { uploadArchiveFenced } from "./fenced-archive-upload";
-import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
+import { holdLease, type HeldLease } from "./held-lease";
+import { SessionLeasedElsewhereError, type SessionLease } from "./session-lease";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
 /**
  * What happened to one stored archive (or, in a dry run, what would):
  * - current: already under SESSION_ENCRYPTION_KEY;
  * - reencrypt: would be re-encrypted (dry run);
- * - reencrypted: re-encrypted under the current key, uploaded (fenced), and verified;
+ * - reencrypted: re-encrypted under the current key, checked to decipher to the same
+ *   bytes, then uploaded (fenced);
  * - gone: deleted (or emptied) since the list was read;
  * - running: an instance runs the session (its lease is live): it saves under the
  *   current key on its next save once it runs with this configuration; run again later;
@@ -99,9 +101,9 @@ export class SessionReencryptor {
     if (!this.#keys.byId.has(first.keyId)) return done("unknown_key", `key ${first.keyId} is neither SESSION_ENCRYPTION_KEY nor in SESSION_ENCRYPTION_OLD_KEYS`);
     if (!execute) return done("reencrypt");
 
-    let lease: Lease;
+    let held: HeldLease;
     try {
-      lease = await this.#leases.claim(row.userId);
+      held = await holdLease(this.#leases, row.userId);
     } catch (error) {
       if (error instanceof SessionLeasedElsewhereError) return done("running", "an instance runs this session now (its lease is live); run again later");
       return done("failed", describe(error));
@@ -115,7 +117,7 @@ export class SessionReencryptor {
       try {
         const archive = await reencryptArchive(downloadArchive(this.#pb, stored.record), this.#keys, file, stored.sha256);
         const metadata = { ...stored.metadata, sha256: archive.sha256, key_id: archive.keyId, reencrypted_from: archive.fromKeyId, reencrypted_at: new Date().toISOString() };
-        await uploadArchiveFenced(this.#pb, lease, { file, sizeBytes: archive.sizeBytes, metadata, keepLastActive: true });
+        await uploadArchiveFenced(this.#pb, held.lease, { file, sizeBytes: archive.sizeBytes, metadata, keepLastActive: true });
         row.sizeBytes = archive.sizeBytes;
         return done("reencrypted");
       } finally {
@@ -124,7 +126,7 @@ export class SessionReencryptor {
     } catch (error) {
       return done("failed", describe(error));
     } finally {
-      await this.#leases.release(lease).catch(() => {}); // else it lapses in SESSION_LEASE_TTL_MS
+      await held.release();
     }
   }
 

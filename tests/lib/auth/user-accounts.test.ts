@@ -4,6 +4,7 @@ import { revokeUserTokens, signInUser } from "../../../src/lib/auth/user-account
 import { verifyUserTokenOrThrow } from "../../../src/lib/auth/user-token-verifier";
 import { SessionStoreError } from "../../../src/lib/messaging/session-store-errors";
 import { authenticateUserOrThrow, UnauthorizedError } from "../../../src/lib/pocketbase/user-client";
+import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
 
 describe("revokeUserTokens", () => {
@@ -27,6 +28,22 @@ describe("revokeUserTokens", () => {
     // The password still works: a new sign-in gets a token that is accepted.
     const fresh = await signInUser(url, user.email, user.password);
     expect((await verifyUserTokenOrThrow(url, fresh)).id).toBe(user.record.id);
+  });
+
+  it("is not undone by a check PocketBase answered before the revocation that returns after it", async () => {
+    const admin = await adminClient();
+    const user = await createTestUser(admin);
+    const proxy = await startPartitionProxy(testPocketBase().url);
+    try {
+      proxy.slowResponses("POST /api/collections/users/auth-refresh", 1_000);
+      const checking = verifyUserTokenOrThrow(proxy.url, user.token);
+      await expect.poll(() => proxy.heldResponses, { timeout: 5_000 }).toBe(1); // PocketBase has said yes…
+      await revokeUserTokens(admin, user.record.id); // …and then the token is revoked, before the yes arrives
+      await expect(checking).rejects.toBeInstanceOf(UnauthorizedError);
+      await expect(verifyUserTokenOrThrow(proxy.url, user.token)).rejects.toBeInstanceOf(UnauthorizedError);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("fails with a typed error for a user that does not exist", async () => {

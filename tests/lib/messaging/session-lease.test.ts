@@ -5,6 +5,7 @@ import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { DatabaseSessionStore } from "../../../src/lib/messaging/database-session-store";
+import { holdLease } from "../../../src/lib/messaging/held-lease";
 import { LeaseLostError, SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { newArchiver } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
@@ -24,6 +25,15 @@ describe("SessionLease over the PocketBase hook routes", () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("holdLease keeps a tool's lease past its TTL until released", async () => {
+    const user = await createTestUser(admin);
+    const held = await holdLease(lease("tool", 600), user.record.id); // renewed every 200 ms
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // well past the TTL: no event to await
+    await expect(lease("instance-a").claim(user.record.id)).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
+    await held.release();
+    expect((await lease("instance-a").claim(user.record.id)).owner).toMatch(/^instance-a\//);
   });
 
   it("lets exactly one of two instances claim a session at once", async () => {

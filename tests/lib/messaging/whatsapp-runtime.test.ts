@@ -277,7 +277,8 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     const cutOffAdmin = new PocketBase(proxy.url);
     cutOffAdmin.autoCancellation(false);
     cutOffAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
-    const cutOff = newRuntime({ admin: cutOffAdmin, keys, sessionRoot: path.join(dir, "cut-off"), webCacheDir, instanceId: "instance-cut-off", leaseTtlMs: 3_000 });
+    // A 6 s lease: renewed every 2 s, given up after 5 s, a second to spare for the browser.
+    const cutOff = newRuntime({ admin: cutOffAdmin, keys, sessionRoot: path.join(dir, "cut-off"), webCacheDir, instanceId: "instance-cut-off", leaseTtlMs: 6_000 });
     runtimes.push(cutOff);
     try {
       const user = await createTestUser(admin);
@@ -303,6 +304,29 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
       const taken = await manager.connect(user.record.id);
       await waitForStatus(taken, "ready");
       await manager.stopAll();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    const slowAdmin = new PocketBase(proxy.url);
+    slowAdmin.autoCancellation(false);
+    slowAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
+    // A 3 s lease (given up after 2.5 s without a renewal); every archive upload takes 4 s.
+    const slow = newRuntime({ admin: slowAdmin, keys, sessionRoot: path.join(dir, "slow-upload"), webCacheDir, instanceId: "instance-slow", leaseTtlMs: 3_000 });
+    runtimes.push(slow);
+    try {
+      proxy.slowRequests("POST /api/wavault/sessions/archive", 4_000);
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(slow.manager, user.record.id); // resolves once the slow upload is done
+      // Still running: its browser alive (a channel that gave its lease up has none).
+      const pid = channel.browserPid;
+      expect(pid, "the browser was closed while the upload was under way").not.toBeNull();
+      expect(() => process.kill(pid!, 0)).not.toThrow();
+      expect([channel.status, slow.manager.get(user.record.id)]).toEqual(["ready", channel]);
+      await slow.manager.stopAll();
     } finally {
       await proxy.close();
     }

@@ -25,11 +25,21 @@ export function createWaClient(options: WaClientOptions): WaClient {
   });
 }
 
-/** Closes a client's browser; one that is already gone (or half started) is killed. */
-export async function destroyQuietly(client: WaClient): Promise<void> {
+/** How long a browser gets to close before it is killed. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * Closes a client's browser; one that is already gone (or half started), or that does
+ * not close within `timeoutMs`, is killed.
+ */
+export async function destroyQuietly(client: WaClient, timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
   try {
-    await client.destroy();
+    if ((await Promise.race([client.destroy(), timedOut])) === "timeout") throw new Error("the browser did not close in time");
   } catch {
     client.pupBrowser?.process()?.kill("SIGKILL");
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -34,6 +34,9 @@ export interface WhatsAppChannelOptions {
   events?: SessionEventLog;
 }
 
+/** A browser whose lease is lost gets this long to close before it is killed (the lease deadline leaves a sixth of the TTL). */
+const LOST_LEASE_CLOSE_MS = 2_000;
+
 /** A user's profile directory under `sessionRoot`: LocalAuth's layout for clientId = userId. */
 export function profileDirOf(sessionRoot: string, userId: string): string {
   return path.join(sessionRoot, `session-${userId}`);
@@ -75,6 +78,9 @@ export class WhatsAppChannel extends EventEmitter {
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), (reason) => {
       this.#event("lease_lost", { reason });
+      // Another instance may run the session now or soon: the browser goes at once,
+      // whatever a stop already under way is still waiting for.
+      void this.#closeBrowser(true);
       void this.#finish("disconnected", { leaseLost: true });
     });
     this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
@@ -334,7 +340,7 @@ export class WhatsAppChannel extends EventEmitter {
     if (!leaseLost) await this.#saver.settle();
     const client = this.#client;
     this.#client = null;
-    if (client) await destroyQuietly(client);
+    if (client) await destroyQuietly(client, leaseLost ? LOST_LEASE_CLOSE_MS : undefined);
     await this.#saver.settle();
   }
 
