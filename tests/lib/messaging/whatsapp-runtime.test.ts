@@ -309,6 +309,27 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     }
   });
 
+  it("an owner whose renewals reach PocketBase but whose answers do not stops its browser, then releases the lease", async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    const deafAdmin = new PocketBase(proxy.url);
+    deafAdmin.autoCancellation(false);
+    deafAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
+    const deaf = newRuntime({ admin: deafAdmin, keys, sessionRoot: path.join(dir, "deaf"), webCacheDir, instanceId: "instance-deaf", leaseTtlMs: 6_000 });
+    runtimes.push(deaf);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(deaf.manager, user.record.id);
+      const ended = closed(channel, 15_000);
+      proxy.slowResponses("POST /api/wavault/leases/renew", 60_000); // PocketBase renews, this instance never hears
+      await ended;
+      // The lease it gave up on its deadline was still its own in PocketBase: released, not left to expire.
+      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+      expect(record.lease_owner).toBe("");
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
     const proxy = await startPartitionProxy(admin.baseURL);
     const slowAdmin = new PocketBase(proxy.url);
