@@ -17,6 +17,8 @@ const AXE = path.join(PROJECT_ROOT, "node_modules", "axe-core", "axe.min.js");
 
 /** axe-core's WCAG checks (labels, names, contrast, landmarks, …) on the page as it is: no violations. */
 async function expectAccessible(page: Page, state: string): Promise<void> {
+  // Next streams a dynamic page's metadata: under load its <title> lands after the page is usable.
+  await page.waitForFunction(() => document.title !== "", undefined, { timeout: 30_000 });
   await page.addScriptTag({ path: AXE });
   const violations = await page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run: (context: Document) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;

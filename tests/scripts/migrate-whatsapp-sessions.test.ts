@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -7,7 +6,6 @@ import path from "node:path";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { PROJECT_ROOT } from "../../scripts/lib/load-env";
 import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
 import { hasValidSession } from "../../src/lib/messaging/session-archiver";
@@ -16,43 +14,23 @@ import type { MigrationRow } from "../../src/lib/messaging/session-migrator";
 import { writeEmulatorCache } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "../helpers/crafted-archive";
 import { createTestUser, startIsolatedPocketBase } from "../helpers/pocketbase";
+import { runProjectScript, type ScriptRun } from "../helpers/run-script";
 import { connectPaired, newRuntime } from "../helpers/whatsapp-runtime";
 
 type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
-const SCRIPT = path.join(PROJECT_ROOT, "scripts", "migrate-whatsapp-sessions.ts");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = ScriptRun;
 
 /** Runs the script as an operator would; `onLine` sees each progress line as it comes. */
 function runScript(pocketbase: IsolatedPocketBase, key: string, args: string[], onLine?: (line: string) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, ...args], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        POCKETBASE_URL: pocketbase.url,
-        POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
-        POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
-        SESSION_ENCRYPTION_KEY: key,
-        SESSION_ENCRYPTION_OLD_KEYS: "",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => {
-      const text = chunk.toString();
-      stderr += text;
-      for (const line of text.split("\n").filter(Boolean)) onLine?.(line);
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  const env = {
+    POCKETBASE_URL: pocketbase.url,
+    POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+    POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+    SESSION_ENCRYPTION_KEY: key,
+    SESSION_ENCRYPTION_OLD_KEYS: "",
+  };
+  return runProjectScript("migrate-whatsapp-sessions.ts", env, args, onLine);
 }
 
 const report = (run: Run) => JSON.parse(run.stdout) as { rows: MigrationRow[]; totals: Record<string, unknown> };

@@ -1,18 +1,15 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { PROJECT_ROOT } from "../../scripts/lib/load-env";
 import { createKeyRing } from "../../src/lib/messaging/archive-keys";
 import { DatabaseSessionStore } from "../../src/lib/messaging/database-session-store";
 import { newArchiver } from "../helpers/crafted-archive";
 import { writeFakeProfile } from "../helpers/fake-profile";
 import { createTestUser, startIsolatedPocketBase } from "../helpers/pocketbase";
-
-const SCRIPT = path.join(PROJECT_ROOT, "scripts", "reencrypt-whatsapp-sessions.ts");
+import { runProjectScript } from "../helpers/run-script";
 
 describe("scripts/reencrypt-whatsapp-sessions.ts", () => {
   const [oldKey, newKey] = [randomBytes(32).toString("base64"), randomBytes(32).toString("base64")];
@@ -22,24 +19,13 @@ describe("scripts/reencrypt-whatsapp-sessions.ts", () => {
 
   /** Runs the script as an operator would after moving oldKey to SESSION_ENCRYPTION_OLD_KEYS. */
   const run = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, ...args], {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          POCKETBASE_URL: pocketbase.url,
-          POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
-          POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
-          SESSION_ENCRYPTION_KEY: newKey,
-          SESSION_ENCRYPTION_OLD_KEYS: oldKey,
-        },
-        stdio: ["ignore", "pipe", "ignore"],
-      });
-      let stdout = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout }));
-    });
+    runProjectScript("reencrypt-whatsapp-sessions.ts", {
+      POCKETBASE_URL: pocketbase.url,
+      POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+      SESSION_ENCRYPTION_KEY: newKey,
+      SESSION_ENCRYPTION_OLD_KEYS: oldKey,
+    }, args);
 
   beforeAll(async () => {
     pocketbase = await startIsolatedPocketBase();

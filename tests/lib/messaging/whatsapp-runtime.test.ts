@@ -28,6 +28,17 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     return created;
   };
 
+  /** An "instance" whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
+  const behindProxy = async (name: string, leaseTtlMs: number) => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    const proxied = new PocketBase(proxy.url);
+    proxied.autoCancellation(false);
+    proxied.authStore.save(admin.authStore.token, admin.authStore.record);
+    const created = newRuntime({ admin: proxied, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, leaseTtlMs });
+    runtimes.push(created);
+    return { proxy, ...created };
+  };
+
   beforeAll(async () => {
     admin = await adminClient();
     dir = await mkdtemp(path.join(os.tmpdir(), "wavault-runtime-"));
@@ -273,13 +284,8 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("an owner cut off from PocketBase stops its browser before its lease expires there; another instance then takes over without a QR", async () => {
-    const proxy = await startPartitionProxy(admin.baseURL);
-    const cutOffAdmin = new PocketBase(proxy.url);
-    cutOffAdmin.autoCancellation(false);
-    cutOffAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
     // A 6 s lease: renewed every 2 s, given up after 5 s, a second to spare for the browser.
-    const cutOff = newRuntime({ admin: cutOffAdmin, keys, sessionRoot: path.join(dir, "cut-off"), webCacheDir, instanceId: "instance-cut-off", leaseTtlMs: 6_000 });
-    runtimes.push(cutOff);
+    const { proxy, ...cutOff } = await behindProxy("cut-off", 6_000);
     try {
       const user = await createTestUser(admin);
       const channel = await connectPaired(cutOff.manager, user.record.id);
@@ -310,12 +316,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("an owner whose renewals reach PocketBase but whose answers do not stops its browser, then releases the lease", async () => {
-    const proxy = await startPartitionProxy(admin.baseURL);
-    const deafAdmin = new PocketBase(proxy.url);
-    deafAdmin.autoCancellation(false);
-    deafAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
-    const deaf = newRuntime({ admin: deafAdmin, keys, sessionRoot: path.join(dir, "deaf"), webCacheDir, instanceId: "instance-deaf", leaseTtlMs: 6_000 });
-    runtimes.push(deaf);
+    const { proxy, ...deaf } = await behindProxy("deaf", 6_000);
     try {
       const user = await createTestUser(admin);
       const channel = await connectPaired(deaf.manager, user.record.id);
@@ -331,13 +332,8 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
-    const proxy = await startPartitionProxy(admin.baseURL);
-    const slowAdmin = new PocketBase(proxy.url);
-    slowAdmin.autoCancellation(false);
-    slowAdmin.authStore.save(admin.authStore.token, admin.authStore.record);
     // A 3 s lease (given up after 2.5 s without a renewal); every archive upload takes 4 s.
-    const slow = newRuntime({ admin: slowAdmin, keys, sessionRoot: path.join(dir, "slow-upload"), webCacheDir, instanceId: "instance-slow", leaseTtlMs: 3_000 });
-    runtimes.push(slow);
+    const { proxy, ...slow } = await behindProxy("slow-upload", 3_000);
     try {
       proxy.slowRequests("POST /api/wavault/sessions/archive", 4_000);
       const user = await createTestUser(admin);
