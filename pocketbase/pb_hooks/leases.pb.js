@@ -110,6 +110,7 @@ routerAdd(
       // no multipart file under that name
     }
     if (!files || files.length !== 1) throw new BadRequestError('Exactly one "archive" file is required.');
+    if (files[0].size !== sizeBytes) throw new BadRequestError('"size_bytes" is not the size of the "archive" file.');
     let saved = null;
     $app.runInTransaction((txApp) => {
       const record = lib.heldBy(txApp, held.user, held.owner, held.generation);

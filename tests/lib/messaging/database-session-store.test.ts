@@ -338,6 +338,7 @@ describe("DatabaseSessionStore and leases", () => {
       return refusal("sessions/archive", form);
     };
     expect(await upload({ metadata: '{"sha256":"ab"}' }, false)).toMatchObject({ status: 400, message: expect.stringContaining('"archive" file') });
+    expect(await upload({ metadata: '{"sha256":"ab"}', size_bytes: "6" })).toMatchObject({ status: 400, message: expect.stringContaining("size_bytes") });
     for (const metadata of ["5", "null", "[]", "{", '{"sha":"x"}']) {
       expect(await upload({ metadata }), metadata).toMatchObject({ status: 400, message: expect.stringContaining("metadata") });
     }
