@@ -117,8 +117,9 @@ export class UserSessionService {
     for (;;) {
       const channel = manager.get(userId);
       if (channel) {
-        await channel.logout();
-        await store.deleteSession(userId); // a no-op unless the channel's own delete failed
+        // Only if the channel's own delete failed: once it has released the lease, another
+        // instance may claim the session, and its new record is not this logout's to delete.
+        if (!(await channel.logout())) await store.deleteSession(userId);
         break;
       }
       if ((await manager.whileNoClient(userId, () => this.#logoutWithoutClient(userId))).ran) break;

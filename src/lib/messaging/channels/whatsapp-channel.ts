@@ -240,8 +240,11 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#finish("disconnected");
   }
 
-  /** Logs out of WhatsApp and deletes the stored session (never uploads an empty profile). */
-  async logout(): Promise<void> {
+  /**
+   * Logs out of WhatsApp and deletes the stored session (never uploads an empty profile);
+   * false when the stored session could not be deleted.
+   */
+  async logout(): Promise<boolean> {
     this.#loggedOut = true;
     this.#stopRequested = true;
     await this.#starting?.catch(() => {});
@@ -250,14 +253,14 @@ export class WhatsAppChannel extends EventEmitter {
       await this.#client?.logout();
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
-    } finally {
-      await this.#deleteStoredSession();
-      this.#event("logout", { by: "user" });
-      await this.#finish("disconnected");
-      // #finish deletes a logged-out profile, unless it was already under way (a crash,
-      // a lost lease) when the logout came: then it is deleted here.
-      await this.#deleteProfile();
     }
+    const deleted = await this.#deleteStoredSession();
+    this.#event("logout", { by: "user" });
+    await this.#finish("disconnected");
+    // #finish deletes a logged-out profile, unless it was already under way (a crash,
+    // a lost lease) when the logout came: then it is deleted here.
+    await this.#deleteProfile();
+    return deleted;
   }
 
   #wire(client: WaClient): void {
@@ -318,17 +321,19 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#saver.settle();
   }
 
-  async #deleteStoredSession(): Promise<void> {
+  /** Deletes the stored session, trying three times; false when it could not. */
+  async #deleteStoredSession(): Promise<boolean> {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         await this.#write(() => this.#options.store.deleteSession(this.userId));
         this.#options.events?.forgetSession(this.userId); // the record is gone: later events keep only the user
         log("info", "Session logged out and deleted", { userId: this.userId });
-        return;
+        return true;
       } catch (error) {
         log("error", "Failed to delete the logged-out session", { userId: this.userId, attempt, code: errorCode(error) });
       }
     }
+    return false;
   }
 
   /**
