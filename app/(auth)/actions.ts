@@ -1,6 +1,7 @@
 "use server";
-// Sign-up, sign-in, sign-out and sign-out-everywhere for the dashboard: each checks the form, makes one call
-// into src/lib/auth, sets or clears the httpOnly token cookie, and redirects.
+// Sign-up, sign-in, sign-out and sign-out-everywhere for the dashboard: each checks the
+// form, makes one call into src/lib/auth, sets or clears the httpOnly token cookie, and
+// redirects.
 import { cookies, headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { z } from "zod";

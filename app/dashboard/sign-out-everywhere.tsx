@@ -11,7 +11,9 @@ export function SignOutEverywhere() {
   const [state, action, pending] = useActionState<SignOutEverywhereState, FormData>(signOutEverywhere, {});
   return (
     // A submit the confirmation cancels (defaultPrevented) never reaches the action.
-    <form action={action} onSubmit={(event) => {
+    <form
+      action={action}
+      onSubmit={(event) => {
         if (!window.confirm(CONFIRM)) event.preventDefault();
       }}
     >

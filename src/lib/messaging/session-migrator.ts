@@ -222,7 +222,7 @@ export class SessionMigrator {
     return row;
   }
 
-  /** Leaves MIGRATED_MARKER in a verified folder; a failure only goes into the row's message. */
+  /** Leaves MIGRATED_MARKER in a verified folder; if it cannot, the row becomes a failure. */
   async #markMigrated(folder: string, userId: string, sha256: string, row: MigrationRow): Promise<void> {
     const marker = { userId, sha256, migratedAt: new Date().toISOString() };
     try {
