@@ -284,15 +284,15 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("an owner cut off from PocketBase stops its browser before its lease expires there; another instance then takes over without a QR", async () => {
-    // A 6 s lease: renewed every 2 s, given up after 5 s, a second to spare for the browser.
-    const { proxy, ...cutOff } = await behindProxy("cut-off", 6_000);
+    // A 12 s lease: renewed every 4 s, given up after 10 s, two seconds to spare for the browser.
+    const { proxy, ...cutOff } = await behindProxy("cut-off", 12_000);
     try {
       const user = await createTestUser(admin);
       const channel = await connectPaired(cutOff.manager, user.record.id);
       await channel.statusRecorded();
       // "disconnected" is emitted once the browser is closed (the status write may then wait).
-      const stopped = waitForStatus(channel, "disconnected", 10_000);
-      const ended = closed(channel, 10_000);
+      const stopped = waitForStatus(channel, "disconnected", 20_000);
+      const ended = closed(channel, 20_000);
       proxy.partition(); // its renewals now hang; another instance still reaches PocketBase
       await stopped;
       const endedAt = Date.now();
@@ -332,10 +332,10 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
-    // A 3 s lease (given up after 2.5 s without a renewal); every archive upload takes 4 s.
-    const { proxy, ...slow } = await behindProxy("slow-upload", 3_000);
+    // A 6 s lease (given up after 5 s without a renewal); every archive upload takes 7 s.
+    const { proxy, ...slow } = await behindProxy("slow-upload", 6_000);
     try {
-      proxy.slowRequests("POST /api/wavault/sessions/archive", 4_000);
+      proxy.slowRequests("POST /api/wavault/sessions/archive", 7_000);
       const user = await createTestUser(admin);
       const channel = await connectPaired(slow.manager, user.record.id); // resolves once the slow upload is done
       // Still running: its browser alive (a channel that gave its lease up has none).
