@@ -42,7 +42,7 @@ function describe(event: SessionEvent): string {
       return "Took your session over from a server that stopped answering";
     case "lease_lost":
       return data.reason === "not_renewed"
-        ? "Stopped: this server lost touch with the session database, so another server may take your session over"
+        ? "Stopped: this server lost touch with the session database (it starts again by itself once the database answers, unless another server has taken over)"
         : "Another server took your session over";
     case "logout":
       return data.by === "phone" ? "Logged out from your phone" : "Logged out of WhatsApp";

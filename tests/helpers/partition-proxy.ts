@@ -3,7 +3,7 @@ import net from "node:net";
 /**
  * A TCP proxy in front of an HTTP server whose network path can be made to fail:
  * `partition()` drops every open connection and accepts new ones without ever
- * answering (requests hang, nothing is refused); `slowRequests(prefix, ms)` holds each
+ * answering (requests hang, nothing is refused) until `heal()`; `slowRequests(prefix, ms)` holds each
  * request whose first line starts with `prefix` for `ms` before passing it on (a slow
  * upload), other requests on other connections go through at once;
  * `slowResponses(prefix, ms)` passes such requests on at once and holds their answer
@@ -58,6 +58,11 @@ export async function startPartitionProxy(targetUrl: string) {
     url: `http://127.0.0.1:${port}`,
     partition(): void {
       partitioned = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    /** Ends a partition: new connections go through again (the hung ones are dropped). */
+    heal(): void {
+      partitioned = false;
       for (const socket of sockets) socket.destroy();
     },
     slowRequests(prefix: string, ms: number): void {

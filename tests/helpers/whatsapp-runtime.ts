@@ -21,6 +21,8 @@ export interface RuntimeOptions {
   maxConnections?: number;
   instanceId?: string;
   leaseTtlMs?: number;
+  /** How soon a client stopped for losing touch with PocketBase is started again (default: the app's 10 s). */
+  reconnectDelayMs?: number;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */
@@ -37,6 +39,7 @@ export function newRuntime(options: RuntimeOptions) {
   const events = new SessionEventLog(options.admin);
   const manager = new ConnectionManager({
     maxConnections: options.maxConnections ?? 10,
+    ...(options.reconnectDelayMs ? { reconnect: { delayMs: options.reconnectDelayMs, windowMs: 60_000 } } : {}),
     createChannel: (userId) =>
       new WhatsAppChannel({
         userId,

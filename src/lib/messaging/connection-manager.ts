@@ -1,4 +1,6 @@
+import { log } from "../log";
 import { processTreesMemoryBytes } from "../system/process-tree-memory";
+import { errorCode } from "./session-store-errors";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
 export type ConnectionType = "whatsapp";
@@ -27,6 +29,11 @@ export interface ConnectionManagerOptions {
   memoryBudgetMb?: number;
   /** Builds (does not start) the channel for a user. */
   createChannel: (userId: string) => WhatsAppChannel;
+  /**
+   * A ready client stopped because its lease could not be renewed (PocketBase out of
+   * reach) is started again every `delayMs` for up to `windowMs` (default 10 s, 10 min).
+   */
+  reconnect?: { delayMs: number; windowMs: number };
 }
 
 export interface ConnectionStats {
@@ -42,6 +49,7 @@ export interface ConnectionStats {
 }
 
 const ESTIMATED_MB_PER_CLIENT = 250;
+const RECONNECT = { delayMs: 10_000, windowMs: 10 * 60_000 };
 
 /**
  * The process's WhatsApp clients: at most `maxConnections` (and, if set, within the
@@ -52,6 +60,8 @@ export class ConnectionManager {
   readonly #channels = new Map<string, WhatsAppChannel>();
   readonly #connecting = new Map<string, Promise<WhatsAppChannel>>();
   readonly #withoutClient = new Map<string, Promise<void>>();
+  /** Users whose client is to be started again after it lost touch with PocketBase (see reconnect). */
+  readonly #reconnecting = new Map<string, object>();
   #totalCreated = 0;
   #shuttingDown = false;
   #totalFailed = 0;
@@ -70,6 +80,9 @@ export class ConnectionManager {
     this.#channels.set(userId, channel);
     this.#totalCreated += 1;
     channel.once("closed", () => this.unregisterConnection(userId, "whatsapp", channel));
+    channel.once("lease_lost", (reason: string, wasReady: boolean) => {
+      if (reason === "not_renewed" && wasReady) void this.#reconnect(userId, channel);
+    });
   }
 
   unregisterConnection(userId: string, _type: ConnectionType = "whatsapp", channel?: WhatsAppChannel): void {
@@ -127,6 +140,7 @@ export class ConnectionManager {
    * the user has a client here: use the client then.
    */
   async whileNoClient<T>(userId: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+    this.#reconnecting.delete(userId); // the work (a logout) decides what becomes of the session
     for (let busy = this.#withoutClient.get(userId); busy; busy = this.#withoutClient.get(userId)) await busy;
     if (this.#channels.has(userId)) return { ran: false };
     const running = work();
@@ -146,6 +160,7 @@ export class ConnectionManager {
 
   /** Stops a user's client gracefully (a final archive); false when none ran. */
   async disconnect(userId: string): Promise<boolean> {
+    this.#reconnecting.delete(userId); // the user wants it stopped
     const channel = this.#channels.get(userId);
     if (!channel) return false;
     await channel.stop();
@@ -191,6 +206,35 @@ export class ConnectionManager {
     console.log(`Active: ${stats.activeConnections}/${stats.maxConnections}`);
     console.log(`Memory: ${stats.memoryUsageMB} MB`);
     console.log(`Created: ${stats.totalCreated}, failed: ${stats.totalFailed}, average age: ${stats.averageConnectionAgeMinutes} min`);
+  }
+
+  /**
+   * Starts a user's client again once the one that lost touch with PocketBase has gone,
+   * until it runs (from the profile on disk or the stored archive: no QR), another
+   * instance holds the session, the user disconnects or logs out, or the window ends.
+   */
+  async #reconnect(userId: string, lost: WhatsAppChannel): Promise<void> {
+    const { delayMs, windowMs } = this.#options.reconnect ?? RECONNECT;
+    const until = Date.now() + windowMs;
+    const mine = {};
+    this.#reconnecting.set(userId, mine);
+    await lost.whenClosed();
+    try {
+      while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        if (this.#reconnecting.get(userId) !== mine || this.#shuttingDown || this.#channels.has(userId)) return;
+        try {
+          await this.connect(userId);
+          log("info", "Session started again after losing touch with PocketBase", { userId });
+          return;
+        } catch (error) {
+          if (errorCode(error) === "leased_elsewhere") return; // another instance runs it now
+          log("warn", "Could not start the session again yet", { userId, code: errorCode(error) });
+        }
+      }
+    } finally {
+      if (this.#reconnecting.get(userId) === mine) this.#reconnecting.delete(userId);
+    }
   }
 
   #measuredBytes(): number {

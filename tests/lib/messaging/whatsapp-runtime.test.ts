@@ -29,12 +29,12 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   };
 
   /** An "instance" whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
-  const behindProxy = async (name: string, leaseTtlMs: number) => {
+  const behindProxy = async (name: string, leaseTtlMs: number, reconnectDelayMs?: number) => {
     const proxy = await startPartitionProxy(admin.baseURL);
     const proxied = new PocketBase(proxy.url);
     proxied.autoCancellation(false);
     proxied.authStore.save(admin.authStore.token, admin.authStore.record);
-    const created = newRuntime({ admin: proxied, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, leaseTtlMs });
+    const created = newRuntime({ admin: proxied, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, leaseTtlMs, reconnectDelayMs });
     runtimes.push(created);
     return { proxy, ...created };
   };
@@ -310,6 +310,25 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
       const taken = await manager.connect(user.record.id);
       await waitForStatus(taken, "ready");
       await manager.stopAll();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("starts a session stopped for losing touch with PocketBase again by itself once PocketBase answers, without a QR", async () => {
+    const { proxy, ...blip } = await behindProxy("blip", 6_000, 500);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(blip.manager, user.record.id);
+      await channel.statusRecorded();
+      const ended = closed(channel, 20_000);
+      proxy.partition();
+      await ended;
+      proxy.heal();
+      // A client that needed a QR would wait at qr_ready: nobody scans here.
+      await expect.poll(() => blip.manager.get(user.record.id)?.status, { timeout: 30_000 }).toBe("ready");
+      expect(blip.manager.get(user.record.id)).not.toBe(channel);
+      await blip.manager.disconnect(user.record.id);
     } finally {
       await proxy.close();
     }

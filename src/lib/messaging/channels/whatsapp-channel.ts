@@ -78,6 +78,7 @@ export class WhatsAppChannel extends EventEmitter {
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), (reason) => {
       this.#event("lease_lost", { reason });
+      this.emit("lease_lost", reason, this.#status === "ready");
       // Another instance may run the session now or soon: the browser goes at once,
       // whatever a stop already under way is still waiting for.
       void this.#closeBrowser(true);
