@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import QRCode from "qrcode";
 
@@ -12,6 +11,8 @@ import { LeaseLostError, type SessionLease } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
+import { deleteLoggedOutProfile, deleteLoggedOutSession } from "./logged-out-session";
+import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
 import { createWaClient, destroyQuietly, type WaClient } from "./wa-client";
@@ -64,7 +65,7 @@ export class WhatsAppChannel extends EventEmitter {
   #qr: string | null = null;
   #qrDataUrl: string | null = null;
   #phoneNumber: string | null = null;
-  #writes: Promise<unknown> = Promise.resolve();
+  readonly #writes = new RecordWriteQueue();
   #starting: Promise<void> | null = null;
   #stopRequested = false;
   #loggedOut = false;
@@ -76,7 +77,7 @@ export class WhatsAppChannel extends EventEmitter {
     super();
     this.userId = options.userId;
     this.#options = options;
-    this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#write(work), (reason) => {
+    this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#writes.run(work), (reason) => {
       this.#event("lease_lost", { reason });
       this.emit("lease_lost", reason, this.#status === "ready");
       // Another instance may run the session now or soon: the browser goes at once,
@@ -91,7 +92,7 @@ export class WhatsAppChannel extends EventEmitter {
       store: options.store,
       archiver: options.archiver,
       lease: this.#lease,
-      write: (work) => this.#write(work),
+      write: (work) => this.#writes.run(work),
       loggedOut: () => this.#loggedOut,
       phoneNumber: () => this.#phoneNumber,
       onSaved: (archive, reason, ms) => {
@@ -255,12 +256,12 @@ export class WhatsAppChannel extends EventEmitter {
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     }
-    const deleted = await this.#deleteStoredSession();
+    const deleted = await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
     this.#event("logout", { by: "user" });
     await this.#finish("disconnected");
     // #finish deletes a logged-out profile, unless it was already under way (a crash,
     // a lost lease) when the logout came: then it is deleted here.
-    await this.#deleteProfile();
+    await deleteLoggedOutProfile(this.sessionDir, this.userId);
     return deleted;
   }
 
@@ -309,7 +310,7 @@ export class WhatsAppChannel extends EventEmitter {
     this.#loggedOut = true;
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
     await this.#quiesce();
-    await this.#deleteStoredSession();
+    await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
     this.#event("logout", { by: "phone" });
     // The library now reloads the page and re-injects; guardReinjection makes closing
     // the browser in the middle of that safe.
@@ -320,21 +321,6 @@ export class WhatsAppChannel extends EventEmitter {
   async #quiesce(): Promise<void> {
     this.#lease.stopRenewing();
     await this.#saver.settle();
-  }
-
-  /** Deletes the stored session, trying three times; false when it could not. */
-  async #deleteStoredSession(): Promise<boolean> {
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        await this.#write(() => this.#options.store.deleteSession(this.userId));
-        this.#options.events?.forgetSession(this.userId); // the record is gone: later events keep only the user
-        log("info", "Session logged out and deleted", { userId: this.userId });
-        return true;
-      } catch (error) {
-        log("error", "Failed to delete the logged-out session", { userId: this.userId, attempt, code: errorCode(error) });
-      }
-    }
-    return false;
   }
 
   /**
@@ -350,12 +336,6 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#saver.settle();
   }
 
-  async #deleteProfile(): Promise<void> {
-    await rm(this.sessionDir, { recursive: true, force: true }).catch((error: unknown) => {
-      log("error", "Failed to delete the logged-out profile", { userId: this.userId, error: String(error) });
-    });
-  }
-
   /** Every way the channel ends: browser closed, status recorded, lease released, then "closed". Once. */
   #finish(status: SessionStatus, { leaseLost = false } = {}): Promise<void> {
     this.#finishing ??= (async () => {
@@ -363,7 +343,7 @@ export class WhatsAppChannel extends EventEmitter {
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser(leaseLost);
       // A logged-out profile must not outlive the logout: a later start would reuse it.
-      if (this.#loggedOut) await this.#deleteProfile();
+      if (this.#loggedOut) await deleteLoggedOutProfile(this.sessionDir, this.userId);
       // The last status goes in before the lease is released: once it is, the next
       // instance's status must not be written over.
       await this.#setStatus(status);
@@ -375,19 +355,8 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   /** Resolves once every status change so far is recorded in PocketBase. */
-  async statusRecorded(): Promise<void> {
-    await this.#writes.catch(() => {});
-  }
-
-  /**
-   * Runs the channel's writes to its session record one at a time, in order. PocketBase
-   * saves a whole record at once, so two writes in flight (a status and an archive
-   * upload, say) could each put back the other's fields as they were.
-   */
-  #write<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#writes.catch(() => {}).then(work);
-    this.#writes = next;
-    return next;
+  statusRecorded(): Promise<void> {
+    return this.#writes.idle();
   }
 
   /** Records a history event of this session (in the background; never fails the channel). */
@@ -407,7 +376,7 @@ export class WhatsAppChannel extends EventEmitter {
     const [lease, phoneNumber] = [this.#lease.lease, this.#phoneNumber];
     // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
     if (!lease) return this.statusRecorded();
-    return this.#write(() => this.#options.store.recordStatus(lease, status, phoneNumber)).catch((error: unknown) => {
+    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, phoneNumber)).catch((error: unknown) => {
       if (error instanceof LeaseLostError) return this.#lease.lost();
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
