@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 
-import { createArchiveCipher, createHeader, decryptArchiveStream } from "./archive-format";
+import { ArchiveFileWriter } from "./archive-file-writer";
+import { decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
-import { PrivateFileWriter } from "./private-file-writer";
 
 export interface ReencryptedArchive {
   /** The new archive's file (0600); the caller deletes it. */
@@ -30,36 +30,24 @@ export async function reencryptArchive(
   file: string,
   expectedSha256?: string,
 ): Promise<ReencryptedArchive> {
-  const header = createHeader(keys.current);
-  const cipher = createArchiveCipher(keys.current, header);
-  const out = await PrivateFileWriter.create(file);
-  const hash = createHash("sha256");
+  const out = await ArchiveFileWriter.create(file, keys.current);
   const body = createHash("sha256");
-  let sizeBytes = 0;
-  const write = (bytes: Buffer) => {
-    hash.update(bytes);
-    sizeBytes += bytes.length;
-    return out.write(bytes);
-  };
   try {
-    await write(header.bytes);
     const old = await decryptArchiveStream(
       source,
       keys,
       (plaintext) => {
         body.update(plaintext);
-        return write(cipher.update(plaintext));
+        return out.writeBody(plaintext);
       },
       expectedSha256,
     );
-    await write(cipher.final());
-    await write(cipher.getAuthTag());
-    await out.close();
+    const { sizeBytes, sha256 } = await out.finish();
 
     const check = createHash("sha256");
     await decryptArchiveStream(createReadStream(file), keys, (plaintext) => void check.update(plaintext));
     if (check.digest("hex") !== body.digest("hex")) throw new Error("the re-encrypted archive does not decipher to the original body");
-    return { file, sizeBytes, sha256: hash.digest("hex"), keyId: keys.current.id, fromKeyId: old.keyId };
+    return { file, sizeBytes, sha256, keyId: keys.current.id, fromKeyId: old.keyId };
   } catch (error) {
     await out.discard();
     throw error;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
@@ -6,7 +6,8 @@ import path from "node:path";
 
 import { ProfileChangedError, ProfileEmptyError } from "./archive-errors";
 import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
-import { ARCHIVE_FORMAT_VERSION, createArchiveCipher, createHeader, decryptArchiveStream } from "./archive-format";
+import { ArchiveFileWriter } from "./archive-file-writer";
+import { ARCHIVE_FORMAT_VERSION, decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
 import { PrivateFileWriter } from "./private-file-writer";
 import { packProfile } from "./profile-packer";
@@ -90,25 +91,13 @@ export class SessionArchiver {
     if (scan.keptFiles === 0) throw new ProfileEmptyError(sessionDir);
 
     const key = this.#options.keys.current;
-    const header = createHeader(key);
-    const cipher = createArchiveCipher(key, header);
-    const hash = createHash("sha256");
     const workDir = this.#options.workDir ?? os.tmpdir();
     await mkdir(workDir, { recursive: true });
-    const out = await PrivateFileWriter.create(path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`));
-    let sizeBytes = 0;
-    const write = (bytes: Buffer) => {
-      hash.update(bytes);
-      sizeBytes += bytes.length;
-      return out.write(bytes);
-    };
-
+    const out = await ArchiveFileWriter.create(path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`), key);
+    let written: { sizeBytes: number; sha256: string };
     try {
-      await write(header.bytes);
-      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => write(cipher.update(member)));
-      await write(cipher.final());
-      await write(cipher.getAuthTag());
-      await out.close();
+      await packProfile(sessionDir, scan.kept, this.#options.gzipLevel, (member) => out.writeBody(member));
+      written = await out.finish();
       const changed = await findChangedFile(sessionDir, scan);
       if (changed) throw new ProfileChangedError(changed);
     } catch (error) {
@@ -118,12 +107,12 @@ export class SessionArchiver {
 
     return {
       file: out.path,
-      sizeBytes,
+      sizeBytes: written.sizeBytes,
       rawBytes: scan.rawBytes,
       archivedBytes: scan.keptBytes,
       fileCount: scan.keptFiles,
-      compressionRatio: scan.rawBytes > 0 ? sizeBytes / scan.rawBytes : 0,
-      sha256: hash.digest("hex"),
+      compressionRatio: scan.rawBytes > 0 ? written.sizeBytes / scan.rawBytes : 0,
+      sha256: written.sha256,
       formatVersion: ARCHIVE_FORMAT_VERSION,
       keyId: key.id,
       fingerprint: fingerprintOf(scan),
