@@ -1,6 +1,7 @@
 // Session leases (claim, renew, release), fenced archive uploads and status writes, and
 // the lease-aware stale-session cleanup, for superusers only.
-// The logic is in wavault-leases.js; each handler runs it in one transaction.
+// The logic is in wavault-leases.js; each handler checks and writes in one transaction
+// (an archive upload stores its file first, outside it: see saveArchiveFenced).
 
 routerAdd(
   "POST",
@@ -111,11 +112,7 @@ routerAdd(
     }
     if (!files || files.length !== 1) throw new BadRequestError('Exactly one "archive" file is required.');
     if (files[0].size !== sizeBytes) throw new BadRequestError('"size_bytes" is not the size of the "archive" file.');
-    let saved = null;
-    $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
-      if (!record) return;
-      record.set("archive", files[0]);
+    const saved = lib.saveArchiveFenced($app, held, files[0], (record) => {
       record.set("compressed", true);
       record.set("size_bytes", sizeBytes);
       record.set("metadata", metadata);
@@ -123,8 +120,6 @@ routerAdd(
       // (PocketBase reads a multipart "true" as the boolean.)
       if (String(body.keep_last_active) !== "true") record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
-      txApp.save(record);
-      saved = record;
     });
     if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session." });
     return e.json(200, saved);

@@ -142,4 +142,56 @@ function deleteStale(txApp, before, limit) {
   return users;
 }
 
-module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, positiveInt, requireFields, text };
+/**
+ * Stores `file` as the archive of the session `held` names, with the other fields
+ * `setFields` sets, if `held` still holds its lease; returns the saved record, or null
+ * when the lease was lost (nothing changed then).
+ *
+ * The file goes to storage before the transaction and the transaction only swaps the
+ * record's reference to it: PocketBase runs write transactions one at a time, and a
+ * file written inside one (20 MB to S3 can take seconds) would hold every other
+ * instance's lease renewals, claims and status writes until it finished. The record is
+ * validated with the file first, as a plain save would; in the transaction it is saved
+ * with the file's stored name, which PocketBase's validation accepts only for a file it
+ * uploaded itself. PocketBase deletes the replaced file once the transaction commits; a
+ * file stored for a save that then fails or loses its lease is deleted here. (A crash
+ * between the two leaves that file in storage, unreferenced.)
+ */
+function saveArchiveFenced(app, held, file, setFields) {
+  const before = heldBy(app, held.user, held.owner, held.generation);
+  if (!before) return null;
+  before.set("archive", file);
+  setFields(before);
+  app.validate(before); // throws a 400 with the failing fields
+  const key = before.baseFilesPath() + "/" + file.name;
+  const fsys = app.newFilesystem();
+  try {
+    fsys.uploadFile(file, key);
+    let saved = null;
+    try {
+      app.runInTransaction((txApp) => {
+        const record = heldBy(txApp, held.user, held.owner, held.generation);
+        if (!record) return;
+        record.set("archive", file.name);
+        setFields(record);
+        txApp.saveNoValidate(record);
+        saved = record;
+      });
+    } finally {
+      if (!saved) deleteQuietly(app, fsys, key);
+    }
+    return saved;
+  } finally {
+    fsys.close();
+  }
+}
+
+function deleteQuietly(app, fsys, key) {
+  try {
+    fsys.delete(key);
+  } catch (error) {
+    app.logger().warn("wavault: could not delete an archive file no record refers to", "key", key, "error", String(error));
+  }
+}
+
+module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, positiveInt, requireFields, saveArchiveFenced, text };

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 
 import { findExecutableOnPath } from "../../src/lib/system/find-executable";
+import { compareVersions, goInstall, readGoVersion } from "./go-install";
 import { PROJECT_ROOT } from "./load-env";
 
 const execFileAsync = promisify(execFile);
@@ -91,53 +91,19 @@ async function buildPocketBase(buildDir: string, searchPath: string, log: (line:
   }
 
   log(`Building PocketBase ${POCKETBASE_VERSION} with Go ${goVersion} (first run only; about a minute)…`);
-  await mkdir(buildDir, { recursive: true });
-  // Build into a scratch GOBIN and rename, so an interrupted build never leaves a broken binary.
-  const scratch = await mkdtemp(path.join(buildDir, ".build-"));
   try {
-    await execFileAsync(
+    await goInstall({
       go,
-      [
-        "install",
-        "-trimpath",
-        "-ldflags",
-        `-s -w -X ${MODULE}.Version=${POCKETBASE_VERSION}`,
-        `${MODULE}/examples/base@v${POCKETBASE_VERSION}`,
-      ],
-      {
-        env: { ...process.env, GOBIN: scratch, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" },
-        cwd: scratch,
-        maxBuffer: 16 * 1024 * 1024,
-        timeout: 15 * 60_000,
-      },
-    );
-    await rename(path.join(scratch, "base"), path.join(buildDir, "pocketbase"));
+      target: `${MODULE}/examples/base@v${POCKETBASE_VERSION}`,
+      builtName: "base",
+      buildDir,
+      name: "pocketbase",
+      stamps: { [`${MODULE}.Version`]: POCKETBASE_VERSION },
+    });
   } catch (error) {
-    const detail = (error as { stderr?: string }).stderr?.trim() || String(error);
-    throw new PocketBaseBinaryError(`Building PocketBase ${POCKETBASE_VERSION} with Go failed:\n${detail}`, {
+    throw new PocketBaseBinaryError(`Building PocketBase ${POCKETBASE_VERSION} with Go failed: ${(error as Error).message}`, {
       cause: error,
     });
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
   }
   log(`PocketBase ${POCKETBASE_VERSION} built into ${path.join(buildDir, "pocketbase")}`);
-}
-
-async function readGoVersion(go: string): Promise<string | null> {
-  try {
-    const { stdout } = await execFileAsync(go, ["env", "GOVERSION"], { timeout: 15_000 });
-    return /go(\d+\.\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (diff !== 0) return diff;
-  }
-  return 0;
 }

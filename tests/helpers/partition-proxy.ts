@@ -5,7 +5,8 @@ import net from "node:net";
  * `partition()` drops every open connection and accepts new ones without ever
  * answering (requests hang, nothing is refused) until `heal()`; `slowRequests(prefix, ms)` holds each
  * request whose first line starts with `prefix` for `ms` before passing it on (a slow
- * upload), other requests on other connections go through at once;
+ * upload; `heldRequests` counts requests being held), other requests on other
+ * connections go through at once;
  * `slowResponses(prefix, ms)` passes such requests on at once and holds their answer
  * (`heldResponses` counts answers being held).
  */
@@ -16,6 +17,7 @@ export async function startPartitionProxy(targetUrl: string) {
   let slow: { prefix: string; ms: number } | null = null;
   let slowAnswers: { prefix: string; ms: number } | null = null;
   let heldResponses = 0;
+  let heldRequests = 0;
   const starts = (chunk: Buffer, prefix: string) => chunk.subarray(0, prefix.length).toString("latin1") === prefix;
   const server = net.createServer((client) => {
     sockets.add(client);
@@ -30,9 +32,13 @@ export async function startPartitionProxy(targetUrl: string) {
     client.on("data", (chunk: Buffer) => {
       const hold = slow && starts(chunk, slow.prefix) ? slow.ms : 0;
       if (slowAnswers && starts(chunk, slowAnswers.prefix)) holdAnswer = slowAnswers.ms;
+      if (hold) heldRequests += 1;
       forwarding = forwarding
         .then(() => hold && new Promise((resolve) => setTimeout(resolve, hold)))
-        .then(() => void (upstream.destroyed || upstream.write(chunk)));
+        .then(() => {
+          if (hold) heldRequests -= 1;
+          if (!upstream.destroyed) upstream.write(chunk);
+        });
     });
     upstream.on("data", (chunk: Buffer) => {
       const hold = holdAnswer;
@@ -73,6 +79,9 @@ export async function startPartitionProxy(targetUrl: string) {
     },
     get heldResponses() {
       return heldResponses;
+    },
+    get heldRequests() {
+      return heldRequests;
     },
     close(): Promise<void> {
       for (const socket of sockets) socket.destroy();

@@ -342,6 +342,9 @@ describe("DatabaseSessionStore and leases", () => {
     for (const metadata of ["5", "null", "[]", "{", '{"sha":"x"}']) {
       expect(await upload({ metadata }), metadata).toMatchObject({ status: 400, message: expect.stringContaining("metadata") });
     }
+    // The archive file goes to storage before the fenced transaction, but the record is
+    // still validated as a plain save would be (phone_number holds at most 32 characters).
+    expect(await upload({ metadata: '{"sha256":"ab"}', phone_number: "1".repeat(33) })).toMatchObject({ status: 400 });
     // None of it touched the session, and the well-formed requests still work.
     expect(await sessionOf(user.record.id)).toMatchObject({ lease_owner: held.owner, lease_generation: held.generation, archive: "" });
     expect(await upload({ metadata: '{"sha256":"ab"}' })).toMatchObject({ status: 200 });
