@@ -98,7 +98,10 @@ function claim(txApp, userId, owner, ttlMs) {
   // A new holder, or the same one after its lease lapsed: a new generation fences off
   // every upload made under the old one. An owner whose lease lapsed without a release
   // (it crashed, or lost its connection) is taken over: the answer names it.
-  if (!live) record.set("lease_generation", record.getInt("lease_generation") + 1);
+  // A generation is the claim's time in ms (or one more than the last, should the clock
+  // go back), so a session record deleted and created again never repeats one: a lease
+  // on the old record can never pass for a lease on the new one.
+  if (!live) record.set("lease_generation", Math.max(record.getInt("lease_generation") + 1, now));
   const takenOverFrom = !live && holder !== "" && holder !== owner ? holder : "";
   record.set("lease_owner", owner);
   record.set("lease_expires", new Date(now + ttlMs).toISOString());
@@ -171,18 +174,33 @@ function saveArchiveFenced(app, held, file, setFields) {
     try {
       app.runInTransaction((txApp) => {
         const record = heldBy(txApp, held.user, held.owner, held.generation);
-        if (!record) return;
+        // The same record, too: the file is stored in this record's folder.
+        if (!record || record.id !== before.id) return;
         record.set("archive", file.name);
         setFields(record);
         txApp.saveNoValidate(record);
         saved = record;
       });
-    } finally {
-      if (!saved) deleteQuietly(app, fsys, key);
+    } catch (error) {
+      // PocketBase throws after a commit as well, when its after-commit work (deleting
+      // the replaced file) fails: the file is deleted only if the record does not name it.
+      const named = archiveOf(app, before.id);
+      if (named !== null && named !== file.name) deleteQuietly(app, fsys, key);
+      throw error;
     }
+    if (!saved) deleteQuietly(app, fsys, key);
     return saved;
   } finally {
     fsys.close();
+  }
+}
+
+/** The archive file a session record names ("" when the record is gone), or null when that cannot be read. */
+function archiveOf(app, recordId) {
+  try {
+    return app.findRecordById(COLLECTION, recordId).getString("archive");
+  } catch (error) {
+    return String(error).includes("no rows in result set") ? "" : null;
   }
 }
 

@@ -56,7 +56,11 @@ export interface RunningS3Server {
   secret: string;
   /** The objects under `prefix` in the bucket, as keys ("<collection id>/<record id>/<file name>"). */
   objects(prefix?: string): Promise<string[]>;
-  /** Copies a directory tree into the bucket, each file an object keyed by its relative path (as `aws s3 sync` would). */
+  /**
+   * Copies a directory tree into the bucket, each file an object keyed by its relative
+   * path, leaving out PocketBase's `.attrs` sidecars (as the README's
+   * `aws s3 sync … --exclude "*.attrs"` does).
+   */
   syncFrom(dir: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -102,7 +106,7 @@ export async function startS3Server(bin: string): Promise<RunningS3Server> {
         .sort();
     },
     async syncFrom(dir) {
-      await cp(dir, path.join(root, bucket), { recursive: true });
+      await cp(dir, path.join(root, bucket), { recursive: true, filter: (source) => !source.endsWith(".attrs") });
     },
     stop,
   };

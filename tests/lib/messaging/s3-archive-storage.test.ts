@@ -143,6 +143,7 @@ describe("archives in S3 storage", () => {
       body: { user: otherUser, owner: otherLease.owner, generation: otherLease.generation, status: "ready" },
     });
     expect(uploadSettled).toBe(false);
+    expect(proxy.heldRequests).toBe(1); // all of it while the object's PUT was still held
 
     await upload;
     expect(await newStore().loadSession(slowUser, path.join(dir, "restored"))).toMatchObject({ sha256: archive.sha256 });
@@ -158,7 +159,7 @@ describe("archives in S3 storage", () => {
 
     await writeFile(path.join(profile, LOG), "a stale owner's login");
     const stale = await archiver.archiveSession(profile);
-    proxy.slowRequests("PUT", 2_000);
+    proxy.slowRequests("PUT", 5_000);
     const upload = newStore().saveSession(userId, stale, undefined, {}, lease);
     await expect.poll(() => proxy.heldRequests, { timeout: 10_000 }).toBe(1);
     await first.release(lease);
@@ -168,6 +169,25 @@ describe("archives in S3 storage", () => {
     expect(await objectsOf(userId)).toEqual(keptObjects);
     const restored = path.join(dir, "restored");
     expect(await newStore().loadSession(userId, restored)).toMatchObject({ sha256: kept.sha256 });
+  });
+
+  it("a save whose session record is deleted and created again during the S3 write leaves the new record without it", async () => {
+    const userId = await newUser();
+    const instance = leases(); // the same process claims again: the same lease owner
+    const lease = await instance.claim(userId);
+    const old = await admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
+    const archive = await archiver.archiveSession(profile);
+    proxy.slowRequests("PUT", 5_000);
+    const upload = newStore().saveSession(userId, archive, undefined, {}, lease);
+    await expect.poll(() => proxy.heldRequests, { timeout: 10_000 }).toBe(1);
+    await admin.collection(SESSIONS).delete(old.id); // a logout, or the cleanup
+    await instance.claim(userId);
+
+    await expect(upload).rejects.toBeInstanceOf(LeaseLostError);
+    const current = await admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
+    expect(current.id).not.toBe(old.id);
+    expect(current.archive).toBe("");
+    await expect.poll(() => s3.objects(`${old.collectionId}/${old.id}`), { timeout: 10_000 }).toEqual([]);
   });
 
   it("a save S3 refuses fails with a typed error and leaves the previous archive restorable", async () => {
