@@ -1,8 +1,12 @@
 // The Node.js half of instrumentation.ts (kept apart so the Edge build never sees it).
 import { getEnv } from "./src/env";
-import { shutdownWhatsApp } from "./src/lib/messaging/whatsapp-runtime";
+import { shutdownWhatsApp, startSessionResume } from "./src/lib/messaging/whatsapp-runtime";
 
-getEnv(); // a bad configuration stops the start here, naming the variable
+const env = getEnv(); // a bad configuration stops the start here, naming the variable
+
+// Sessions that were running before this start (a deploy, a restart, another
+// instance that died) come back by themselves.
+startSessionResume(env);
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

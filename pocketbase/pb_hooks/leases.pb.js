@@ -11,10 +11,14 @@ routerAdd(
     const body = e.requestInfo().body;
     lib.requireFields(body, ["user", "owner", "ttlMs"]);
     const [user, owner, ttlMs] = [lib.text(body, "user"), lib.text(body, "owner"), lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS)];
+    // onlyIfKeepRunning: a resume (src/lib/messaging/session-resumer.ts) claims only a
+    // session still marked to keep running, with an archive to restore.
+    const onlyIfKeepRunning = body.onlyIfKeepRunning === true;
     let result;
     $app.runInTransaction((txApp) => {
-      result = lib.claim(txApp, user, owner, ttlMs);
+      result = lib.claim(txApp, user, owner, ttlMs, onlyIfKeepRunning);
     });
+    if (result.notWanted) return e.json(412, { message: "The session is not marked to keep running, or has no archive." });
     return e.json(result.held ? 409 : 200, result.lease);
   },
   $apis.requireSuperuserAuth(),
@@ -64,9 +68,9 @@ routerAdd(
   $apis.requireSuperuserAuth(),
 );
 
-// A fenced status write: status, last_active and (when given) phone_number, saved only
-// while the caller still holds lease "generation", so a stale owner never writes over
-// the status of the instance that took the session over.
+// A fenced status write: status, last_active and (when given) phone_number and
+// keep_running (a boolean), saved only while the caller still holds lease "generation",
+// so a stale owner never writes over the status of the instance that took the session over.
 routerAdd(
   "POST",
   "/api/wavault/sessions/status",
@@ -82,6 +86,7 @@ routerAdd(
       record.set("status", status);
       record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
+      if (typeof body.keep_running === "boolean") record.set("keep_running", body.keep_running);
       txApp.save(record);
       saved = true;
     });

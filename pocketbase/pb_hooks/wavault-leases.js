@@ -82,9 +82,16 @@ function metadataOf(body) {
   return metadata;
 }
 
-/** Takes the lease when it is free, expired, or already this owner's; else returns who holds it. */
-function claim(txApp, userId, owner, ttlMs) {
+/**
+ * Takes the lease when it is free, expired, or already this owner's; else returns who
+ * holds it. With onlyIfKeepRunning, a session not marked keep_running or without an
+ * archive is left alone ({ notWanted: true }).
+ */
+function claim(txApp, userId, owner, ttlMs, onlyIfKeepRunning = false) {
   let record = findSession(txApp, userId);
+  if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "")) {
+    return { notWanted: true };
+  }
   if (!record) {
     record = new Record(txApp.findCollectionByNameOrId(COLLECTION));
     record.set("user", userId);

@@ -7,6 +7,7 @@ import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
+import { SessionResumer } from "../../src/lib/messaging/session-resumer";
 import type { WhatsAppRuntime } from "../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "./crafted-archive";
@@ -59,6 +60,7 @@ export function newRuntime(options: RuntimeOptions) {
     store,
     leases,
     events,
+    resumer: new SessionResumer({ pb: options.admin, manager, leases }),
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
   };

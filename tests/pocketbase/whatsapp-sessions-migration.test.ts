@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CollectionField, CollectionModel } from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { projectDirArgs, runToExit } from "../../scripts/lib/pocketbase-server";
+import { MIGRATIONS_DIR, projectDirArgs, runToExit } from "../../scripts/lib/pocketbase-server";
 import { adminClient, testPocketBase } from "../helpers/pocketbase";
 
 const MIGRATION = "1739630000_create_whatsapp_sessions.js";
@@ -12,6 +12,7 @@ const EVENTS_MIGRATION = "1739640000_create_whatsapp_session_events.js";
 const EVENTS_AT_MIGRATION = "1739650000_add_at_to_whatsapp_session_events.js";
 const USER_IDS_MIGRATION = "1739660000_users_ids_chosen_by_server.js";
 const HIDDEN_MIGRATION = "1739670000_hide_session_internals.js";
+const KEEP_RUNNING_MIGRATION = "1739680000_add_keep_running.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -42,6 +43,7 @@ describe("the whatsapp_sessions migration", () => {
       lease_owner: "text",
       lease_expires: "date",
       lease_generation: "number",
+      keep_running: "bool",
       created: "autodate",
       updated: "autodate",
     });
@@ -104,9 +106,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all five.
-      const down = await migrate("down", "5");
+      // The events collection (later migrations) relates to this one: down reverts all six.
+      const down = await migrate("down", "6");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${KEEP_RUNNING_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HIDDEN_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${USER_IDS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${EVENTS_AT_MIGRATION}`);
@@ -121,8 +124,50 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${EVENTS_AT_MIGRATION}`);
       expect(again.output).toContain(`Applied ${HIDDEN_MIGRATION}`);
       expect(again.output).toContain(`Applied ${USER_IDS_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${KEEP_RUNNING_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("marks the sessions that were running when keep_running arrives, and only those", async () => {
+    // The real migrations, with one that seeds records before keep_running's and one
+    // after it that fails the run unless each record came out as expected.
+    const dir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-keep-"));
+    const migrations = path.join(dir, "migrations");
+    try {
+      await cp(MIGRATIONS_DIR, migrations, { recursive: true });
+      await writeFile(
+        path.join(migrations, "1739675000_test_seed.js"),
+        `migrate((app) => {
+          const users = app.findCollectionByNameOrId("users");
+          const sessions = app.findCollectionByNameOrId("whatsapp_sessions");
+          for (const status of ["ready", "disconnected", "qr_ready"]) {
+            const user = new Record(users);
+            user.set("email", status + "@wavault.test");
+            user.setPassword("password-1234");
+            app.save(user);
+            const session = new Record(sessions);
+            session.set("user", user.id);
+            session.set("status", status);
+            app.save(session);
+          }
+        });`,
+      );
+      await writeFile(
+        path.join(migrations, "1739690000_test_check.js"),
+        `migrate((app) => {
+          for (const record of app.findAllRecords("whatsapp_sessions")) {
+            const expected = record.getString("status") === "ready";
+            if (record.getBool("keep_running") !== expected) throw new Error("wrong keep_running for " + record.getString("status"));
+          }
+        });`,
+      );
+      const up = await runToExit(testPocketBase().bin, ["migrate", "up", `--dir=${path.join(dir, "data")}`, `--migrationsDir=${migrations}`], {}, "y\n");
+      expect(up.code, up.output).toBe(0);
+      expect(up.output).toContain("Applied 1739690000_test_check.js");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

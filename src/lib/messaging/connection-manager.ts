@@ -158,12 +158,16 @@ export class ConnectionManager {
     }
   }
 
-  /** Stops a user's client gracefully (a final archive); false when none ran. */
+  /**
+   * Stops a user's client gracefully (a final archive) because the user, or an
+   * operator's rule, wants it stopped: no instance starts it again by itself. False
+   * when none ran here.
+   */
   async disconnect(userId: string): Promise<boolean> {
     this.#reconnecting.delete(userId); // the user wants it stopped
     const channel = this.#channels.get(userId);
     if (!channel) return false;
-    await channel.stop();
+    await channel.stop({ byUser: true });
     this.unregisterConnection(userId, "whatsapp", channel);
     return true;
   }

@@ -181,20 +181,22 @@ export class DatabaseSessionStore {
   }
 
   /**
-   * Records the session's status (and phone number once known) without touching its
-   * archive, fenced by `lease`: PocketBase saves it (the hook route) only while that
+   * Records the session's status (and phone number once known, and whether the user
+   * wants it running when `keepRunning` is given) without touching its archive, fenced
+   * by `lease`: PocketBase saves it (the hook route) only while that
    * lease generation is still the session's, so a stale owner never writes over the
    * status of the instance that took the session over.
    * @throws LeaseLostError (a newer owner holds the session, or its record is gone),
    *   PocketBaseUnavailableError, SessionStoreError
    */
-  async recordStatus(lease: Lease, status: SessionStatus, phoneNumber?: string | null): Promise<void> {
+  async recordStatus(lease: Lease, status: SessionStatus, phoneNumber?: string | null, keepRunning?: boolean): Promise<void> {
     const body = {
       user: lease.userId,
       owner: lease.owner,
       generation: lease.generation,
       status,
       ...(phoneNumber ? { phone_number: phoneNumber } : {}),
+      ...(keepRunning === undefined ? {} : { keep_running: keepRunning }),
     };
     try {
       // Bounded: the channel's writes queue behind it (a dead network path would hang it).

@@ -32,6 +32,15 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** A conditional claim found the session not to be started by itself: the user stopped it, or nothing is stored. */
+export class SessionNotWantedError extends Error {
+  readonly code = "not_wanted";
+  constructor(readonly userId: string) {
+    super("The WhatsApp session is not marked to keep running, or has no stored archive.");
+    this.name = "SessionNotWantedError";
+  }
+}
+
 interface LeaseResponse {
   user: string;
   owner: string;
@@ -71,13 +80,17 @@ export class SessionLease {
   }
 
   /**
-   * Takes the user's lease (or keeps it, when this instance holds it).
-   * @throws SessionLeasedElsewhereError, PocketBaseUnavailableError, SessionStoreError
+   * Takes the user's lease (or keeps it, when this instance holds it). With
+   * `onlyIfKeepRunning`, only if the session is marked to keep running and has a stored
+   * archive, checked in the same transaction (a user's stop just before is never undone).
+   * @throws SessionLeasedElsewhereError, SessionNotWantedError, PocketBaseUnavailableError, SessionStoreError
    */
-  async claim(userId: string): Promise<Lease> {
+  async claim(userId: string, { onlyIfKeepRunning = false }: { onlyIfKeepRunning?: boolean } = {}): Promise<Lease> {
     try {
-      return toLease(await this.#send<LeaseResponse>("claim", { user: userId, owner: this.#owner, ttlMs: this.#ttlMs }));
+      const body = { user: userId, owner: this.#owner, ttlMs: this.#ttlMs, ...(onlyIfKeepRunning ? { onlyIfKeepRunning } : {}) };
+      return toLease(await this.#send<LeaseResponse>("claim", body));
     } catch (error) {
+      if (error instanceof ClientResponseError && error.status === 412) throw new SessionNotWantedError(userId);
       if (error instanceof ClientResponseError && error.status === 409) {
         const holder = error.response as Partial<LeaseResponse>;
         throw new SessionLeasedElsewhereError(userId, String(holder.owner), new Date(String(holder.expiresAt)));

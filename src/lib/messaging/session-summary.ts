@@ -21,6 +21,8 @@ export interface SessionSummary {
   archive: StoredArchiveSummary | null;
   /** The instance holding the session's lease while it is live, else null. */
   lease: { owner: string; expiresAt: string } | null;
+  /** The session is to run until the user stops it: an instance starts it when none runs it. */
+  keepRunning: boolean;
 }
 
 function isoOrNull(value: unknown): string | null {
@@ -37,7 +39,7 @@ export async function readSessionSummary(pb: PocketBase, userId: string): Promis
   let record;
   try {
     record = await pb.collection(SESSIONS_COLLECTION).getFirstListItem(pb.filter("user = {:user}", { user: userId }), {
-      fields: "status,phone_number,last_active,archive,size_bytes,metadata,lease_owner,lease_expires",
+      fields: "status,phone_number,last_active,archive,size_bytes,metadata,lease_owner,lease_expires,keep_running",
     });
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -60,5 +62,6 @@ export async function readSessionSummary(pb: PocketBase, userId: string): Promis
         }
       : null,
     lease: leaseLive ? { owner: String(record.lease_owner), expiresAt: leaseExpires! } : null,
+    keepRunning: record.keep_running === true,
   };
 }

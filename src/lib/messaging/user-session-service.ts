@@ -17,6 +17,8 @@ export interface UserSessionView {
   phoneNumber: string | null;
   lastActive: string | null;
   archive: StoredArchiveSummary | null;
+  /** Once ready, the session runs until the user disconnects or logs out: after a deploy, a restart or a crash an instance starts it again by itself. */
+  keepRunning: boolean;
 }
 
 /** How long a connect request waits for the client to start (QR shown, or authenticating). */
@@ -70,6 +72,7 @@ export class UserSessionService {
         phoneNumber: channel.phoneNumber ?? summary?.phoneNumber ?? null,
         lastActive: summary?.lastActive ?? null,
         archive: summary?.archive ?? null,
+        keepRunning: summary?.keepRunning ?? false,
       };
     }
     return {
@@ -78,6 +81,7 @@ export class UserSessionService {
       phoneNumber: summary?.phoneNumber ?? null,
       lastActive: summary?.lastActive ?? null,
       archive: summary?.archive ?? null,
+      keepRunning: summary?.keepRunning ?? false,
     };
   }
 
@@ -95,13 +99,31 @@ export class UserSessionService {
   }
 
   /**
-   * Stops the user's client, archiving it one last time; the stored session stays.
+   * Stops the user's client, archiving it one last time; the stored session stays, and
+   * no instance starts it again by itself. Without a client here (its instance died, say)
+   * the session is unmarked all the same, under its lease, so nobody resumes it.
    * @throws SessionLeasedElsewhereError when another instance runs it
    */
   async disconnect(userId: string): Promise<UserSessionView> {
-    const stopped = await this.#runtime.manager.disconnect(userId);
-    if (!stopped) await this.#throwIfLeasedElsewhere(userId);
+    const { manager } = this.#runtime;
+    for (;;) {
+      if (await manager.disconnect(userId)) break;
+      await this.#throwIfLeasedElsewhere(userId);
+      if (!(await readSessionSummary(this.#runtime.pb, userId))?.keepRunning) break;
+      if ((await manager.whileNoClient(userId, () => this.#stopResuming(userId))).ran) break;
+    }
     return this.status(userId);
+  }
+
+  /** Unmarks keep_running while holding the session's lease (a resume is never under way meanwhile). */
+  async #stopResuming(userId: string): Promise<void> {
+    const { leases, store } = this.#runtime;
+    const lease = await leases.claim(userId);
+    try {
+      await store.recordStatus(lease, "disconnected", null, false);
+    } finally {
+      await leases.release(lease).catch(() => {});
+    }
   }
 
   /**

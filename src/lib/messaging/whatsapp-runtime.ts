@@ -9,6 +9,8 @@ import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
 import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
+import { SessionResumer } from "./session-resumer";
+import { errorCode } from "./session-store-errors";
 import { createSessionArchiver } from "./session-store-factory";
 
 /** No Chromium to run WhatsApp Web in. */
@@ -25,6 +27,8 @@ export interface WhatsAppRuntime {
   store: DatabaseSessionStore;
   leases: SessionLease;
   events: SessionEventLog;
+  /** Starts sessions that are to keep running and that no instance runs (see startSessionResume). */
+  resumer: SessionResumer;
   /** The superuser client the runtime works through. */
   pb: PocketBase;
   /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
@@ -59,7 +63,8 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         events,
       }),
   });
-  return { manager, store, leases, events, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
+  const resumer = new SessionResumer({ pb, manager, leases });
+  return { manager, store, leases, events, resumer, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
 }
 
 // One runtime per process, on globalThis so dev hot reload never starts a second set
@@ -82,6 +87,25 @@ export function getWhatsAppRuntime(): Promise<WhatsAppRuntime> {
   return holder.__wavaultWhatsApp;
 }
 
+/**
+ * Resumes sessions in this process every SESSION_RESUME_INTERVAL_MS (0: never), from
+ * the server's start on (instrumentation-node.ts). Until the runtime can be built
+ * (PocketBase down at boot, say) it tries again each interval.
+ */
+export function startSessionResume(env: Env): void {
+  const intervalMs = env.SESSION_RESUME_INTERVAL_MS;
+  if (!intervalMs) return;
+  const attempt = () =>
+    getWhatsAppRuntime().then(
+      (runtime) => runtime.resumer.start(intervalMs),
+      (error: unknown) => {
+        log("warn", "Cannot resume sessions yet; trying again", { code: errorCode(error), error: String(error) });
+        setTimeout(attempt, intervalMs).unref();
+      },
+    );
+  void attempt();
+}
+
 /** Stops this process's clients (if it started any) for SIGTERM/SIGINT: see stopRuntime. */
 export async function shutdownWhatsApp(timeoutMs = 25_000): Promise<void> {
   const runtime = await holder.__wavaultWhatsApp?.catch(() => undefined);
@@ -96,6 +120,7 @@ export async function shutdownWhatsApp(timeoutMs = 25_000): Promise<void> {
 export async function stopRuntime(runtime: WhatsAppRuntime, timeoutMs: number): Promise<void> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
+  void runtime.resumer.stop(); // no new starts (a start under way is stopped with the rest)
   await Promise.race([
     runtime.manager.stopAll().then(() => runtime.events.flushedAll()),
     new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),

@@ -138,6 +138,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       phoneNumber: null,
       lastActive: null,
       archive: null,
+      keepRunning: false,
     });
 
     const connected = await call("POST", "/api/whatsapp/connect");
@@ -162,6 +163,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       const ready = await statusUntil(call, (body) => body.status === "ready" && body.archive !== null);
       expect(ready.qr).toBeNull();
       expect(ready.phoneNumber).toMatch(/^\d+$/);
+      expect((await statusUntil(call, (body) => body.keepRunning === true)).status).toBe("ready"); // from now on it comes back by itself
       phoneNumber = ready.phoneNumber;
 
       const sent = await call("POST", "/api/whatsapp/messages", { to: "+49 151 2345-6789", text: "Hello from wavault" });
@@ -188,6 +190,7 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect(stopped.body.archive.rawBytes).toBeGreaterThan(stopped.body.archive.sizeBytes);
     expect(stopped.body.lastActive).toEqual(expect.any(String));
     expect(stopped.body.phoneNumber).toBe(phoneNumber!);
+    expect(stopped.body.keepRunning).toBe(false); // the user stopped it: nothing starts it again
 
     const notReady = await call("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "again" });
     expect(notReady).toMatchObject({ status: 409, body: { error: { code: "not_ready" } } });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { DatabaseSessionStore } from "../../../src/lib/messaging/database-session-store";
 import { holdLease } from "../../../src/lib/messaging/held-lease";
-import { LeaseLostError, SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
+import { LeaseLostError, SessionLease, SessionLeasedElsewhereError, SessionNotWantedError } from "../../../src/lib/messaging/session-lease";
 import { newArchiver } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
 import { adminClient, createTestUser } from "../../helpers/pocketbase";
@@ -106,6 +106,32 @@ describe("SessionLease over the PocketBase hook routes", () => {
     );
     const loaded = await store("reader").loadSession(user.record.id, path.join(dir, "restored"));
     expect(loaded?.sha256).toBe(newer.sha256);
+  });
+
+  it("claims for a resume only a session marked to keep running with an archive, and creates no record", async () => {
+    const user = await createTestUser(admin);
+    const userId = user.record.id;
+    const resume = () => lease("resumer").claim(userId, { onlyIfKeepRunning: true });
+    await expect(resume()).rejects.toBeInstanceOf(SessionNotWantedError); // no record
+    expect(await store("reader").hasSession(userId)).toBe(false);
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${userId}"`)).rejects.toMatchObject({ status: 404 });
+
+    const owner = lease("instance-a");
+    const held = await owner.claim(userId);
+    await store("instance-a").recordStatus(held, "ready", null, true);
+    await owner.release(held);
+    await expect(resume()).rejects.toBeInstanceOf(SessionNotWantedError); // marked, but nothing stored
+
+    const again = await owner.claim(userId);
+    await store("instance-a").saveSession(userId, await archiver.archiveSession(path.join(dir, "profile")), undefined, {}, again);
+    await store("instance-a").recordStatus(again, "disconnected", null, false); // the user stopped it
+    await owner.release(again);
+    await expect(resume()).rejects.toBeInstanceOf(SessionNotWantedError);
+
+    const last = await owner.claim(userId);
+    await store("instance-a").recordStatus(last, "disconnected", null, true);
+    await owner.release(last);
+    expect((await resume()).owner).toMatch(/^resumer\//);
   });
 
   it("releases a lease so another instance can claim it at once", async () => {

@@ -67,6 +67,7 @@ describe("the WhatsApp runtime built from the configuration", () => {
       WA_WEB_VERSION: EMULATOR_WEB_VERSION,
       WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
       INSTANCE_ID: "sigterm-instance",
+      SESSION_RESUME_INTERVAL_MS: "0", // the shared PocketBase holds other tests' sessions
     };
     // Pair once in this process so that the child restores a stored session.
     const pairing = createWhatsAppRuntime(parseEnv(env), admin);

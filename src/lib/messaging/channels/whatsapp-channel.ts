@@ -68,6 +68,8 @@ export class WhatsAppChannel extends EventEmitter {
   readonly #writes = new RecordWriteQueue();
   #starting: Promise<void> | null = null;
   #stopRequested = false;
+  /** The user stopped it: the last status write says the session is no longer to run. */
+  #stoppedByUser = false;
   #loggedOut = false;
   #finishing: Promise<void> | null = null;
   #closed = false;
@@ -230,10 +232,12 @@ export class WhatsAppChannel extends EventEmitter {
   /**
    * Stops the client gracefully: browser first (a consistent profile), then a final
    * archive, then the lease is released for the next instance. Waits for a start in
-   * progress to settle first.
+   * progress to settle first. `byUser`: the user wants it stopped, so no instance
+   * starts it again by itself (keep_running); a stop for a deploy leaves that as it is.
    */
-  async stop(): Promise<void> {
+  async stop({ byUser = false }: { byUser?: boolean } = {}): Promise<void> {
     this.#stopRequested = true;
+    if (byUser) this.#stoppedByUser = true;
     await this.#starting?.catch(() => {});
     if (this.#finishing) return this.#finishing;
     const wasReady = this.#status === "ready";
@@ -376,7 +380,9 @@ export class WhatsAppChannel extends EventEmitter {
     const [lease, phoneNumber] = [this.#lease.lease, this.#phoneNumber];
     // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
     if (!lease) return this.statusRecorded();
-    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, phoneNumber)).catch((error: unknown) => {
+    // A session that reached ready is to run until the user stops it (see SessionResumer).
+    const keepRunning = status === "ready" ? true : this.#stoppedByUser ? false : undefined;
+    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, phoneNumber, keepRunning)).catch((error: unknown) => {
       if (error instanceof LeaseLostError) return this.#lease.lost();
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });

@@ -1,0 +1,217 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type PocketBase from "pocketbase";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
+import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
+import { newKeyRing } from "../../helpers/crafted-archive";
+import { writeFakeProfile } from "../../helpers/fake-profile";
+import { startIsolatedPocketBase } from "../../helpers/pocketbase";
+import { closed, connectPaired, newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
+
+const SESSIONS = "whatsapp_sessions";
+
+/**
+ * Sessions come back by themselves: a SessionResumer starts the sessions that are to
+ * keep running and that no instance runs. Its own PocketBase: a resumer looks at every
+ * session in the database, and the shared one holds other tests' sessions.
+ */
+describe("SessionResumer against the emulator", () => {
+  let pocketbase: Awaited<ReturnType<typeof startIsolatedPocketBase>>;
+  let admin: PocketBase;
+  let dir: string;
+  let webCacheDir: string;
+  const keys = newKeyRing();
+  const runtimes: ReturnType<typeof newRuntime>[] = [];
+  const runtime = (name: string, maxConnections?: number) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}` });
+    runtimes.push(created);
+    return created;
+  };
+  const newUser = async () => {
+    const email = `resume-${randomBytes(6).toString("hex")}@wavault.test`;
+    return (await admin.collection("users").create({ email, password: "password-1234", passwordConfirm: "password-1234" })).id as string;
+  };
+  const sessionOf = (userId: string) => admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
+  /** A user paired on a first instance that then stops for a deploy (SIGTERM): the session is stored, its lease released. */
+  const pairedThenDeployed = async (name: string) => {
+    const userId = await newUser();
+    const first = runtime(`${name}-before-deploy`);
+    await connectPaired(first.manager, userId);
+    await first.manager.stopAll();
+    return userId;
+  };
+  /** Starts whatever the resumer starts for `userId`, and records its statuses from the beginning. */
+  const statusesOf = (manager: ReturnType<typeof newRuntime>["manager"], userId: string) => {
+    const statuses: SessionStatus[] = [];
+    const watch = setInterval(() => {
+      const channel = manager.get(userId);
+      if (channel && statuses.length === 0) {
+        statuses.push(channel.status);
+        channel.on("status", (status: SessionStatus) => statuses.push(status));
+      }
+    }, 1);
+    return { statuses, stop: () => clearInterval(watch) };
+  };
+
+  beforeAll(async () => {
+    pocketbase = await startIsolatedPocketBase();
+    admin = await pocketbase.admin();
+    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-resume-"));
+    webCacheDir = path.join(dir, "web-cache");
+    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
+  });
+  afterEach(async () => {
+    // Each test sees only its own sessions to resume: the others' are stopped and unmarked.
+    for (const { manager, resumer } of runtimes.splice(0)) {
+      await resumer.stop();
+      await manager.stopAll();
+    }
+    for (const record of await admin.collection(SESSIONS).getFullList({ filter: "keep_running = true" })) {
+      await admin.collection(SESSIONS).update(record.id, { keep_running: false });
+    }
+  });
+  afterAll(async () => {
+    await pocketbase?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("brings a session stopped by a deploy back on another instance, ready without a QR and without a connect", async () => {
+    const userId = await pairedThenDeployed("deploy");
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: true, lease_owner: "", status: "disconnected" });
+
+    const next = runtime("deploy-after");
+    const seen = statusesOf(next.manager, userId);
+    expect(await next.resumer.resumeOnce()).toBe(1);
+    const channel = next.manager.get(userId)!;
+    await waitForStatus(channel, "ready");
+    seen.stop();
+    expect(seen.statuses).not.toContain("qr_ready");
+    await channel.statusRecorded();
+    expect(await sessionOf(userId)).toMatchObject({ status: "ready", keep_running: true, lease_owner: expect.stringMatching(/^instance-deploy-after\//) });
+    expect(await next.resumer.resumeOnce()).toBe(0); // running: nothing to do
+    await next.manager.stopAll();
+  });
+
+  it("leaves alone a session its user disconnected, on the instance that ran it or on one that did not", async () => {
+    const stoppedHere = await newUser();
+    const first = runtime("disconnect");
+    await connectPaired(first.manager, stoppedHere);
+    await first.manager.disconnect(stoppedHere);
+    expect(await sessionOf(stoppedHere)).toMatchObject({ keep_running: false });
+
+    // Stopped by a deploy, then disconnected through an instance with no client for it.
+    const stoppedElsewhere = await pairedThenDeployed("disconnect-elsewhere");
+    const other = runtime("disconnect-other");
+    const view = await new UserSessionService(other.runtime).disconnect(stoppedElsewhere);
+    expect(view).toMatchObject({ status: "disconnected", keepRunning: false });
+    expect(await sessionOf(stoppedElsewhere)).toMatchObject({ keep_running: false, lease_owner: "" });
+
+    expect(await other.resumer.resumeOnce()).toBe(0);
+    expect(other.manager.get(stoppedHere)).toBeUndefined();
+    expect(other.manager.get(stoppedElsewhere)).toBeUndefined();
+  });
+
+  it("takes over a session of an instance that died once its lease lapses", async () => {
+    const userId = await pairedThenDeployed("crash");
+    const record = await sessionOf(userId);
+    // A crashed owner: the lease is held, unreleased, and lapses on its own.
+    await admin.collection(SESSIONS).update(record.id, {
+      lease_owner: "crashed/0000",
+      lease_generation: record.lease_generation + 1,
+      lease_expires: new Date(Date.now() + 1_500).toISOString(),
+    });
+
+    const heir = runtime("crash-heir");
+    expect(await heir.resumer.resumeOnce()).toBe(0); // still leased
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await heir.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(heir.manager.get(userId)!, "ready");
+    await heir.manager.stopAll();
+  });
+
+  it("starts a session again after its browser crashed", async () => {
+    const userId = await pairedThenDeployed("browser");
+    const instance = runtime("browser-crash");
+    await instance.resumer.resumeOnce();
+    const channel = instance.manager.get(userId)!;
+    await waitForStatus(channel, "ready");
+
+    const ended = closed(channel);
+    process.kill(channel.browserPid!, "SIGKILL");
+    await ended;
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(instance.manager.get(userId)!, "ready");
+    await instance.manager.stopAll();
+  });
+
+  it("stops and unmarks a resumed session that asks for a QR (its stored login no longer works)", async () => {
+    const userId = await newUser();
+    // A stored profile with no WhatsApp login in it, marked to keep running.
+    const seeded = runtime("qr-seed");
+    const profile = path.join(dir, "qr-profile");
+    await writeFakeProfile(profile);
+    const lease = await seeded.leases.claim(userId);
+    await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
+    await seeded.store.recordStatus(lease, "disconnected", null, true);
+    await seeded.leases.release(lease);
+
+    const instance = runtime("qr");
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    const channel = instance.manager.get(userId)!;
+    await closed(channel);
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: false, status: "disconnected", lease_owner: "" });
+    expect(await instance.resumer.resumeOnce()).toBe(0);
+  });
+
+  it("starts no more sessions than the instance has room for, and leaves the rest to others", async () => {
+    const users = [await pairedThenDeployed("room-1"), await pairedThenDeployed("room-2")];
+    const small = runtime("room-small", 1);
+    expect(await small.resumer.resumeOnce()).toBe(1);
+    const [running, waiting] = small.manager.get(users[0]!) ? users : [...users].reverse();
+    expect(await sessionOf(waiting!)).toMatchObject({ keep_running: true, lease_owner: "" });
+
+    const other = runtime("room-other");
+    expect(await other.resumer.resumeOnce()).toBe(1);
+    expect(other.manager.get(waiting!)).toBeDefined();
+    await waitForStatus(small.manager.get(running!)!, "ready");
+    await waitForStatus(other.manager.get(waiting!)!, "ready");
+    await small.manager.stopAll();
+    await other.manager.stopAll();
+  });
+
+  it("resumes from the server's start on: a new instance brings a deployed session back by itself", async () => {
+    const userId = await pairedThenDeployed("boot");
+    const env = {
+      POCKETBASE_URL: pocketbase.url,
+      POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+      SESSION_ENCRYPTION_KEY: keys.current.key.toString("base64"),
+      SESSION_TMP_DIR: path.join(dir, "boot-sessions"),
+      WA_WEB_VERSION: EMULATOR_WEB_VERSION,
+      WA_WEB_CACHE_DIR: webCacheDir,
+      INSTANCE_ID: "booted-instance",
+      SESSION_RESUME_INTERVAL_MS: "1000",
+    };
+    const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/booted-instance.ts"], {
+      env: { ...process.env, ...env, NEXT_RUNTIME: "nodejs", NODE_ENV: "production" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await expect
+        .poll(async () => (await sessionOf(userId)).status, { timeout: 60_000, interval: 250 })
+        .toBe("ready");
+      expect((await sessionOf(userId)).lease_owner).toMatch(/^booted-instance\//);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true }); // a deploy's stop: it stays marked
+  }, 90_000);
+});
