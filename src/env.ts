@@ -55,7 +55,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
   SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
   SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000),
-  SESSION_RESUME_INTERVAL_MS: z.coerce.number().int().min(0).default(30_000),
+  SESSION_RESUME_INTERVAL_MS: z.coerce.number().int().min(0).max(24 * 60 * 60 * 1000).default(30_000),
   WA_WEB_VERSION: optionalString,
   WA_WEB_CACHE_DIR: optionalString,
   MAX_WHATSAPP_CONNECTIONS: positiveInt(100),

@@ -84,8 +84,10 @@ function metadataOf(body) {
 
 /**
  * Takes the lease when it is free, expired, or already this owner's; else returns who
- * holds it. With onlyIfKeepRunning, a session not marked keep_running or without an
- * archive is left alone ({ notWanted: true }).
+ * holds it. With onlyIfKeepRunning (a session starting by itself) the session must be
+ * marked keep_running and have an archive ({ notWanted: true } otherwise), and any live
+ * lease counts as held, this owner's too: work of its own (a user's disconnect, a
+ * logout) holds it then.
  */
 function claim(txApp, userId, owner, ttlMs, onlyIfKeepRunning = false) {
   let record = findSession(txApp, userId);
@@ -101,7 +103,7 @@ function claim(txApp, userId, owner, ttlMs, onlyIfKeepRunning = false) {
   const now = Date.now();
   const holder = record.getString("lease_owner");
   const live = holder !== "" && expiresAtMs(record) > now;
-  if (live && holder !== owner) return { held: true, lease: leaseOf(record) };
+  if (live && (holder !== owner || onlyIfKeepRunning)) return { held: true, lease: leaseOf(record) };
   // A new holder, or the same one after its lease lapsed: a new generation fences off
   // every upload made under the old one. An owner whose lease lapsed without a release
   // (it crashed, or lost its connection) is taken over: the answer names it.

@@ -7,7 +7,7 @@ import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
-import { SessionResumer } from "../../src/lib/messaging/session-resumer";
+import { SessionResumer, type SessionResumerOptions } from "../../src/lib/messaging/session-resumer";
 import type { WhatsAppRuntime } from "../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "./crafted-archive";
@@ -24,6 +24,8 @@ export interface RuntimeOptions {
   leaseTtlMs?: number;
   /** How soon a client stopped for losing touch with PocketBase is started again (default: the app's 10 s). */
   reconnectDelayMs?: number;
+  /** The resumer's timings (default: the app's). */
+  resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs">;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */
@@ -39,6 +41,7 @@ export function newRuntime(options: RuntimeOptions) {
   });
   const events = new SessionEventLog(options.admin);
   const manager = new ConnectionManager({
+    leaseOwner: leases.owner,
     maxConnections: options.maxConnections ?? 10,
     ...(options.reconnectDelayMs ? { reconnect: { delayMs: options.reconnectDelayMs, windowMs: 60_000 } } : {}),
     createChannel: (userId) =>
@@ -60,7 +63,7 @@ export function newRuntime(options: RuntimeOptions) {
     store,
     leases,
     events,
-    resumer: new SessionResumer({ pb: options.admin, manager, leases }),
+    resumer: new SessionResumer({ pb: options.admin, manager, ...options.resume }),
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
   };

@@ -1,5 +1,6 @@
 import { log } from "../log";
 import { processTreesMemoryBytes } from "../system/process-tree-memory";
+import { SessionLeasedElsewhereError } from "./session-lease";
 import { errorCode } from "./session-store-errors";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
@@ -29,6 +30,8 @@ export interface ConnectionManagerOptions {
   memoryBudgetMb?: number;
   /** Builds (does not start) the channel for a user. */
   createChannel: (userId: string) => WhatsAppChannel;
+  /** The owner this process's leases carry (SessionLease.owner): a lease still held under it is no other instance's. */
+  leaseOwner?: string;
   /**
    * A ready client stopped because its lease could not be renewed (PocketBase out of
    * reach) is started again every `delayMs` for up to `windowMs` (default 10 s, 10 min).
@@ -100,17 +103,20 @@ export class ConnectionManager {
   }
 
   /**
-   * Starts the user's client, or returns the one running or starting.
-   * @throws ConnectionLimitError when there is no room; whatever the start threw.
+   * Starts the user's client, or returns the one running or starting. `resume`: a start
+   * nobody asked for (see SessionResumer), made only if the session is still marked to
+   * keep running and no lease on it is live.
+   * @throws ConnectionLimitError when there is no room; SessionNotWantedError (resume);
+   *   whatever the start threw.
    */
-  connect(userId: string): Promise<WhatsAppChannel> {
+  connect(userId: string, options: { resume?: boolean } = {}): Promise<WhatsAppChannel> {
     if (this.#shuttingDown) return Promise.reject(new ShuttingDownError());
     // Work on the user's session without a client (a logout) finishes first.
     const busy = this.#withoutClient.get(userId);
-    if (busy) return busy.then(() => this.connect(userId));
+    if (busy) return busy.then(() => this.connect(userId, options));
     const running = this.#channels.get(userId);
     // A client on its way out is never handed back: a new one starts once it has gone.
-    if (running?.stopping) return running.whenClosed().then(() => this.connect(userId));
+    if (running?.stopping) return running.whenClosed().then(() => this.connect(userId, options));
     // A client still starting is shared only once its start has succeeded.
     const pending = this.#connecting.get(userId);
     if (pending) return pending;
@@ -121,7 +127,7 @@ export class ConnectionManager {
     const channel = this.#options.createChannel(userId);
     this.registerConnection(userId, "whatsapp", channel);
     const starting = channel
-      .start()
+      .start(options)
       .then(() => channel)
       .catch((error: unknown) => {
         this.#totalFailed += 1;
@@ -228,11 +234,15 @@ export class ConnectionManager {
         await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
         if (this.#reconnecting.get(userId) !== mine || this.#shuttingDown || this.#channels.has(userId)) return;
         try {
-          await this.connect(userId);
+          // As a resume: not if the user stopped it meanwhile (through another instance).
+          await this.connect(userId, { resume: true });
           log("info", "Session started again after losing touch with PocketBase", { userId });
           return;
         } catch (error) {
-          if (errorCode(error) === "leased_elsewhere") return; // another instance runs it now
+          if (errorCode(error) === "not_wanted") return; // the user stopped it, or logged out
+          // Another instance runs it now; a lease this process still holds (its release
+          // did not get through) lapses soon.
+          if (error instanceof SessionLeasedElsewhereError && error.owner !== this.#options.leaseOwner) return;
           log("warn", "Could not start the session again yet", { userId, code: errorCode(error) });
         }
       }

@@ -53,10 +53,14 @@ export class LeaseKeeper {
     return this.#lease;
   }
 
-  /** @throws SessionLeasedElsewhereError when another instance holds the session. */
-  async claim(): Promise<Lease> {
+  /**
+   * @param options.onlyIfKeepRunning a start by itself (see SessionLease.claim)
+   * @throws SessionLeasedElsewhereError when another instance holds the session;
+   *   SessionNotWantedError (onlyIfKeepRunning) when it is not to start by itself
+   */
+  async claim(options: { onlyIfKeepRunning?: boolean } = {}): Promise<Lease> {
     const sentAt = performance.now();
-    const lease = await this.#leases.claim(this.#userId);
+    const lease = await this.#leases.claim(this.#userId, options);
     this.#lease = lease;
     log("info", "Session lease claimed", { userId: this.#userId, owner: lease.owner, generation: lease.generation });
     this.#timer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#leases.ttlMs / 3)));

@@ -79,10 +79,17 @@ export class SessionLease {
     return this.#ttlMs;
   }
 
+  /** Who this process's leases name as their owner. */
+  get owner(): string {
+    return this.#owner;
+  }
+
   /**
    * Takes the user's lease (or keeps it, when this instance holds it). With
-   * `onlyIfKeepRunning`, only if the session is marked to keep running and has a stored
-   * archive, checked in the same transaction (a user's stop just before is never undone).
+   * `onlyIfKeepRunning` (a session starting by itself), only if the session is marked to
+   * keep running and has a stored archive, checked in the same transaction (a user's
+   * stop just before is never undone), and only if no lease is live, this instance's
+   * own included.
    * @throws SessionLeasedElsewhereError, SessionNotWantedError, PocketBaseUnavailableError, SessionStoreError
    */
   async claim(userId: string, { onlyIfKeepRunning = false }: { onlyIfKeepRunning?: boolean } = {}): Promise<Lease> {

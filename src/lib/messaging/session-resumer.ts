@@ -4,22 +4,25 @@ import { log } from "../log";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { ConnectionManager } from "./connection-manager";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
-import type { SessionLease } from "./session-lease";
 import { errorCode, toStoreError } from "./session-store-errors";
 
 export interface SessionResumerOptions {
   pb: PocketBase;
   manager: ConnectionManager;
-  leases: SessionLease;
   /** At most this many sessions started per round, one after another (default 10). */
   batch?: number;
   /** The first wait after a failed resume of a user; it doubles per failure, up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** A resumed session that ends sooner than this after ready counts as a failure (default 10 min). */
+  stableMs?: number;
 }
 
 /** How a resumed client's start ended. */
 type Outcome = "ready" | "needs_qr" | "ended";
+
+const PAGE = 200;
+const MAX_PAGES = 10;
 
 /**
  * Starts the sessions that are to keep running (`keep_running`: they reached ready and
@@ -27,20 +30,21 @@ type Outcome = "ready" | "needs_qr" | "ended";
  * deploy, a restart, a crashed instance or a crashed browser, with no QR and nobody
  * pressing Connect. Each round (`start(intervalMs)`) takes at most `batch` of them, one
  * at a time, while this instance has room; several instances share the work through
- * the leases (a claim checks keep_running in the same transaction, so a user's stop is
- * never undone). A resumed session that asks for a QR (the phone unlinked it meanwhile)
- * is stopped and unmarked; one that fails to start is tried again later, waiting
- * longer after each failure.
+ * the leases: the client's own claim checks the mark and that no lease is live in one
+ * transaction, so a user's stop is never undone and a session never starts twice. A
+ * resumed session that asks for a QR (the phone unlinked it meanwhile) is stopped and
+ * unmarked; one that fails to start, or ends within `stableMs` of ready, is tried again
+ * later, waiting longer after each failure (per user, on this instance).
  */
 export class SessionResumer {
-  readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager" | "leases">> & SessionResumerOptions;
+  readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager">> & SessionResumerOptions;
   readonly #failures = new Map<string, { count: number; retryAt: number }>();
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<number> | null = null;
   #stopped = false;
 
   constructor(options: SessionResumerOptions) {
-    this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, ...options };
+    this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, ...options };
   }
 
   /** Runs a round now and then every `intervalMs`, until `stop()`. */
@@ -75,80 +79,90 @@ export class SessionResumer {
     let started = 0;
     for (const userId of await this.#candidates()) {
       if (this.#stopped || started >= this.#options.batch) break;
+      if (this.#options.manager.get(userId) || !this.#due(userId)) continue; // it may have started since the look-up
       if (!this.#options.manager.canCreateConnection(userId)) break; // full: leave the rest to other instances
-      if (await this.#resumeUser(userId)) started += 1;
+      const result = await this.#resumeUser(userId);
+      if (result === "full") break;
+      if (result === "started") started += 1;
     }
     return started;
   }
 
-  /** Users whose session is to keep running, has an archive and no live lease, longest idle first. */
+  /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after a failure. */
   async #candidates(): Promise<string[]> {
-    const { pb, manager } = this.#options;
+    const { pb } = this.#options;
     const now = new Date().toISOString().replace("T", " ");
-    let records;
-    try {
-      records = await pb.collection(SESSIONS_COLLECTION).getList(1, 200, {
-        filter: pb.filter("keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})", { now }),
-        sort: "last_active",
-        fields: "user",
-      });
-    } catch (error) {
-      throw toStoreError(error, "find sessions to resume");
+    const filter = pb.filter("keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})", { now });
+    const due: string[] = [];
+    for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
+      let list;
+      try {
+        list = await pb.collection(SESSIONS_COLLECTION).getList(page, PAGE, { filter, sort: "last_active", fields: "user", skipTotal: true });
+      } catch (error) {
+        throw toStoreError(error, "find sessions to resume");
+      }
+      for (const record of list.items) {
+        const userId = String(record.user);
+        if (!this.#options.manager.get(userId) && this.#due(userId)) due.push(userId);
+      }
+      if (list.items.length < PAGE) break;
     }
-    const due = (userId: string) => (this.#failures.get(userId)?.retryAt ?? 0) <= Date.now();
-    return records.items.map((record) => String(record.user)).filter((userId) => !manager.get(userId) && due(userId));
+    return due;
   }
 
-  /** Claims and starts one user's session; true when it started (it may still need a QR: then it is stopped). */
-  async #resumeUser(userId: string): Promise<boolean> {
-    const { manager, leases } = this.#options;
-    let lease;
-    try {
-      // Conditional, in one transaction: still marked, and nobody else took it since the look-up.
-      lease = await leases.claim(userId, { onlyIfKeepRunning: true });
-    } catch (error) {
-      const code = errorCode(error);
-      if (code !== "leased_elsewhere" && code !== "not_wanted") log("warn", "Could not claim a session to resume", { userId, code });
-      return false;
-    }
+  #due(userId: string): boolean {
+    return (this.#failures.get(userId)?.retryAt ?? 0) <= Date.now();
+  }
+
+  /** Starts one user's session as a resume; "started" even if it may yet ask for a QR (it is then stopped). */
+  async #resumeUser(userId: string): Promise<"started" | "skipped" | "full"> {
     let channel: WhatsAppChannel;
     try {
-      // The channel claims again as the same owner: it keeps this lease and its generation.
-      channel = await manager.connect(userId);
+      channel = await this.#options.manager.connect(userId, { resume: true });
     } catch (error) {
-      await leases.release(lease).catch(() => {});
-      this.#failed(userId, errorCode(error));
-      return false;
+      const code = errorCode(error);
+      if (code === "not_wanted" || code === "leased_elsewhere" || code === "shutting_down") return "skipped";
+      if (code === "connection_limit") return "full";
+      this.#failed(userId, code);
+      return "skipped";
     }
     log("info", "Session resumed", { userId });
     void this.#followUp(userId, channel);
-    return true;
+    return "started";
   }
 
-  /** Watches a resumed client until it is ready, asks for a QR (then stops it), or ends. */
+  /** Watches a resumed client: ready and still up after `stableMs`, asks for a QR (then stops it), or ends. */
   async #followUp(userId: string, channel: WhatsAppChannel): Promise<void> {
     const outcome = await outcomeOf(channel);
-    if (outcome === "ready") {
-      this.#failures.delete(userId);
-    } else if (outcome === "needs_qr") {
+    if (outcome === "needs_qr") {
       // Nobody is there to scan it: stop, and leave the session to the user's next connect.
       log("warn", "A resumed session asks for a QR (unlinked on the phone?); stopping it", { userId });
       this.#failures.delete(userId);
       await this.#options.manager.disconnect(userId).catch(() => false);
-    } else {
-      this.#failed(userId, "ended_before_ready");
+      return;
     }
+    if (outcome === "ended") return this.#failed(userId, "ended_before_ready");
+    // Ready. One that dies again soon (a crash, whatsapp-web.js giving up) must not be
+    // restarted every round: it counts as a failure until it has stayed up a while.
+    let timer: NodeJS.Timeout | undefined;
+    const stayedUp = await Promise.race([
+      channel.whenClosed().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#options.stableMs).unref())),
+    ]);
+    clearTimeout(timer);
+    if (stayedUp) this.#failures.delete(userId);
+    else if (!this.#stopped) this.#failed(userId, "ended_soon_after_ready");
   }
 
   #failed(userId: string, code: string): void {
     const count = (this.#failures.get(userId)?.count ?? 0) + 1;
     const waitMs = Math.min(this.#options.backoffMs * 2 ** (count - 1), this.#options.maxBackoffMs);
     this.#failures.set(userId, { count, retryAt: Date.now() + waitMs });
-    log("warn", "A resumed session did not start; trying again later", { userId, code, failures: count, retryInMs: waitMs });
+    log("warn", "A resumed session did not stay up; trying again later", { userId, code, failures: count, retryInMs: waitMs });
   }
 }
 
-/** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel closing first. */
+/** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel stopping first. */
 function outcomeOf(channel: WhatsAppChannel): Promise<Outcome> {
   const settled = (status: SessionStatus): Outcome | null =>
     status === "ready" ? "ready" : status === "qr_ready" ? "needs_qr" : channel.stopping ? "ended" : null;

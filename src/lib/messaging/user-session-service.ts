@@ -107,15 +107,16 @@ export class UserSessionService {
   async disconnect(userId: string): Promise<UserSessionView> {
     const { manager } = this.#runtime;
     for (;;) {
-      if (await manager.disconnect(userId)) break;
-      await this.#throwIfLeasedElsewhere(userId);
+      if (!(await manager.disconnect(userId))) await this.#throwIfLeasedElsewhere(userId);
+      // Still marked: no client ran here, or its last status write did not say so (it
+      // was already ending: a crashed browser, a lost lease; or the write failed).
       if (!(await readSessionSummary(this.#runtime.pb, userId))?.keepRunning) break;
       if ((await manager.whileNoClient(userId, () => this.#stopResuming(userId))).ran) break;
     }
     return this.status(userId);
   }
 
-  /** Unmarks keep_running while holding the session's lease (a resume is never under way meanwhile). */
+  /** Unmarks keep_running while holding the session's lease (no resume can claim it meanwhile). */
   async #stopResuming(userId: string): Promise<void> {
     const { leases, store } = this.#runtime;
     const lease = await leases.claim(userId);

@@ -47,6 +47,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
   const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS });
   const events = new SessionEventLog(pb);
   const manager = new ConnectionManager({
+    leaseOwner: leases.owner,
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
     createChannel: (userId) =>
@@ -63,7 +64,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         events,
       }),
   });
-  const resumer = new SessionResumer({ pb, manager, leases });
+  const resumer = new SessionResumer({ pb, manager });
   return { manager, store, leases, events, resumer, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
 }
 

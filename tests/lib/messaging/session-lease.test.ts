@@ -130,6 +130,8 @@ describe("SessionLease over the PocketBase hook routes", () => {
 
     const last = await owner.claim(userId);
     await store("instance-a").recordStatus(last, "disconnected", null, true);
+    // Marked, but its lease is live: not even its holder's own resume takes it.
+    await expect(owner.claim(userId, { onlyIfKeepRunning: true })).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
     await owner.release(last);
     expect((await resume()).owner).toMatch(/^resumer\//);
   });

@@ -7,6 +7,7 @@ import type PocketBase from "pocketbase";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
+import { SessionNotWantedError } from "../../../src/lib/messaging/session-lease";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
@@ -28,8 +29,8 @@ describe("SessionResumer against the emulator", () => {
   let webCacheDir: string;
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, maxConnections?: number) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}` });
+  const runtime = (name: string, maxConnections?: number, resume?: { backoffMs?: number; stableMs?: number }) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}`, resume });
     runtimes.push(created);
     return created;
   };
@@ -137,10 +138,11 @@ describe("SessionResumer against the emulator", () => {
 
   it("starts a session again after its browser crashed", async () => {
     const userId = await pairedThenDeployed("browser");
-    const instance = runtime("browser-crash");
+    const instance = runtime("browser-crash", undefined, { stableMs: 300 });
     await instance.resumer.resumeOnce();
     const channel = instance.manager.get(userId)!;
     await waitForStatus(channel, "ready");
+    await new Promise((resolve) => setTimeout(resolve, 600)); // up long enough to count as a success
 
     const ended = closed(channel);
     process.kill(channel.browserPid!, "SIGKILL");
@@ -148,6 +150,42 @@ describe("SessionResumer against the emulator", () => {
     expect(await instance.resumer.resumeOnce()).toBe(1);
     await waitForStatus(instance.manager.get(userId)!, "ready");
     await instance.manager.stopAll();
+  });
+
+  it("waits longer and longer before starting again a session that keeps dying soon after ready", async () => {
+    const userId = await pairedThenDeployed("flaky");
+    const instance = runtime("flaky", undefined, { backoffMs: 1_500, stableMs: 60_000 });
+    const crashOnceReady = async () => {
+      const channel = instance.manager.get(userId)!;
+      await waitForStatus(channel, "ready");
+      const ended = closed(channel);
+      process.kill(channel.browserPid!, "SIGKILL");
+      await ended;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the resumer notes the failure
+    };
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    await crashOnceReady();
+    expect(await instance.resumer.resumeOnce()).toBe(0); // 1.5 s to wait
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    await crashOnceReady();
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await instance.resumer.resumeOnce()).toBe(0); // now 3 s
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(instance.manager.get(userId)!, "ready");
+  });
+
+  it("starts nothing for a session its user stopped after a resume round had listed it", async () => {
+    const userId = await pairedThenDeployed("late");
+    const other = runtime("late-other");
+    await new UserSessionService(other.runtime).disconnect(userId);
+    // What a round that looked before the disconnect then does: its start is refused in
+    // the claim's transaction, and nothing is left behind.
+    const instance = runtime("late");
+    await expect(instance.manager.connect(userId, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError);
+    expect(instance.manager.get(userId)).toBeUndefined();
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: false, lease_owner: "", status: "disconnected" });
   });
 
   it("stops and unmarks a resumed session that asks for a QR (its stored login no longer works)", async () => {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
+import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
+import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
@@ -329,6 +331,28 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
       await expect.poll(() => blip.manager.get(user.record.id)?.status, { timeout: 30_000 }).toBe("ready");
       expect(blip.manager.get(user.record.id)).not.toBe(channel);
       await blip.manager.disconnect(user.record.id);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("does not start a session lost that way again once its user stopped it through another instance meanwhile", async () => {
+    const { proxy, ...blip } = await behindProxy("blip-stopped", 3_000, 500);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(blip.manager, user.record.id);
+      await channel.statusRecorded();
+      const ended = closed(channel, 20_000);
+      proxy.partition();
+      await ended;
+      await expect.poll(async () => (await readSessionSummary(admin, user.record.id))?.lease, { timeout: 10_000 }).toBeNull(); // lapsed
+      const other = runtime("blip-other");
+      expect(await new UserSessionService(other.runtime).disconnect(user.record.id)).toMatchObject({ keepRunning: false });
+
+      proxy.heal();
+      await new Promise((resolve) => setTimeout(resolve, 3_000)); // six reconnect delays: nothing may start
+      expect(blip.manager.get(user.record.id)).toBeUndefined();
+      expect(await readSessionSummary(admin, user.record.id)).toMatchObject({ keepRunning: false, lease: null });
     } finally {
       await proxy.close();
     }

@@ -7,7 +7,7 @@ import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../data
 import { LeaseKeeper } from "../lease-keeper";
 import type { SessionArchive, SessionArchiver } from "../session-archiver";
 import type { SessionEventLog, SessionEventType } from "../session-event-log";
-import { LeaseLostError, type SessionLease } from "../session-lease";
+import { LeaseLostError, type SessionLease, SessionNotWantedError } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
@@ -145,18 +145,20 @@ export class WhatsAppChannel extends EventEmitter {
 
   /**
    * Claims the user's lease, restores, then starts the client; resolves once
-   * whatsapp-web.js has initialized. Once only.
-   * @throws SessionLeasedElsewhereError when another instance runs the session; whatever the start threw.
+   * whatsapp-web.js has initialized. Once only. `resume`: a start by itself (no user
+   * asked), only for a session still marked to keep running that nobody holds.
+   * @throws SessionLeasedElsewhereError when another instance runs the session;
+   *   SessionNotWantedError (resume) when it is not to start by itself; whatever the start threw.
    */
-  start(): Promise<void> {
-    this.#starting ??= this.#start();
+  start({ resume = false }: { resume?: boolean } = {}): Promise<void> {
+    this.#starting ??= this.#start(resume);
     return this.#starting;
   }
 
-  async #start(): Promise<void> {
+  async #start(resume: boolean): Promise<void> {
     let client: WaClient | undefined;
     try {
-      const lease = await this.#lease.claim();
+      const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
       this.#claimed = true;
       this.#event("lease_claimed", { generation: lease.generation });
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
@@ -177,7 +179,7 @@ export class WhatsAppChannel extends EventEmitter {
         void this.#finish("disconnected");
       });
     } catch (error) {
-      if (!this.#stopRequested && !this.#finishing) {
+      if (!this.#stopRequested && !this.#finishing && !(error instanceof SessionNotWantedError)) {
         log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
       }
       await this.#finish(this.#stopRequested ? "disconnected" : "failed");
