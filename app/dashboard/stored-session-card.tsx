@@ -1,8 +1,8 @@
 import { formatBytes } from "@/lib/format-bytes";
 import type { StoredArchiveSummary } from "@/lib/messaging/session-summary";
 
-/** What is stored of the user's session: sizes, ratio, when, encrypted. */
-export function StoredSessionCard({ archive }: { archive: StoredArchiveSummary | null }) {
+/** What is stored of the user's session: sizes, ratio, when, encrypted, and whether it starts again by itself. */
+export function StoredSessionCard({ archive, keepRunning }: { archive: StoredArchiveSummary | null; keepRunning: boolean }) {
   return (
     <section className="card" aria-labelledby="stored-session-title">
       <h2 id="stored-session-title">Stored session</h2>
@@ -18,6 +18,10 @@ export function StoredSessionCard({ archive }: { archive: StoredArchiveSummary |
           <dd>{archive.savedAt ? new Date(archive.savedAt).toLocaleString() : "–"}</dd>
           <dt>Encrypted</dt>
           <dd>{archive.encrypted ? "Yes (AES-256-GCM)" : "No"}</dd>
+          <dt>After a restart</dt>
+          <dd data-testid="keep-running">
+            {keepRunning ? "Reconnects by itself, until you disconnect" : "Stays off until you connect"}
+          </dd>
         </dl>
       ) : (
         <p className="muted">No stored session yet. Once WhatsApp is ready, your session is saved so it survives restarts.</p>

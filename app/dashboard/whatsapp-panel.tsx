@@ -117,7 +117,7 @@ export function WhatsAppPanel() {
         </div>
       </section>
       {status === "ready" && <SendMessageForm />}
-      {session && <StoredSessionCard archive={session.archive} />}
+      {session && <StoredSessionCard archive={session.archive} keepRunning={session.keepRunning} />}
       <RecentEvents />
     </div>
   );

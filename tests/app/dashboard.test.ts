@@ -189,6 +189,7 @@ describe("the dashboard in a real browser", () => {
       expect(navigations).toBe(0); // the page followed the status by itself
       await expect(page.getByTestId("phone-number").textContent()).resolves.toMatch(/^\+\d+$/);
       await page.getByTestId("events").getByText("Status: Ready").waitFor(WAIT); // the session's history
+      await expect.poll(() => page.getByTestId("keep-running").textContent(), WAIT).toBe("Reconnects by itself, until you disconnect");
       await expect(page.getByTestId("events").getByText("A QR code was shown to link WhatsApp").isVisible()).resolves.toBe(true);
       await shot(page, "3-ready-phone");
 
@@ -220,6 +221,7 @@ describe("the dashboard in a real browser", () => {
     await expect.poll(() => page.getByTestId("archive-size").textContent(), WAIT).toMatch(/^\d+(\.\d)? (B|KB|MB)$/);
     await expect(page.getByTestId("raw-size").textContent()).resolves.toMatch(/^\d+(\.\d)? (B|KB|MB)$/);
     await expect(page.getByText("Yes (AES-256-GCM)").isVisible()).resolves.toBe(true);
+    await expect(page.getByTestId("keep-running").textContent()).resolves.toBe("Stays off until you connect"); // the user stopped it
     await shot(page, "6-disconnected-stored-session");
     expect(await second.getByTestId("archive-size").count()).toBe(0); // still nothing of the first user's
 
