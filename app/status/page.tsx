@@ -36,6 +36,7 @@ export default async function StatusPage() {
     ["Stored sessions", storage ? String(storage.totalSessions) : "unknown"],
     ["Stored size (total / average / largest)", storage ? `${mb(storage.totalSizeBytes)} / ${mb(storage.averageSizeBytes)} / ${mb(storage.largestSizeBytes)}` : "unknown"],
     ["Oldest last activity", storage?.oldestLastActive ? new Date(storage.oldestLastActive).toLocaleString() : "–"],
+    ["Sessions waiting to resume (all instances)", health.waitingToResume === null ? "unknown" : String(health.waitingToResume)],
   ];
   return (
     <main className="page">

@@ -1,6 +1,6 @@
 import { log } from "../log";
 import { processTreesMemoryBytes } from "../system/process-tree-memory";
-import { SessionLeasedElsewhereError } from "./session-lease";
+import { SessionLeasedElsewhereError, SessionNotWantedError } from "./session-lease";
 import { errorCode } from "./session-store-errors";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
@@ -117,9 +117,18 @@ export class ConnectionManager {
     const running = this.#channels.get(userId);
     // A client on its way out is never handed back: a new one starts once it has gone.
     if (running?.stopping) return running.whenClosed().then(() => this.connect(userId, options));
-    // A client still starting is shared only once its start has succeeded.
+    // A resume only ever starts a client of its own: one running or starting here is
+    // someone else's (a user's connect, which may yet wait for a QR).
+    if (options.resume && (running || this.#connecting.has(userId))) return Promise.reject(new SessionNotWantedError(userId));
+    // A client still starting is shared only once its start has succeeded. A resume's
+    // start that turns out not to be wanted does not end a user's connect: it starts anew.
     const pending = this.#connecting.get(userId);
-    if (pending) return pending;
+    if (pending) {
+      return pending.catch((error: unknown) => {
+        if (!options.resume && error instanceof SessionNotWantedError) return this.connect(userId, options);
+        throw error;
+      });
+    }
     if (running) return Promise.resolve(running);
 
     const limit = this.#limitReached();
@@ -229,9 +238,11 @@ export class ConnectionManager {
     const mine = {};
     this.#reconnecting.set(userId, mine);
     await lost.whenClosed();
+    let waitMs = delayMs;
     try {
       while (Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+        waitMs = delayMs;
         if (this.#reconnecting.get(userId) !== mine || this.#shuttingDown || this.#channels.has(userId)) return;
         try {
           // As a resume: not if the user stopped it meanwhile (through another instance).
@@ -240,9 +251,12 @@ export class ConnectionManager {
           return;
         } catch (error) {
           if (errorCode(error) === "not_wanted") return; // the user stopped it, or logged out
-          // Another instance runs it now; a lease this process still holds (its release
-          // did not get through) lapses soon.
-          if (error instanceof SessionLeasedElsewhereError && error.owner !== this.#options.leaseOwner) return;
+          if (error instanceof SessionLeasedElsewhereError) {
+            if (error.owner !== this.#options.leaseOwner) return; // another instance runs it now
+            // A lease this process still holds (its release did not get through): try once it has lapsed.
+            waitMs = Math.max(delayMs, error.expiresAt.getTime() - Date.now() + 100);
+            continue;
+          }
           log("warn", "Could not start the session again yet", { userId, code: errorCode(error) });
         }
       }

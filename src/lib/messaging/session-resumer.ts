@@ -88,11 +88,25 @@ export class SessionResumer {
     return started;
   }
 
+  /**
+   * How many sessions, over every instance, are to keep running and have an archive but
+   * run nowhere (no live lease): right after a deploy, the ones not resumed yet; if it
+   * stays above 0, there is no room for them, or they fail to start.
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async countWaiting(): Promise<number> {
+    const { pb } = this.#options;
+    try {
+      return (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter: waitingFilter(pb), fields: "id" })).totalItems;
+    } catch (error) {
+      throw toStoreError(error, "count the sessions waiting to resume");
+    }
+  }
+
   /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after a failure. */
   async #candidates(): Promise<string[]> {
     const { pb } = this.#options;
-    const now = new Date().toISOString().replace("T", " ");
-    const filter = pb.filter("keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})", { now });
+    const filter = waitingFilter(pb);
     const due: string[] = [];
     for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
       let list;
@@ -121,7 +135,8 @@ export class SessionResumer {
       channel = await this.#options.manager.connect(userId, { resume: true });
     } catch (error) {
       const code = errorCode(error);
-      if (code === "not_wanted" || code === "leased_elsewhere" || code === "shutting_down") return "skipped";
+      // Not to start, taken elsewhere, or stopped meanwhile (a user's disconnect, a shutdown): no failure.
+      if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
       this.#failed(userId, code);
       return "skipped";
@@ -141,7 +156,10 @@ export class SessionResumer {
       await this.#options.manager.disconnect(userId).catch(() => false);
       return;
     }
-    if (outcome === "ended") return this.#failed(userId, "ended_before_ready");
+    if (outcome === "ended") {
+      if (!channel.stoppedByUser && !this.#stopped) this.#failed(userId, "ended_before_ready");
+      return;
+    }
     // Ready. One that dies again soon (a crash, whatsapp-web.js giving up) must not be
     // restarted every round: it counts as a failure until it has stayed up a while.
     let timer: NodeJS.Timeout | undefined;
@@ -150,7 +168,7 @@ export class SessionResumer {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#options.stableMs).unref())),
     ]);
     clearTimeout(timer);
-    if (stayedUp) this.#failures.delete(userId);
+    if (stayedUp || channel.stoppedByUser) this.#failures.delete(userId);
     else if (!this.#stopped) this.#failed(userId, "ended_soon_after_ready");
   }
 
@@ -160,6 +178,12 @@ export class SessionResumer {
     this.#failures.set(userId, { count, retryAt: Date.now() + waitMs });
     log("warn", "A resumed session did not stay up; trying again later", { userId, code, failures: count, retryInMs: waitMs });
   }
+}
+
+/** Sessions to keep running, with an archive, that no instance holds (no live lease). */
+function waitingFilter(pb: PocketBase): string {
+  const now = new Date().toISOString().replace("T", " ");
+  return pb.filter("keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})", { now });
 }
 
 /** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel stopping first. */

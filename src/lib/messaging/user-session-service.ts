@@ -172,7 +172,8 @@ export class UserSessionService {
 
   async #throwIfLeasedElsewhere(userId: string): Promise<void> {
     const lease = (await readSessionSummary(this.#runtime.pb, userId))?.lease;
-    if (lease && !this.#runtime.manager.get(userId)) {
+    // A lease this process still holds after its client ended (a release that did not get through) is not elsewhere.
+    if (lease && lease.owner !== this.#runtime.leases.owner && !this.#runtime.manager.get(userId)) {
       throw new SessionLeasedElsewhereError(userId, lease.owner, new Date(lease.expiresAt));
     }
   }

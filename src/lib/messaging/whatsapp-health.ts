@@ -21,6 +21,12 @@ export interface WhatsAppHealth {
   restore: { attempted24h: number; succeeded24h: number; successRate: number | null } | null;
   /** Seconds since the last saved archive of the oldest-saved ready session here; null without one. */
   lastArchiveAgeSeconds: number | null;
+  /**
+   * Sessions (over every instance) that are to keep running but run nowhere yet, waiting
+   * for an instance to resume them (see SessionResumer.countWaiting). Null when
+   * PocketBase cannot be read.
+   */
+  waitingToResume: number | null;
 }
 
 /** At or above this share of the connection cap, the instance reports itself unhealthy. */
@@ -40,10 +46,11 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   const max = env.MAX_WHATSAPP_CONNECTIONS;
   const utilizationPercent = Number(((active / max) * 100).toFixed(1));
 
-  const [reachable, stored, restores] = await Promise.all([
+  const [reachable, stored, restores, waiting] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
     live ? readStorageStats(live.store) : Promise.resolve(null),
     live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : Promise.resolve(null),
+    live ? cached(live.resumer, () => live.resumer.countWaiting()) : Promise.resolve(null),
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -65,6 +72,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
           }
         : null,
     lastArchiveAgeSeconds: live ? oldestArchiveAgeSeconds(live) : null,
+    waitingToResume: reachable ? waiting : null,
   };
 }
 

@@ -6,9 +6,11 @@ import path from "node:path";
 import type PocketBase from "pocketbase";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
+import { parseEnv } from "../../../src/env";
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { SessionNotWantedError } from "../../../src/lib/messaging/session-lease";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
@@ -87,6 +89,13 @@ describe("SessionResumer against the emulator", () => {
     expect(await sessionOf(userId)).toMatchObject({ keep_running: true, lease_owner: "", status: "disconnected" });
 
     const next = runtime("deploy-after");
+    const env = parseEnv({
+      POCKETBASE_URL: pocketbase.url,
+      POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
+      SESSION_ENCRYPTION_KEY: keys.current.key.toString("base64"),
+    });
+    expect((await getWhatsAppHealth(env, next.runtime)).waitingToResume).toBe(1); // operators see it waiting
     const seen = statusesOf(next.manager, userId);
     expect(await next.resumer.resumeOnce()).toBe(1);
     const channel = next.manager.get(userId)!;
@@ -96,6 +105,7 @@ describe("SessionResumer against the emulator", () => {
     await channel.statusRecorded();
     expect(await sessionOf(userId)).toMatchObject({ status: "ready", keep_running: true, lease_owner: expect.stringMatching(/^instance-deploy-after\//) });
     expect(await next.resumer.resumeOnce()).toBe(0); // running: nothing to do
+    expect(await next.resumer.countWaiting()).toBe(0);
     await next.manager.stopAll();
   });
 
@@ -186,6 +196,32 @@ describe("SessionResumer against the emulator", () => {
     await expect(instance.manager.connect(userId, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError);
     expect(instance.manager.get(userId)).toBeUndefined();
     expect(await sessionOf(userId)).toMatchObject({ keep_running: false, lease_owner: "", status: "disconnected" });
+  });
+
+  it("never mixes a resume with a user's own connect: each starts or joins only its own kind", async () => {
+    const unmarked = await newUser(); // never ready: nothing to resume
+    const instance = runtime("mixed");
+    // A resume under way when the user connects: the resume is refused, the user's connect starts anew.
+    const [resumed, connected] = await Promise.allSettled([
+      instance.manager.connect(unmarked, { resume: true }),
+      instance.manager.connect(unmarked),
+    ]);
+    expect((resumed as PromiseRejectedResult).reason).toBeInstanceOf(SessionNotWantedError);
+    const channel = (connected as PromiseFulfilledResult<Awaited<ReturnType<typeof instance.manager.connect>>>).value;
+    await waitForStatus(channel, "qr_ready"); // the user's, waiting for a scan
+    // A resume while the user's client runs is refused too, and leaves it alone.
+    await expect(instance.manager.connect(unmarked, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError);
+    expect(instance.manager.get(unmarked)).toBe(channel);
+    expect(channel.stopping).toBe(false);
+  });
+
+  it("a disconnect unmarks a session whose lease this instance still holds from a client that is gone", async () => {
+    const userId = await pairedThenDeployed("stale-own");
+    const instance = runtime("stale-own");
+    await instance.leases.claim(userId); // as if its client's release had not got through
+    const view = await new UserSessionService(instance.runtime).disconnect(userId);
+    expect(view.keepRunning).toBe(false);
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: false, lease_owner: "" });
   });
 
   it("stops and unmarks a resumed session that asks for a QR (its stored login no longer works)", async () => {

@@ -7,7 +7,7 @@ import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../data
 import { LeaseKeeper } from "../lease-keeper";
 import type { SessionArchive, SessionArchiver } from "../session-archiver";
 import type { SessionEventLog, SessionEventType } from "../session-event-log";
-import { LeaseLostError, type SessionLease, SessionNotWantedError } from "../session-lease";
+import { LeaseLostError, type SessionLease, SessionLeasedElsewhereError, SessionNotWantedError } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
@@ -179,7 +179,9 @@ export class WhatsAppChannel extends EventEmitter {
         void this.#finish("disconnected");
       });
     } catch (error) {
-      if (!this.#stopRequested && !this.#finishing && !(error instanceof SessionNotWantedError)) {
+      // A resume that finds the session not to be started, or taken, is no failure.
+      const expected = error instanceof SessionNotWantedError || (resume && error instanceof SessionLeasedElsewhereError);
+      if (!this.#stopRequested && !this.#finishing && !expected) {
         log("error", "WhatsApp client failed to start", { userId: this.userId, code: errorCode(error), error: String(error) });
       }
       await this.#finish(this.#stopRequested ? "disconnected" : "failed");
@@ -209,6 +211,11 @@ export class WhatsAppChannel extends EventEmitter {
       if (this.#status !== "ready") throw new NotReadyError(this.#status);
       throw new SendFailedError({ cause: error });
     }
+  }
+
+  /** Whether the user (or an operator's rule) stopped it: it is not to start again by itself. */
+  get stoppedByUser(): boolean {
+    return this.#stoppedByUser || this.#loggedOut;
   }
 
   /** Whether a stop, a logout or an end is under way or done: such a channel never runs again. */
