@@ -41,6 +41,20 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     return { proxy, ...created };
   };
 
+  /** Pairs a user on an instance behind a proxy, then cuts the instance off from PocketBase until its client has stopped. */
+  const pairedThenCutOff = async (
+    instance: ReturnType<typeof newRuntime>,
+    proxy: Awaited<ReturnType<typeof startPartitionProxy>>,
+  ) => {
+    const user = await createTestUser(admin);
+    const channel = await connectPaired(instance.manager, user.record.id);
+    await channel.statusRecorded();
+    const ended = closed(channel, 20_000);
+    proxy.partition();
+    await ended;
+    return { user, channel };
+  };
+
   beforeAll(async () => {
     admin = await adminClient();
     dir = await mkdtemp(path.join(os.tmpdir(), "wavault-runtime-"));
@@ -320,12 +334,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   it("starts a session stopped for losing touch with PocketBase again by itself once PocketBase answers, without a QR", async () => {
     const { proxy, ...blip } = await behindProxy("blip", 6_000, 500);
     try {
-      const user = await createTestUser(admin);
-      const channel = await connectPaired(blip.manager, user.record.id);
-      await channel.statusRecorded();
-      const ended = closed(channel, 20_000);
-      proxy.partition();
-      await ended;
+      const { user, channel } = await pairedThenCutOff(blip, proxy);
       proxy.heal();
       // A client that needed a QR would wait at qr_ready: nobody scans here.
       await expect.poll(() => blip.manager.get(user.record.id)?.status, { timeout: 30_000 }).toBe("ready");
@@ -339,12 +348,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   it("does not start a session lost that way again once its user stopped it through another instance meanwhile", async () => {
     const { proxy, ...blip } = await behindProxy("blip-stopped", 3_000, 500);
     try {
-      const user = await createTestUser(admin);
-      const channel = await connectPaired(blip.manager, user.record.id);
-      await channel.statusRecorded();
-      const ended = closed(channel, 20_000);
-      proxy.partition();
-      await ended;
+      const { user } = await pairedThenCutOff(blip, proxy);
       await expect.poll(async () => (await readSessionSummary(admin, user.record.id))?.lease, { timeout: 10_000 }).toBeNull(); // lapsed
       const other = runtime("blip-other");
       expect(await new UserSessionService(other.runtime).disconnect(user.record.id)).toMatchObject({ keepRunning: false });
