@@ -1,4 +1,8 @@
-import type PocketBase from "pocketbase";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import PocketBase from "pocketbase";
+import { afterAll, beforeAll } from "vitest";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
 import type { ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
@@ -9,8 +13,10 @@ import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { SessionResumer, type SessionResumerOptions } from "../../src/lib/messaging/session-resumer";
 import type { WhatsAppRuntime } from "../../src/lib/messaging/whatsapp-runtime";
-import { EMULATOR_WEB_VERSION } from "../fixtures/wa-web-emulator";
-import { newArchiver } from "./crafted-archive";
+import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../fixtures/wa-web-emulator";
+import { newArchiver, newKeyRing } from "./crafted-archive";
+import { startPartitionProxy } from "./partition-proxy";
+import { adminClient } from "./pocketbase";
 
 export interface RuntimeOptions {
   admin: PocketBase;
@@ -123,4 +129,48 @@ export async function connectPaired(manager: ConnectionManager, userId: string):
   await phone(channel, "pair");
   await archived;
   return channel;
+}
+
+/**
+ * "Deployments" against the emulator for one describe block, over the run's shared
+ * PocketBase: registers its own beforeAll (the emulator in a scratch directory) and
+ * afterAll (every runtime stopped, the directory removed).
+ */
+export function emulatorDeployments(scratchPrefix: string) {
+  const keys = newKeyRing();
+  const runtimes: ReturnType<typeof newRuntime>[] = [];
+  let admin: PocketBase;
+  let dir: string;
+  let webCacheDir: string;
+  beforeAll(async () => {
+    admin = await adminClient();
+    dir = await mkdtemp(path.join(os.tmpdir(), scratchPrefix));
+    webCacheDir = path.join(dir, "web-cache");
+    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
+  });
+  afterAll(async () => {
+    for (const { manager } of runtimes) await manager.stopAll();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const deploy = (name: string, options: Partial<RuntimeOptions> = {}) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, ...options });
+    runtimes.push(created);
+    return created;
+  };
+  return {
+    get admin() {
+      return admin;
+    },
+    /** Where the deployment `name` keeps its profiles. */
+    sessionRoot: (name: string) => path.join(dir, name),
+    deploy,
+    /** A deployment whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
+    async behindProxy(name: string, leaseTtlMs: number, reconnectDelayMs?: number) {
+      const proxy = await startPartitionProxy(admin.baseURL);
+      const proxied = new PocketBase(proxy.url);
+      proxied.autoCancellation(false);
+      proxied.authStore.save(admin.authStore.token, admin.authStore.record);
+      return { proxy, ...deploy(name, { admin: proxied, leaseTtlMs, reconnectDelayMs }) };
+    },
+  };
 }

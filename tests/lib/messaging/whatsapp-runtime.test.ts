@@ -1,69 +1,24 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import PocketBase from "pocketbase";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rm } from "node:fs/promises";
+import type PocketBase from "pocketbase";
+import { beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
-import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
-import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
-import { writeEmulatorCache } from "../../fixtures/wa-web-emulator";
-import { newKeyRing } from "../../helpers/crafted-archive";
-import { startPartitionProxy } from "../../helpers/partition-proxy";
-import { adminClient, createTestUser } from "../../helpers/pocketbase";
-import { closed, connectPaired, newRuntime, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { createTestUser } from "../../helpers/pocketbase";
+import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
+  const deployments = emulatorDeployments("wavault-runtime-");
   let admin: PocketBase;
-  let dir: string;
-  let webCacheDir: string;
-  const keys = newKeyRing();
-  const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, maxConnections?: number, instanceId = `instance-${name}`) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId });
-    runtimes.push(created);
-    return created;
-  };
+  const runtime = (name: string, maxConnections?: number, instanceId = `instance-${name}`) =>
+    deployments.deploy(name, { maxConnections, instanceId });
 
-  /** An "instance" whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
-  const behindProxy = async (name: string, leaseTtlMs: number, reconnectDelayMs?: number) => {
-    const proxy = await startPartitionProxy(admin.baseURL);
-    const proxied = new PocketBase(proxy.url);
-    proxied.autoCancellation(false);
-    proxied.authStore.save(admin.authStore.token, admin.authStore.record);
-    const created = newRuntime({ admin: proxied, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, leaseTtlMs, reconnectDelayMs });
-    runtimes.push(created);
-    return { proxy, ...created };
-  };
-
-  /** Pairs a user on an instance behind a proxy, then cuts the instance off from PocketBase until its client has stopped. */
-  const pairedThenCutOff = async (
-    instance: ReturnType<typeof newRuntime>,
-    proxy: Awaited<ReturnType<typeof startPartitionProxy>>,
-  ) => {
-    const user = await createTestUser(admin);
-    const channel = await connectPaired(instance.manager, user.record.id);
-    await channel.statusRecorded();
-    const ended = closed(channel, 20_000);
-    proxy.partition();
-    await ended;
-    return { user, channel };
-  };
-
-  beforeAll(async () => {
-    admin = await adminClient();
-    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-runtime-"));
-    webCacheDir = path.join(dir, "web-cache");
-    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
-  });
-  afterAll(async () => {
-    for (const { manager } of runtimes) await manager.stopAll();
-    await rm(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    admin = deployments.admin;
   });
 
   it("keeps the promise: a new deployment on a wiped disk reaches ready with no QR", async () => {
@@ -81,7 +36,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     expect(channel.phoneNumber).toBe("4915100000001");
 
     await first.manager.stopAll();
-    await rm(path.join(dir, "instance-a"), { recursive: true, force: true });
+    await rm(deployments.sessionRoot("instance-a"), { recursive: true, force: true });
 
     const second = runtime("instance-b");
     const statuses: SessionStatus[] = [];
@@ -243,8 +198,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
 
   it("losing the lease while the browser starts leaves no browser running and the new owner's status alone", async () => {
     // A short lease: renewed every 300 ms, so the loss is noticed while Chromium starts.
-    const starting = newRuntime({ admin, keys, sessionRoot: path.join(dir, "outrun"), webCacheDir, instanceId: "instance-outrun", leaseTtlMs: 900 });
-    runtimes.push(starting);
+    const starting = deployments.deploy("outrun", { leaseTtlMs: 900 });
     const user = await createTestUser(admin);
     const sessions = admin.collection("whatsapp_sessions");
     // Another instance takes the session over as soon as this one has claimed it and
@@ -297,103 +251,6 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     process.kill(channel.browserPid!, "SIGKILL");
     await ended;
     expect(await sessions.getOne(record.id)).toMatchObject({ lease_owner: "instance-thief", status: "authenticating" });
-  });
-
-  it("an owner cut off from PocketBase stops its browser before its lease expires there; another instance then takes over without a QR", async () => {
-    // A 12 s lease: renewed every 4 s, given up after 10 s, two seconds to spare for the browser.
-    const { proxy, ...cutOff } = await behindProxy("cut-off", 12_000);
-    try {
-      const user = await createTestUser(admin);
-      const channel = await connectPaired(cutOff.manager, user.record.id);
-      await channel.statusRecorded();
-      // "disconnected" is emitted once the browser is closed (the status write may then wait).
-      const stopped = waitForStatus(channel, "disconnected", 20_000);
-      const ended = closed(channel, 20_000);
-      proxy.partition(); // its renewals now hang; another instance still reaches PocketBase
-      await stopped;
-      const endedAt = Date.now();
-      await ended;
-      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
-      const expiresAt = new Date(String(record.lease_expires)).getTime();
-      expect(endedAt, "the browser outlived the lease PocketBase holds for it").toBeLessThan(expiresAt);
-      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
-        .split("\n")
-        .filter((line) => line.includes(cutOff.sessionDir(user.record.id)));
-      expect(browsers).toEqual([]);
-
-      await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 50)); // the lease lapses: no event to await
-      const { manager } = runtime("after-cut-off");
-      const taken = await manager.connect(user.record.id);
-      await waitForStatus(taken, "ready");
-      await manager.stopAll();
-    } finally {
-      await proxy.close();
-    }
-  });
-
-  it("starts a session stopped for losing touch with PocketBase again by itself once PocketBase answers, without a QR", async () => {
-    const { proxy, ...blip } = await behindProxy("blip", 6_000, 500);
-    try {
-      const { user, channel } = await pairedThenCutOff(blip, proxy);
-      proxy.heal();
-      // A client that needed a QR would wait at qr_ready: nobody scans here.
-      await expect.poll(() => blip.manager.get(user.record.id)?.status, { timeout: 30_000 }).toBe("ready");
-      expect(blip.manager.get(user.record.id)).not.toBe(channel);
-      await blip.manager.disconnect(user.record.id);
-    } finally {
-      await proxy.close();
-    }
-  });
-
-  it("does not start a session lost that way again once its user stopped it through another instance meanwhile", async () => {
-    const { proxy, ...blip } = await behindProxy("blip-stopped", 3_000, 500);
-    try {
-      const { user } = await pairedThenCutOff(blip, proxy);
-      await expect.poll(async () => (await readSessionSummary(admin, user.record.id))?.lease, { timeout: 10_000 }).toBeNull(); // lapsed
-      const other = runtime("blip-other");
-      expect(await new UserSessionService(other.runtime).disconnect(user.record.id)).toMatchObject({ keepRunning: false });
-
-      proxy.heal();
-      await new Promise((resolve) => setTimeout(resolve, 3_000)); // six reconnect delays: nothing may start
-      expect(blip.manager.get(user.record.id)).toBeUndefined();
-      expect(await readSessionSummary(admin, user.record.id)).toMatchObject({ keepRunning: false, lease: null });
-    } finally {
-      await proxy.close();
-    }
-  });
-
-  it("an owner whose renewals reach PocketBase but whose answers do not stops its browser, then releases the lease", async () => {
-    const { proxy, ...deaf } = await behindProxy("deaf", 6_000);
-    try {
-      const user = await createTestUser(admin);
-      const channel = await connectPaired(deaf.manager, user.record.id);
-      const ended = closed(channel, 15_000);
-      proxy.slowResponses("POST /api/wavault/leases/renew", 60_000); // PocketBase renews, this instance never hears
-      await ended;
-      // The lease it gave up on its deadline was still its own in PocketBase: released, not left to expire.
-      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
-      expect(record.lease_owner).toBe("");
-    } finally {
-      await proxy.close();
-    }
-  });
-
-  it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
-    // A 6 s lease (given up after 5 s without a renewal); every archive upload takes 7 s.
-    const { proxy, ...slow } = await behindProxy("slow-upload", 6_000);
-    try {
-      proxy.slowRequests("POST /api/wavault/sessions/archive", 7_000);
-      const user = await createTestUser(admin);
-      const channel = await connectPaired(slow.manager, user.record.id); // resolves once the slow upload is done
-      // Still running: its browser alive (a channel that gave its lease up has none).
-      const pid = channel.browserPid;
-      expect(pid, "the browser was closed while the upload was under way").not.toBeNull();
-      expect(() => process.kill(pid!, 0)).not.toThrow();
-      expect([channel.status, slow.manager.get(user.record.id)]).toEqual(["ready", channel]);
-      await slow.manager.stopAll();
-    } finally {
-      await proxy.close();
-    }
   });
 
   it("notices a killed browser and reconnects from the last archive without a QR", async () => {

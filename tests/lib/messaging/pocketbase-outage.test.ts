@@ -1,0 +1,136 @@
+import { execFileSync } from "node:child_process";
+import type PocketBase from "pocketbase";
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
+import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import type { startPartitionProxy } from "../../helpers/partition-proxy";
+import { createTestUser } from "../../helpers/pocketbase";
+import { closed, connectPaired, emulatorDeployments, type newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
+
+/**
+ * An instance that loses touch with PocketBase (its traffic goes through a proxy the
+ * test can break): it gives its sessions up before their leases lapse, starts them again
+ * when PocketBase answers, and keeps a healthy client through a slow upload.
+ */
+describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () => {
+  const deployments = emulatorDeployments("wavault-outage-");
+  let admin: PocketBase;
+  const runtime = (name: string) => deployments.deploy(name);
+  const behindProxy = deployments.behindProxy;
+
+  /** Pairs a user on an instance behind a proxy, then cuts the instance off from PocketBase until its client has stopped. */
+  const pairedThenCutOff = async (
+    instance: ReturnType<typeof newRuntime>,
+    proxy: Awaited<ReturnType<typeof startPartitionProxy>>,
+  ) => {
+    const user = await createTestUser(admin);
+    const channel = await connectPaired(instance.manager, user.record.id);
+    await channel.statusRecorded();
+    const ended = closed(channel, 20_000);
+    proxy.partition();
+    await ended;
+    return { user, channel };
+  };
+
+  beforeAll(() => {
+    admin = deployments.admin;
+  });
+
+  it("an owner cut off from PocketBase stops its browser before its lease expires there; another instance then takes over without a QR", async () => {
+    // A 12 s lease: renewed every 4 s, given up after 10 s, two seconds to spare for the browser.
+    const { proxy, ...cutOff } = await behindProxy("cut-off", 12_000);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(cutOff.manager, user.record.id);
+      await channel.statusRecorded();
+      // "disconnected" is emitted once the browser is closed (the status write may then wait).
+      const stopped = waitForStatus(channel, "disconnected", 20_000);
+      const ended = closed(channel, 20_000);
+      proxy.partition(); // its renewals now hang; another instance still reaches PocketBase
+      await stopped;
+      const endedAt = Date.now();
+      await ended;
+      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+      const expiresAt = new Date(String(record.lease_expires)).getTime();
+      expect(endedAt, "the browser outlived the lease PocketBase holds for it").toBeLessThan(expiresAt);
+      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((line) => line.includes(cutOff.sessionDir(user.record.id)));
+      expect(browsers).toEqual([]);
+
+      await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 50)); // the lease lapses: no event to await
+      const { manager } = runtime("after-cut-off");
+      const taken = await manager.connect(user.record.id);
+      await waitForStatus(taken, "ready");
+      await manager.stopAll();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("starts a session stopped for losing touch with PocketBase again by itself once PocketBase answers, without a QR", async () => {
+    const { proxy, ...blip } = await behindProxy("blip", 6_000, 500);
+    try {
+      const { user, channel } = await pairedThenCutOff(blip, proxy);
+      proxy.heal();
+      // A client that needed a QR would wait at qr_ready: nobody scans here.
+      await expect.poll(() => blip.manager.get(user.record.id)?.status, { timeout: 30_000 }).toBe("ready");
+      expect(blip.manager.get(user.record.id)).not.toBe(channel);
+      await blip.manager.disconnect(user.record.id);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("does not start a session lost that way again once its user stopped it through another instance meanwhile", async () => {
+    const { proxy, ...blip } = await behindProxy("blip-stopped", 3_000, 500);
+    try {
+      const { user } = await pairedThenCutOff(blip, proxy);
+      await expect.poll(async () => (await readSessionSummary(admin, user.record.id))?.lease, { timeout: 10_000 }).toBeNull(); // lapsed
+      const other = runtime("blip-other");
+      expect(await new UserSessionService(other.runtime).disconnect(user.record.id)).toMatchObject({ keepRunning: false });
+
+      proxy.heal();
+      await new Promise((resolve) => setTimeout(resolve, 3_000)); // six reconnect delays: nothing may start
+      expect(blip.manager.get(user.record.id)).toBeUndefined();
+      expect(await readSessionSummary(admin, user.record.id)).toMatchObject({ keepRunning: false, lease: null });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("an owner whose renewals reach PocketBase but whose answers do not stops its browser, then releases the lease", async () => {
+    const { proxy, ...deaf } = await behindProxy("deaf", 6_000);
+    try {
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(deaf.manager, user.record.id);
+      const ended = closed(channel, 15_000);
+      proxy.slowResponses("POST /api/wavault/leases/renew", 60_000); // PocketBase renews, this instance never hears
+      await ended;
+      // The lease it gave up on its deadline was still its own in PocketBase: released, not left to expire.
+      const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
+      expect(record.lease_owner).toBe("");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("keeps renewing its lease while a slow upload is under way, so a healthy client is not stopped", async () => {
+    // A 6 s lease (given up after 5 s without a renewal); every archive upload takes 7 s.
+    const { proxy, ...slow } = await behindProxy("slow-upload", 6_000);
+    try {
+      proxy.slowRequests("POST /api/wavault/sessions/archive", 7_000);
+      const user = await createTestUser(admin);
+      const channel = await connectPaired(slow.manager, user.record.id); // resolves once the slow upload is done
+      // Still running: its browser alive (a channel that gave its lease up has none).
+      const pid = channel.browserPid;
+      expect(pid, "the browser was closed while the upload was under way").not.toBeNull();
+      expect(() => process.kill(pid!, 0)).not.toThrow();
+      expect([channel.status, slow.manager.get(user.record.id)]).toEqual(["ready", channel]);
+      await slow.manager.stopAll();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
