@@ -37,7 +37,9 @@ function describe(event: SessionEvent): string {
     case "restore_outcome":
       return data.success ? "Reconnected without a QR code" : "The restored session needed a new QR scan";
     case "lease_claimed":
-      return "This server took charge of your session";
+      return data.resumed
+        ? "Started again by itself on this server (it was running before a restart or a crash)"
+        : "This server took charge of your session";
     case "lease_taken_over":
       return "Took your session over from a server that stopped answering";
     case "lease_lost":

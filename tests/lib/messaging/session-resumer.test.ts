@@ -106,6 +106,9 @@ describe("SessionResumer against the emulator", () => {
     expect(await sessionOf(userId)).toMatchObject({ status: "ready", keep_running: true, lease_owner: expect.stringMatching(/^instance-deploy-after\//) });
     expect(await next.resumer.resumeOnce()).toBe(0); // running: nothing to do
     expect(await next.resumer.countWaiting()).toBe(0);
+    await next.events.flushed(userId);
+    const claimed = (await next.events.list(userId, 100)).filter((event) => event.event === "lease_claimed");
+    expect(claimed[0]!.data).toMatchObject({ resumed: true }); // the history says it came back by itself
     await next.manager.stopAll();
   });
 

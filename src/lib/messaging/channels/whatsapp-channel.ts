@@ -160,7 +160,7 @@ export class WhatsAppChannel extends EventEmitter {
     try {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
       this.#claimed = true;
-      this.#event("lease_claimed", { generation: lease.generation });
+      this.#event("lease_claimed", { generation: lease.generation, ...(resume ? { resumed: true } : {}) });
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
       this.#throwIfStopped();
       await this.#setStatus("initializing");
