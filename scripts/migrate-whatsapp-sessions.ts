@@ -1,4 +1,4 @@
-// npx tsx scripts/migrate-whatsapp-sessions.ts [--dir D] [--execute [--delete]] [--concurrency N] [--json]
+// npx tsx scripts/migrate-whatsapp-sessions.ts [--dir D] [--execute [--delete] [--keep-running]] [--concurrency N] [--json]
 // (or npm run migrate:sessions -- …) – moves LocalAuth session folders into PocketBase.
 // Without --execute it is a dry run that changes nothing.
 import { existsSync } from "node:fs";
@@ -14,10 +14,12 @@ import { PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/
 import { createServiceClient } from "../src/lib/pocketbase/service-client";
 import { loadProjectEnv } from "./lib/load-env";
 
-const USAGE = `Usage: migrate-whatsapp-sessions [--dir .whatsapp-sessions] [--execute [--delete]] [--concurrency 2] [--json]
+const USAGE = `Usage: migrate-whatsapp-sessions [--dir .whatsapp-sessions] [--execute [--delete] [--keep-running]] [--concurrency 2] [--json]
   (no flags)     dry run: one row per session folder, nothing changes
   --execute      archive, upload and verify each folder
   --delete       with --execute: delete each folder once its upload is verified
+  --keep-running with --execute: mark each verified session to keep running, so that
+                 wavault's instances start it by themselves (no connect needed)
   --concurrency  folders handled at once (default 2)
   --json         one JSON report on stdout instead of the table`;
 
@@ -27,6 +29,7 @@ function parseCli() {
       dir: { type: "string", default: ".whatsapp-sessions" },
       execute: { type: "boolean", default: false },
       delete: { type: "boolean", default: false },
+      "keep-running": { type: "boolean", default: false },
       concurrency: { type: "string", default: "2" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -36,7 +39,16 @@ function parseCli() {
   if (values.help) return { help: true as const };
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new Error("--concurrency must be a whole number from 1 to 32");
   if (values.delete && !values.execute) throw new Error("--delete only goes with --execute (a dry run deletes nothing)");
-  return { help: false as const, dir: path.resolve(values.dir), execute: values.execute, deleteSource: values.delete, concurrency, json: values.json };
+  if (values["keep-running"] && !values.execute) throw new Error("--keep-running only goes with --execute (a dry run marks nothing)");
+  return {
+    help: false as const,
+    dir: path.resolve(values.dir),
+    execute: values.execute,
+    deleteSource: values.delete,
+    keepRunning: values["keep-running"],
+    concurrency,
+    json: values.json,
+  };
 }
 
 /** A bar on a terminal, a plain line per folder otherwise (both on stderr). */

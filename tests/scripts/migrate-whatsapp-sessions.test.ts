@@ -15,7 +15,7 @@ import { writeEmulatorCache } from "../fixtures/wa-web-emulator";
 import { newArchiver } from "../helpers/crafted-archive";
 import { createTestUser, startIsolatedPocketBase } from "../helpers/pocketbase";
 import { runProjectScript, type ScriptRun } from "../helpers/run-script";
-import { connectPaired, newRuntime } from "../helpers/whatsapp-runtime";
+import { connectPaired, newRuntime, waitForStatus } from "../helpers/whatsapp-runtime";
 
 type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
 
@@ -224,6 +224,40 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       expect((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${running}"`)).archive).toBe("");
       for (const userId of [migratedThenUsed, running, migratedThenDeleted]) expect(existsSync(path.join(source, `session-${userId}`))).toBe(true);
     } finally {
+      await pocketbase.dispose();
+    }
+  });
+
+  it("--keep-running marks the verified sessions, which instances then start by themselves, without a connect", async () => {
+    const pocketbase = await startIsolatedPocketBase();
+    const webCacheDir = path.join(dir, "keep-running-web-cache");
+    await writeEmulatorCache(webCacheDir, { qrRotateMs: 500 });
+    const key = randomBytes(32).toString("base64");
+    const { manager, resumer } = newRuntime({
+      admin: await pocketbase.admin(),
+      keys: createKeyRing(key),
+      sessionRoot: path.join(dir, "keep-running-instance"),
+      webCacheDir,
+    });
+    try {
+      const admin = await pocketbase.admin();
+      const [marked, unmarked] = (await Promise.all([1, 2].map(() => createTestUser(admin)))).map((user) => user.record.id);
+      const refused = await runScript(pocketbase, key, ["--dir", dir, "--keep-running"]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--keep-running only goes with --execute/);
+
+      const run = await runScript(pocketbase, key, ["--dir", await sessionsDir("keep-running", [marked!]), "--execute", "--keep-running", "--json"]);
+      expect(rowOf(run, `session-${marked}`).action).toBe("migrated");
+      await runScript(pocketbase, key, ["--dir", await sessionsDir("not-kept-running", [unmarked!]), "--execute", "--json"]);
+      const keepRunning = async (userId: string) =>
+        (await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${userId}"`)).keep_running;
+      expect([await keepRunning(marked!), await keepRunning(unmarked!)]).toEqual([true, false]);
+
+      expect(await resumer.resumeOnce()).toBe(1);
+      await waitForStatus(manager.get(marked!)!, "ready"); // the migrated login, no QR
+      expect(manager.get(unmarked!)).toBeUndefined();
+    } finally {
+      await manager.stopAll();
       await pocketbase.dispose();
     }
   });

@@ -67,6 +67,8 @@ export interface MigrationOptions {
   execute: boolean;
   /** Delete each source folder once its upload is verified (needs `execute`). */
   deleteSource: boolean;
+  /** Mark each verified session to keep running, so that instances start it by themselves (needs `execute`). */
+  keepRunning?: boolean;
   concurrency: number;
   /** Called as each folder is done. */
   onRow?: (row: MigrationRow) => void;
@@ -178,6 +180,7 @@ export class SessionMigrator {
           done("unchanged", "already migrated, and the folder has not changed since");
           if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
           else if (options.execute) await this.#markMigrated(folder, userId, stored.sha256, row); // runs before markers existed
+          if (options.keepRunning && lease) await this.#markKeepRunning(lease, row);
           return row;
         }
         if (stored?.hasArchive && !stored.sourceFingerprint) {
@@ -219,7 +222,19 @@ export class SessionMigrator {
     if (options.deleteSource) await this.#verifyAndDelete(folder, userId, archive.sha256, scan, scratch, row);
     else await this.#verify(userId, archive.sha256, scratch);
     if (!row.deleted) await this.#markMigrated(folder, userId, archive.sha256, row);
+    if (options.keepRunning && lease) await this.#markKeepRunning(lease, row);
     return row;
+  }
+
+  /** Marks a verified session to keep running (see SessionResumer); if it cannot, the row becomes a failure. */
+  async #markKeepRunning(lease: Lease, row: MigrationRow): Promise<void> {
+    if (row.action === "failed") return;
+    try {
+      await this.#store.recordStatus(lease, "disconnected", null, true);
+    } catch (error) {
+      row.action = "failed";
+      row.message = `uploaded and verified, but not marked to keep running (${errorCode(error)}): run again with --keep-running`;
+    }
   }
 
   /** Leaves MIGRATED_MARKER in a verified folder; if it cannot, the row becomes a failure. */
