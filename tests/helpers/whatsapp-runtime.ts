@@ -31,7 +31,7 @@ export interface RuntimeOptions {
   /** How soon a client stopped for losing touch with PocketBase is started again (default: the app's 10 s). */
   reconnectDelayMs?: number;
   /** The resumer's timings (default: the app's). */
-  resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs">;
+  resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch">;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */

@@ -29,7 +29,8 @@ const MAX_PAGES = 10;
  * the user has not stopped them) and that no instance runs (no live lease): after a
  * deploy, a restart, a crashed instance or a crashed browser, with no QR and nobody
  * pressing Connect. Each round (`start(intervalMs)`) takes at most `batch` of them, one
- * at a time, while this instance has room; several instances share the work through
+ * at a time, while this instance has room (a round that fills its batch is followed by
+ * another at once); several instances share the work through
  * the leases: the client's own claim checks the mark and that no lease is live in one
  * transaction, so a user's stop is never undone and a session never starts twice. A
  * resumed session that asks for a QR (the phone unlinked it meanwhile) is stopped and
@@ -51,8 +52,8 @@ export class SessionResumer {
   start(intervalMs: number): void {
     if (this.#timer) return;
     this.#stopped = false;
-    void this.resumeOnce();
-    this.#timer = setInterval(() => void this.resumeOnce(), intervalMs);
+    void this.#resumeWhileBusy();
+    this.#timer = setInterval(() => void this.#resumeWhileBusy(), intervalMs);
     this.#timer.unref();
   }
 
@@ -73,6 +74,11 @@ export class SessionResumer {
       })
       .finally(() => (this.#round = null));
     return this.#round;
+  }
+
+  /** Rounds back to back while a round fills its batch (more may be waiting), then on the interval again. */
+  async #resumeWhileBusy(): Promise<void> {
+    while (!this.#stopped && (await this.resumeOnce()) >= this.#options.batch);
   }
 
   async #resume(): Promise<number> {

@@ -31,7 +31,7 @@ describe("SessionResumer against the emulator", () => {
   let webCacheDir: string;
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, maxConnections?: number, resume?: { backoffMs?: number; stableMs?: number }) => {
+  const runtime = (name: string, maxConnections?: number, resume?: { backoffMs?: number; stableMs?: number; batch?: number }) => {
     const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}`, resume });
     runtimes.push(created);
     return created;
@@ -260,6 +260,17 @@ describe("SessionResumer against the emulator", () => {
     await waitForStatus(other.manager.get(waiting!)!, "ready");
     await small.manager.stopAll();
     await other.manager.stopAll();
+  });
+
+  it("runs rounds back to back while sessions are waiting, not one batch per interval", async () => {
+    const users = [await pairedThenDeployed("busy-1"), await pairedThenDeployed("busy-2")];
+    const instance = runtime("busy", undefined, { batch: 1 });
+    instance.resumer.start(60 * 60_000); // the next interval is an hour away
+    try {
+      await expect.poll(() => users.filter((userId) => instance.manager.get(userId)).length, { timeout: 20_000 }).toBe(2);
+    } finally {
+      await instance.resumer.stop();
+    }
   });
 
   it("resumes from the server's start on: a new instance brings a deployed session back by itself", async () => {
