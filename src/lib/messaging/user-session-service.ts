@@ -92,7 +92,7 @@ export class UserSessionService {
   async sendText(userId: string, chatId: string, text: string): Promise<{ id: string }> {
     const channel = this.#runtime.manager.get(userId);
     if (!channel) {
-      await this.#throwIfLeasedElsewhere(userId);
+      this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
       throw new NotReadyError("disconnected");
     }
     return { id: await channel.sendText(chatId, text) };
@@ -107,10 +107,12 @@ export class UserSessionService {
   async disconnect(userId: string): Promise<UserSessionView> {
     const { manager } = this.#runtime;
     for (;;) {
-      if (!(await manager.disconnect(userId))) await this.#throwIfLeasedElsewhere(userId);
+      const stopped = await manager.disconnect(userId);
+      const summary = await readSessionSummary(this.#runtime.pb, userId);
+      if (!stopped) this.#throwIfLeasedElsewhere(userId, summary);
       // Still marked: no client ran here, or its last status write did not say so (it
       // was already ending: a crashed browser, a lost lease; or the write failed).
-      if (!(await readSessionSummary(this.#runtime.pb, userId))?.keepRunning) break;
+      if (!summary?.keepRunning) break;
       if ((await manager.whileNoClient(userId, () => this.#stopResuming(userId))).ran) break;
     }
     return this.status(userId);
@@ -170,8 +172,8 @@ export class UserSessionService {
     return this.#runtime.events.list(userId, limit);
   }
 
-  async #throwIfLeasedElsewhere(userId: string): Promise<void> {
-    const lease = (await readSessionSummary(this.#runtime.pb, userId))?.lease;
+  #throwIfLeasedElsewhere(userId: string, summary: SessionSummary | null): void {
+    const lease = summary?.lease;
     // A lease this process still holds after its client ended (a release that did not get through) is not elsewhere.
     if (lease && lease.owner !== this.#runtime.leases.owner && !this.#runtime.manager.get(userId)) {
       throw new SessionLeasedElsewhereError(userId, lease.owner, new Date(lease.expiresAt));
