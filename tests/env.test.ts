@@ -69,6 +69,9 @@ describe("src/env.ts", () => {
     ["GZIP_LEVEL", "10", ""],
     ["SESSION_ENCRYPTION_OLD_KEYS", `${randomBytes(32).toString("base64")},short`, "32 random bytes"],
     ["SESSION_MEMORY_CACHE_MB", "-5", ""],
+    ["INSTANCE_URL", "10.0.0.5:3000", "http(s) URL"],
+    ["INSTANCE_URL", "http://10.0.0.5:3000/app", "origin with no path"],
+    ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],
   ])("rejects %s=%j with a message naming it", (name, value, hint) => {
     const error = errorOf({ ...valid, [name]: value });
     expect(error.variables).toEqual([name]);
@@ -80,6 +83,12 @@ describe("src/env.ts", () => {
     const [a, b] = [randomBytes(32).toString("base64"), randomBytes(32).toString("base64")];
     expect(parseEnv({ ...valid, SESSION_ENCRYPTION_OLD_KEYS: ` ${a}, ${b} ` }).SESSION_ENCRYPTION_OLD_KEYS).toEqual([a, b]);
     expect(parseEnv(valid).SESSION_ENCRYPTION_OLD_KEYS).toEqual([]);
+  });
+
+  it("reads INSTANCE_URL as an origin", () => {
+    expect(parseEnv({ ...valid, INSTANCE_URL: " http://10.0.0.5:3000/ " }).INSTANCE_URL).toBe("http://10.0.0.5:3000");
+    expect(parseEnv({ ...valid, INSTANCE_URL: "https://App-1.internal" }).INSTANCE_URL).toBe("https://app-1.internal");
+    expect(parseEnv(valid).INSTANCE_URL).toBeUndefined();
   });
 
   it("treats an empty optional variable as unset", () => {

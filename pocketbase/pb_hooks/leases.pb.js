@@ -11,12 +11,15 @@ routerAdd(
     const body = e.requestInfo().body;
     lib.requireFields(body, ["user", "owner", "ttlMs"]);
     const [user, owner, ttlMs] = [lib.text(body, "user"), lib.text(body, "owner"), lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS)];
+    // ownerUrl: where the instance answers the others, which forward a user's requests
+    // for this session to it (src/lib/http/forward-to-owner.ts).
+    const ownerUrl = lib.ownerUrl(body);
     // onlyIfKeepRunning: a resume (src/lib/messaging/session-resumer.ts) claims only a
     // session still marked to keep running, with an archive to restore.
     const onlyIfKeepRunning = body.onlyIfKeepRunning === true;
     let result;
     $app.runInTransaction((txApp) => {
-      result = lib.claim(txApp, user, owner, ttlMs, onlyIfKeepRunning);
+      result = lib.claim(txApp, user, owner, ownerUrl, ttlMs, onlyIfKeepRunning);
     });
     if (result.notWanted) return e.json(412, { message: "The session is not marked to keep running, or has no archive." });
     return e.json(result.held ? 409 : 200, result.lease);
@@ -60,6 +63,7 @@ routerAdd(
       const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
       if (!record) return;
       record.set("lease_owner", "");
+      record.set("lease_owner_url", "");
       record.set("lease_expires", "");
       txApp.save(record);
     });

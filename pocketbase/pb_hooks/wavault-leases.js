@@ -25,6 +25,7 @@ function leaseOf(record) {
   return {
     user: record.getString("user"),
     owner: record.getString("lease_owner"),
+    ownerUrl: record.getString("lease_owner_url"),
     generation: record.getInt("lease_generation"),
     expiresAt: new Date(expiresAtMs(record)).toISOString(),
   };
@@ -59,6 +60,17 @@ function text(body, name) {
   return value;
 }
 
+/**
+ * Where the claiming instance answers other instances (its INSTANCE_URL): an http(s)
+ * origin of at most 255 characters, or "" when it has none (400 otherwise).
+ */
+function ownerUrl(body) {
+  if (body.ownerUrl === undefined || body.ownerUrl === null || body.ownerUrl === "") return "";
+  const value = text(body, "ownerUrl");
+  if (!/^https?:\/\/[^/?#\s]+$/.test(value)) throw new BadRequestError('"ownerUrl" must be an http(s) origin, such as http://10.0.0.5:3000.');
+  return value;
+}
+
 /** A lease's longest TTL: a day (a longer one would keep a crashed instance's sessions from everyone). */
 const MAX_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -89,7 +101,7 @@ function metadataOf(body) {
  * lease counts as held, this owner's too: work of its own (a user's disconnect, a
  * logout) holds it then.
  */
-function claim(txApp, userId, owner, ttlMs, onlyIfKeepRunning = false) {
+function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false) {
   let record = findSession(txApp, userId);
   if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "")) {
     return { notWanted: true };
@@ -113,6 +125,7 @@ function claim(txApp, userId, owner, ttlMs, onlyIfKeepRunning = false) {
   if (!live) record.set("lease_generation", Math.max(record.getInt("lease_generation") + 1, now));
   const takenOverFrom = !live && holder !== "" && holder !== owner ? holder : "";
   record.set("lease_owner", owner);
+  record.set("lease_owner_url", ownerUrl);
   record.set("lease_expires", new Date(now + ttlMs).toISOString());
   txApp.save(record);
   return { held: false, lease: Object.assign(leaseOf(record), { takenOverFrom }) };
@@ -221,4 +234,4 @@ function deleteQuietly(app, fsys, key) {
   }
 }
 
-module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, positiveInt, requireFields, saveArchiveFenced, text };
+module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, ownerUrl, positiveInt, requireFields, saveArchiveFenced, text };

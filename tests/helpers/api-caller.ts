@@ -1,3 +1,7 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { expect } from "vitest";
+
+import { EmulatedPhone } from "./emulated-phone";
 import type { NextServer } from "./next-server";
 
 // A JSON answer, read loosely: the assertions say what shape it must have.
@@ -18,4 +22,33 @@ export function caller(server: () => NextServer, token?: string) {
     });
     return { status: response.status, body: (await response.json()) as Json };
   };
+}
+
+/** Polls the status route until `predicate` holds. */
+export async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Json) => boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call("GET", "/api/whatsapp/status");
+    if (predicate(body)) return body;
+    if (Date.now() > deadline) throw new Error(`status never matched; last: ${JSON.stringify(body).slice(0, 300)}`);
+    await delay(200);
+  }
+}
+
+/**
+ * Connects a user and brings the session to ready: from its stored session (no QR), or
+ * by pairing the emulated phone when the server shows a QR. Returns whether it paired.
+ */
+export async function connectReady(call: ReturnType<typeof caller>, profileDir: string): Promise<{ paired: boolean }> {
+  expect((await call("POST", "/api/whatsapp/connect")).status).toBe(202);
+  const started = await statusUntil(call, (body) => ["qr_ready", "ready"].includes(body.status));
+  if (started.status === "ready") return { paired: false };
+  const phone = await EmulatedPhone.attach(profileDir);
+  try {
+    await phone.pair();
+  } finally {
+    await phone.detach();
+  }
+  await statusUntil(call, (body) => body.status === "ready");
+  return { paired: true };
 }

@@ -43,11 +43,15 @@ export interface NextServer {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-/** Starts `next start` on a free loopback port with `env` on top of the test process's. */
-export async function startNextServer(env: Record<string, string>): Promise<NextServer> {
+/**
+ * Starts `next start` on a free loopback port with `env` on top of the test process's
+ * (a function of the server's URL when a variable names it, INSTANCE_URL say).
+ */
+export async function startNextServer(env: Record<string, string> | ((url: string) => Record<string, string>)): Promise<NextServer> {
   await ensureNextBuild();
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
+  if (typeof env === "function") env = env(url);
   const child: ChildProcess = spawn(process.execPath, [NEXT_BIN, "start", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: PROJECT_ROOT,
     // No resuming unless a test asks: the shared PocketBase holds other tests' sessions.

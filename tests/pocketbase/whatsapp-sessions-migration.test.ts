@@ -13,6 +13,7 @@ const EVENTS_AT_MIGRATION = "1739650000_add_at_to_whatsapp_session_events.js";
 const USER_IDS_MIGRATION = "1739660000_users_ids_chosen_by_server.js";
 const HIDDEN_MIGRATION = "1739670000_hide_session_internals.js";
 const KEEP_RUNNING_MIGRATION = "1739680000_add_keep_running.js";
+const OWNER_URL_MIGRATION = "1739690000_add_lease_owner_url.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -44,6 +45,7 @@ describe("the whatsapp_sessions migration", () => {
       lease_expires: "date",
       lease_generation: "number",
       keep_running: "bool",
+      lease_owner_url: "text",
       created: "autodate",
       updated: "autodate",
     });
@@ -106,9 +108,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all six.
-      const down = await migrate("down", "6");
+      // The events collection (later migrations) relates to this one: down reverts all seven.
+      const down = await migrate("down", "7");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${OWNER_URL_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${KEEP_RUNNING_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HIDDEN_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${USER_IDS_MIGRATION}`);
@@ -125,6 +128,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${HIDDEN_MIGRATION}`);
       expect(again.output).toContain(`Applied ${USER_IDS_MIGRATION}`);
       expect(again.output).toContain(`Applied ${KEEP_RUNNING_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${OWNER_URL_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -2,8 +2,10 @@ import type { RecordModel } from "pocketbase";
 import type { z } from "zod";
 
 import { log } from "../log";
+import { SessionLeasedElsewhereError } from "../messaging/session-lease";
 import { ApiError } from "./api-error";
 import { describeError } from "./error-status";
+import { forwardToOwner } from "./forward-to-owner";
 import { readJsonBody } from "./read-json-body";
 import { authenticateRequestOrThrow } from "./request-auth";
 
@@ -12,6 +14,8 @@ export interface ApiContext<Body> {
   /** The signed-in PocketBase user (absent on routes with `auth: "none"`). */
   user: RecordModel;
   body: Body;
+  /** The answer of the instance at `ownerUrl` to this request, or null when it cannot be had (see forwardToOwner). */
+  forward: (ownerUrl: string) => Promise<Response | null>;
 }
 
 export interface ApiOptions<Schema extends z.ZodType | undefined> {
@@ -19,6 +23,12 @@ export interface ApiOptions<Schema extends z.ZodType | undefined> {
   auth?: "user" | "none";
   /** Parses the JSON body; failures become 422 with the field errors. */
   body?: Schema;
+  /**
+   * Per-user routes that act on the running client: when the session runs on another
+   * instance that said where it answers, that instance answers the request (else 409
+   * leased_elsewhere, as when forwarding fails).
+   */
+  forwardToOwner?: boolean;
 }
 
 type BodyOf<Schema> = Schema extends z.ZodType ? z.infer<Schema> : undefined;
@@ -37,12 +47,19 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
   options: ApiOptions<Schema> = {},
 ): (request: Request) => Promise<Response> {
   return async (request) => {
+    let raw: unknown;
+    const forward = (ownerUrl: string) => forwardToOwner(request, ownerUrl, raw);
     try {
       const user = options.auth === "none" ? (undefined as unknown as RecordModel) : await authenticateRequestOrThrow(request);
-      const body = options.body ? parseBody(options.body, await readJsonBody(request)) : undefined;
-      const result = await handler({ request, user, body: body as BodyOf<Schema> });
+      raw = options.body ? await readJsonBody(request) : undefined;
+      const body = options.body ? parseBody(options.body, raw) : undefined;
+      const result = await handler({ request, user, body: body as BodyOf<Schema>, forward });
       return result instanceof Response ? result : json(result.json, result.status ?? 200);
     } catch (error) {
+      if (options.forwardToOwner && error instanceof SessionLeasedElsewhereError && error.ownerUrl) {
+        const answer = await forward(error.ownerUrl);
+        if (answer) return answer;
+      }
       return errorResponse(error, request);
     }
   };

@@ -14,10 +14,15 @@ export interface Lease {
   takenOverFrom?: string;
 }
 
-/** Another live instance runs this session. */
+/** Another live instance runs this session; `ownerUrl` is where it answers, when it said (INSTANCE_URL). */
 export class SessionLeasedElsewhereError extends Error {
   readonly code = "leased_elsewhere";
-  constructor(readonly userId: string, readonly owner: string, readonly expiresAt: Date) {
+  constructor(
+    readonly userId: string,
+    readonly owner: string,
+    readonly expiresAt: Date,
+    readonly ownerUrl: string | null = null,
+  ) {
     super(`The WhatsApp session is running on another instance (${owner}) until ${expiresAt.toISOString()}.`);
     this.name = "SessionLeasedElsewhereError";
   }
@@ -44,6 +49,7 @@ export class SessionNotWantedError extends Error {
 interface LeaseResponse {
   user: string;
   owner: string;
+  ownerUrl?: string;
   generation: number;
   expiresAt: string;
   takenOverFrom?: string;
@@ -65,14 +71,17 @@ const toLease = (response: LeaseResponse): Lease => ({
 export class SessionLease {
   readonly #pb: PocketBase;
   readonly #owner: string;
+  readonly #ownerUrl: string | undefined;
   readonly #ttlMs: number;
 
-  constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number }) {
+  /** `ownerUrl`: where this instance answers the others (INSTANCE_URL), recorded with each lease it claims. */
+  constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number; ownerUrl?: string }) {
     this.#pb = pb;
     // The instance id plus a token of this process: two processes given the same
     // INSTANCE_ID still never share a lease (nor a generation).
     this.#owner = `${options.instanceId}/${randomBytes(4).toString("hex")}`;
     this.#ttlMs = options.ttlMs;
+    this.#ownerUrl = options.ownerUrl;
   }
 
   get ttlMs(): number {
@@ -94,13 +103,19 @@ export class SessionLease {
    */
   async claim(userId: string, { onlyIfKeepRunning = false }: { onlyIfKeepRunning?: boolean } = {}): Promise<Lease> {
     try {
-      const body = { user: userId, owner: this.#owner, ttlMs: this.#ttlMs, ...(onlyIfKeepRunning ? { onlyIfKeepRunning } : {}) };
+      const body = {
+        user: userId,
+        owner: this.#owner,
+        ttlMs: this.#ttlMs,
+        ...(this.#ownerUrl ? { ownerUrl: this.#ownerUrl } : {}),
+        ...(onlyIfKeepRunning ? { onlyIfKeepRunning } : {}),
+      };
       return toLease(await this.#send<LeaseResponse>("claim", body));
     } catch (error) {
       if (error instanceof ClientResponseError && error.status === 412) throw new SessionNotWantedError(userId);
       if (error instanceof ClientResponseError && error.status === 409) {
         const holder = error.response as Partial<LeaseResponse>;
-        throw new SessionLeasedElsewhereError(userId, String(holder.owner), new Date(String(holder.expiresAt)));
+        throw new SessionLeasedElsewhereError(userId, String(holder.owner), new Date(String(holder.expiresAt)), holder.ownerUrl || null);
       }
       throw toStoreError(error, "claim the session lease");
     }

@@ -19,8 +19,8 @@ export interface SessionSummary {
   phoneNumber: string | null;
   lastActive: string | null;
   archive: StoredArchiveSummary | null;
-  /** The instance holding the session's lease while it is live, else null. */
-  lease: { owner: string; expiresAt: string } | null;
+  /** The instance holding the session's lease while it is live (and where it answers, when it said), else null. */
+  lease: { owner: string; ownerUrl: string | null; expiresAt: string } | null;
   /** The session is to run until the user stops it: an instance starts it when none runs it. */
   keepRunning: boolean;
 }
@@ -39,7 +39,7 @@ export async function readSessionSummary(pb: PocketBase, userId: string): Promis
   let record;
   try {
     record = await pb.collection(SESSIONS_COLLECTION).getFirstListItem(pb.filter("user = {:user}", { user: userId }), {
-      fields: "status,phone_number,last_active,archive,size_bytes,metadata,lease_owner,lease_expires,keep_running",
+      fields: "status,phone_number,last_active,archive,size_bytes,metadata,lease_owner,lease_owner_url,lease_expires,keep_running",
     });
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -61,7 +61,7 @@ export async function readSessionSummary(pb: PocketBase, userId: string): Promis
           encrypted: typeof metadata.key_id === "string" && metadata.key_id !== "",
         }
       : null,
-    lease: leaseLive ? { owner: String(record.lease_owner), expiresAt: leaseExpires! } : null,
+    lease: leaseLive ? { owner: String(record.lease_owner), ownerUrl: (record.lease_owner_url as string) || null, expiresAt: leaseExpires! } : null,
     keepRunning: record.keep_running === true,
   };
 }

@@ -63,19 +63,16 @@ export class UserSessionService {
 
   /** The user's session: the live client on this instance, else the stored record. */
   async status(userId: string): Promise<UserSessionView> {
+    return (await this.statusAndOwner(userId)).view;
+  }
+
+  /**
+   * The user's session as this instance sees it, and, when another instance runs it and
+   * said where it answers, that address: only that instance has the live status and the QR.
+   */
+  async statusAndOwner(userId: string): Promise<{ view: UserSessionView; ownerUrl: string | null }> {
     const summary = await readSessionSummary(this.#runtime.pb, userId);
-    const channel = this.#runtime.manager.get(userId);
-    if (channel) {
-      return {
-        status: channel.status,
-        qr: channel.qr?.dataUrl ?? null,
-        phoneNumber: channel.phoneNumber ?? summary?.phoneNumber ?? null,
-        lastActive: summary?.lastActive ?? null,
-        archive: summary?.archive ?? null,
-        keepRunning: summary?.keepRunning ?? false,
-      };
-    }
-    return {
+    const stored: UserSessionView = {
       status: storedStatus(summary),
       qr: null,
       phoneNumber: summary?.phoneNumber ?? null,
@@ -83,6 +80,12 @@ export class UserSessionService {
       archive: summary?.archive ?? null,
       keepRunning: summary?.keepRunning ?? false,
     };
+    const channel = this.#runtime.manager.get(userId);
+    if (channel) {
+      const live = { status: channel.status, qr: channel.qr?.dataUrl ?? null, phoneNumber: channel.phoneNumber ?? stored.phoneNumber };
+      return { view: { ...stored, ...live }, ownerUrl: null };
+    }
+    return { view: stored, ownerUrl: this.#runsElsewhere(userId, summary) ? summary!.lease!.ownerUrl : null };
   }
 
   /**
@@ -173,11 +176,17 @@ export class UserSessionService {
   }
 
   #throwIfLeasedElsewhere(userId: string, summary: SessionSummary | null): void {
+    if (this.#runsElsewhere(userId, summary)) {
+      const { owner, expiresAt, ownerUrl } = summary!.lease!;
+      throw new SessionLeasedElsewhereError(userId, owner, new Date(expiresAt), ownerUrl);
+    }
+  }
+
+  /** Whether another instance holds the session's live lease while no client runs here. */
+  #runsElsewhere(userId: string, summary: SessionSummary | null): boolean {
     const lease = summary?.lease;
     // A lease this process still holds after its client ended (a release that did not get through) is not elsewhere.
-    if (lease && lease.owner !== this.#runtime.leases.owner && !this.#runtime.manager.get(userId)) {
-      throw new SessionLeasedElsewhereError(userId, lease.owner, new Date(lease.expiresAt));
-    }
+    return Boolean(lease && lease.owner !== this.#runtime.leases.owner && !this.#runtime.manager.get(userId));
   }
 }
 

@@ -44,7 +44,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
     instanceId: env.INSTANCE_ID,
     memoryCacheBytes: env.SESSION_MEMORY_CACHE_MB * 1024 * 1024,
   });
-  const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS });
+  const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS, ownerUrl: env.INSTANCE_URL });
   const events = new SessionEventLog(pb);
   const manager = new ConnectionManager({
     leaseOwner: leases.owner,

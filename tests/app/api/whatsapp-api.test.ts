@@ -1,11 +1,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { setTimeout as delay } from "node:timers/promises";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
-import { caller, type Json } from "../../helpers/api-caller";
+import { caller, connectReady, statusUntil, type Json } from "../../helpers/api-caller";
 import { EmulatedPhone } from "../../helpers/emulated-phone";
 import { readQrDataUrl } from "../../helpers/read-qr";
 import type { NextServer } from "../../helpers/next-server";
@@ -21,35 +20,6 @@ const PER_USER_ROUTES = [
 ] as const;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** Polls the status route until `predicate` holds. */
-async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Json) => boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await call("GET", "/api/whatsapp/status");
-    if (predicate(body)) return body;
-    if (Date.now() > deadline) throw new Error(`status never matched; last: ${JSON.stringify(body).slice(0, 300)}`);
-    await delay(200);
-  }
-}
-
-/**
- * Connects a user and brings the session to ready: from its stored session (no QR), or
- * by pairing the emulated phone when the server shows a QR. Returns whether it paired.
- */
-async function connectReady(call: ReturnType<typeof caller>, profileDir: string): Promise<{ paired: boolean }> {
-  expect((await call("POST", "/api/whatsapp/connect")).status).toBe(202);
-  const started = await statusUntil(call, (body) => ["qr_ready", "ready"].includes(body.status));
-  if (started.status === "ready") return { paired: false };
-  const phone = await EmulatedPhone.attach(profileDir);
-  try {
-    await phone.pair();
-  } finally {
-    await phone.detach();
-  }
-  await statusUntil(call, (body) => body.status === "ready");
-  return { paired: true };
-}
 
 describe("the WhatsApp HTTP API on next start", () => {
   let instance: WavaultInstance;

@@ -142,4 +142,33 @@ describe("SessionLease over the PocketBase hook routes", () => {
     await lease("instance-a").release(held);
     expect((await lease("instance-b").claim(user.record.id)).owner).toMatch(/^instance-b\//);
   });
+
+  it("records where the holder answers, tells it to the next claimant, and forgets it with the lease", async () => {
+    const user = await createTestUser(admin);
+    const urlOf = async () => (await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).lease_owner_url;
+    const a = new SessionLease(admin, { instanceId: "instance-a", ttlMs: 300, ownerUrl: "http://10.0.0.5:3000" });
+    const held = await a.claim(user.record.id);
+    expect(await urlOf()).toBe("http://10.0.0.5:3000");
+    const refused = await lease("instance-b").claim(user.record.id).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SessionLeasedElsewhereError);
+    expect((refused as SessionLeasedElsewhereError).ownerUrl).toBe("http://10.0.0.5:3000");
+
+    await a.release(held);
+    expect(await urlOf()).toBe("");
+    // A takeover by an instance with no address does not inherit the old one's.
+    await a.claim(user.record.id);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // past the TTL: no event to await
+    await lease("instance-b").claim(user.record.id);
+    expect(await urlOf()).toBe("");
+    const byB = await lease("instance-c").claim(user.record.id).catch((error: unknown) => error);
+    expect((byB as SessionLeasedElsewhereError).ownerUrl).toBeNull();
+  });
+
+  it("refuses an owner address that is not an http(s) origin", async () => {
+    const user = await createTestUser(admin);
+    for (const ownerUrl of ["ftp://10.0.0.5", "http://10.0.0.5:3000/path", "http://10.0.0.5?x=1", "10.0.0.5:3000"]) {
+      const body = { user: user.record.id, owner: "instance-a/1", ttlMs: 60_000, ownerUrl };
+      await expect(admin.send("/api/wavault/leases/claim", { method: "POST", body }), ownerUrl).rejects.toMatchObject({ status: 400 });
+    }
+  });
 });

@@ -5,4 +5,4 @@ import { getUserSessionService } from "@/lib/messaging/user-session-service";
 export const POST = withApi(async ({ user }) => ({
   json: await (await getUserSessionService()).connect(user.id),
   status: 202,
-}));
+}), { forwardToOwner: true });

@@ -2,4 +2,6 @@
 import { withApi } from "@/lib/http/with-api";
 import { getUserSessionService } from "@/lib/messaging/user-session-service";
 
-export const POST = withApi(async ({ user }) => ({ json: await (await getUserSessionService()).logout(user.id) }));
+export const POST = withApi(async ({ user }) => ({ json: await (await getUserSessionService()).logout(user.id) }), {
+  forwardToOwner: true,
+});

@@ -5,5 +5,5 @@ import { getUserSessionService } from "@/lib/messaging/user-session-service";
 
 export const POST = withApi(
   async ({ user, body }) => ({ json: await (await getUserSessionService()).sendText(user.id, body.to, body.text) }),
-  { body: SendMessageSchema },
+  { body: SendMessageSchema, forwardToOwner: true },
 );

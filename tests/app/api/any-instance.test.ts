@@ -1,0 +1,110 @@
+import { existsSync } from "node:fs";
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { findFreePort } from "../../../scripts/lib/pocketbase-server";
+import { SessionLease } from "../../../src/lib/messaging/session-lease";
+import { caller, connectReady, statusUntil, type Json } from "../../helpers/api-caller";
+import { EmulatedPhone } from "../../helpers/emulated-phone";
+import type { NextServer } from "../../helpers/next-server";
+import { createTestUser } from "../../helpers/pocketbase";
+import { startWavaultInstance, type WavaultInstance } from "../../helpers/wavault-instance";
+
+// Two instances of one deployment, each telling the other where it answers (INSTANCE_URL):
+// a user's request may reach either, whichever runs the session.
+describe("any instance answers every route for a session running on another one", () => {
+  let instance: WavaultInstance;
+  let a: NextServer;
+  let b: NextServer;
+  let admin: PocketBase;
+
+  beforeAll(async () => {
+    instance = await startWavaultInstance({ INSTANCE_ID: "forward-a", INSTANCE_URL: "{url}" });
+    a = instance.server;
+    b = (await instance.startPeer({ INSTANCE_ID: "forward-b", INSTANCE_URL: "{url}" })).server;
+    admin = await instance.pocketbase.admin();
+  }, 180_000);
+
+  afterAll(async () => {
+    await instance?.stop();
+  });
+
+  const activeOn = async (server: NextServer) =>
+    ((await (await fetch(`${server.url}/api/health/whatsapp`)).json()) as Json).connections.active as number;
+
+  it("shows the QR, sends and disconnects through the instance that does not run the session", async () => {
+    const user = await createTestUser(admin);
+    const [viaA, viaB] = [caller(() => a, user.token), caller(() => b, user.token)];
+    expect((await viaA("POST", "/api/whatsapp/connect")).status).toBe(202);
+
+    // Only A has the client, and with it the QR: B's answer is A's.
+    const waiting = await statusUntil(viaB, (body) => body.status === "qr_ready" && body.qr !== null);
+    expect(waiting.qr).toMatch(/^data:image\/png;base64,/);
+    const phone = await EmulatedPhone.attach(instance.profileDir(user.record.id));
+    try {
+      await phone.pair();
+      await statusUntil(viaB, (body) => body.status === "ready");
+
+      // A connect through B finds the client running on A instead of starting one.
+      const again = await viaB("POST", "/api/whatsapp/connect");
+      expect(again).toMatchObject({ status: 202, body: { status: "ready" } });
+      expect([await activeOn(a), await activeOn(b)]).toEqual([1, 0]);
+
+      const sent = await viaB("POST", "/api/whatsapp/messages", { to: "+49 151 2345-6789", text: "sent through B" });
+      expect(sent.status).toBe(200);
+      expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ id: sent.body.id, body: "sent through B" }));
+      // B validates what it forwards and what it does not: a bad body is B's own 422.
+      expect((await viaB("POST", "/api/whatsapp/messages", { to: "nobody", text: "" })).status).toBe(422);
+    } finally {
+      await phone.detach();
+    }
+
+    const stopped = await viaB("POST", "/api/whatsapp/disconnect");
+    expect(stopped).toMatchObject({ status: 200, body: { status: "disconnected", keepRunning: false } });
+    expect(stopped.body.archive).not.toBeNull();
+    expect(await activeOn(a)).toBe(0);
+  });
+
+  it("logs out through the instance that does not run the session", async () => {
+    const user = await createTestUser(admin);
+    await connectReady(caller(() => a, user.token), instance.profileDir(user.record.id));
+
+    const out = await caller(() => b, user.token)("POST", "/api/whatsapp/logout");
+    expect(out).toMatchObject({ status: 200, body: { status: "disconnected", archive: null } });
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
+    expect(existsSync(instance.profileDir(user.record.id))).toBe(false);
+    expect(await activeOn(a)).toBe(0);
+  });
+
+  it("answers 409 leased_elsewhere when the instance running the session does not answer, and status from PocketBase", async () => {
+    const user = await createTestUser(admin);
+    const gone = `http://127.0.0.1:${await findFreePort()}`; // nothing listens there
+    await new SessionLease(admin, { instanceId: "gone", ttlMs: 60_000, ownerUrl: gone }).claim(user.record.id);
+    const viaB = caller(() => b, user.token);
+    for (const [method, route, body] of [
+      ["POST", "/api/whatsapp/connect"],
+      ["POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" }],
+      ["POST", "/api/whatsapp/disconnect"],
+      ["POST", "/api/whatsapp/logout"],
+    ] as const) {
+      const answer = await viaB(method, route, body);
+      expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status: 409, code: "leased_elsewhere" });
+    }
+    expect(await viaB("GET", "/api/whatsapp/status")).toMatchObject({ status: 200, body: { status: "created", qr: null } });
+  });
+
+  it("never forwards a forwarded request again", async () => {
+    // A lease naming B's own address for an owner that is not B: B forwards to itself once,
+    // and the forwarded request is answered there (409), not sent round again.
+    const user = await createTestUser(admin);
+    await new SessionLease(admin, { instanceId: "impostor", ttlMs: 60_000, ownerUrl: b.url }).claim(user.record.id);
+    const viaB = caller(() => b, user.token);
+    const failedForwards = () => b.output().split("Could not forward").length;
+    const before = failedForwards();
+    const answer = await viaB("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" });
+    expect(answer).toMatchObject({ status: 409, body: { error: { code: "leased_elsewhere" } } });
+    expect((await viaB("GET", "/api/whatsapp/status")).status).toBe(200);
+    // Sent round again, the requests would chain until the first one's forward timed out.
+    expect(failedForwards()).toBe(before);
+  });
+});
