@@ -7,7 +7,7 @@
 migrate(
   (app) => {
     const collection = app.findCollectionByNameOrId("whatsapp_sessions");
-    collection.fields.add(new TextField({ name: "lease_owner_url", max: 255, hidden: true }));
+    collection.fields.add(new TextField({ name: "lease_owner_url", max: 255, pattern: "^https?://[^/?#\\s]+$", hidden: true }));
     app.save(collection);
   },
   (app) => {

@@ -20,7 +20,7 @@ export function caller(server: () => NextServer, token?: string) {
       },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
-    return { status: response.status, body: (await response.json()) as Json };
+    return { status: response.status, body: (await response.json()) as Json, headers: response.headers };
   };
 }
 

@@ -133,10 +133,10 @@ export async function connectPaired(manager: ConnectionManager, userId: string):
 
 /**
  * "Deployments" against the emulator for one describe block, over the run's shared
- * PocketBase: registers its own beforeAll (the emulator in a scratch directory) and
+ * PocketBase (the emulator's QR rotating every `qrRotateMs`): registers its own beforeAll (the emulator in a scratch directory) and
  * afterAll (every runtime stopped, the directory removed).
  */
-export function emulatorDeployments(scratchPrefix: string) {
+export function emulatorDeployments(scratchPrefix: string, { qrRotateMs = 400 }: { qrRotateMs?: number } = {}) {
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
   let admin: PocketBase;
@@ -146,7 +146,7 @@ export function emulatorDeployments(scratchPrefix: string) {
     admin = await adminClient();
     dir = await mkdtemp(path.join(os.tmpdir(), scratchPrefix));
     webCacheDir = path.join(dir, "web-cache");
-    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
+    await writeEmulatorCache(webCacheDir, { qrRotateMs });
   });
   afterAll(async () => {
     for (const { manager } of runtimes) await manager.stopAll();

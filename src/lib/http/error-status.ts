@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: { status: 415, message: "Send the request body as application/json." },
   validation_failed: { status: 422, message: "The request is not valid." },
   send_failed: { status: 502, message: "WhatsApp did not accept the message (is the number on WhatsApp?)." },
+  forward_failed: { status: 504, message: "The server instance running this WhatsApp session did not answer." },
   connection_limit: { status: 503, message: "The server has no room for another WhatsApp connection right now." },
   shutting_down: { status: 503, message: "This server instance is shutting down; try again shortly." },
   pocketbase_unavailable: { status: 503, message: "The session database is unreachable; try again shortly." },

@@ -1,15 +1,42 @@
 import { getEnv } from "../../env";
 import { log } from "../log";
+import { SessionLeasedElsewhereError } from "../messaging/session-lease";
+import { ApiError } from "./api-error";
 import { credentialsFromRequest } from "./request-auth";
 
-/** Marks a request one instance forwarded to another: it is answered there, never forwarded again. */
+/**
+ * Marks a request one instance forwarded to another: it is answered there, never
+ * forwarded again. Anyone can send it; it only turns forwarding off, so it is no proof of
+ * anything.
+ */
 export const FORWARDED_HEADER = "x-wavault-forwarded-by";
+
+/**
+ * Names the instance that answered a forwarded request. A forward counts as answered only
+ * with it: a proxy's error page or redirect at INSTANCE_URL is no answer of wavault's.
+ */
+export const ANSWERED_BY_HEADER = "x-wavault-answered-by";
 
 /**
  * How long a forwarded request may take: a connect waits up to ~20 s for the client to
  * start on the owner, so this leaves room for that and a slow PocketBase.
  */
 const FORWARD_TIMEOUT_MS = 30_000;
+
+/** Errors that come before a request is sent: it never reached the owner, so nothing happened there. */
+const NOT_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_INVALID_URL", // a lease_owner_url no claim would have written
+]);
+
+/** What became of a forward: the owner's answer, or none, and then whether the request may have got there. */
+export type ForwardOutcome = { answer: Response } | { answer: null; reached: boolean };
 
 /** Whether another instance forwarded this request here (then it is answered here, whatever happens). */
 export function isForwarded(request: Request): boolean {
@@ -18,21 +45,25 @@ export function isForwarded(request: Request): boolean {
 
 /**
  * Sends an authenticated user's request on to the instance that runs their session (its
- * lease's `ownerUrl`) and returns that instance's answer, or null when it cannot be had:
- * the request came forwarded already (no loops), or the owner did not answer. The owner
- * authenticates the user again; the user's token goes as a bearer token (a cookie's
- * CSRF check was made here, and a bearer request needs none). `body` is the JSON body
- * this instance read, if any.
+ * lease's `ownerUrl`) and returns that instance's answer. There is none when the request
+ * came forwarded already (no loops), when it could not be sent (`reached: false`: nothing
+ * happened there), or when no answer of wavault's came back in `timeoutMs` (`reached:
+ * true`: it may have been carried out). The owner authenticates the user again; the
+ * user's token goes as a bearer token (a cookie's CSRF check was made here, and a bearer
+ * request needs none). `body` is the JSON body this instance read, if any.
  */
-export async function forwardToOwner(request: Request, ownerUrl: string, body: unknown): Promise<Response | null> {
-  if (isForwarded(request)) return null;
+export async function forwardToOwner(
+  request: Request,
+  ownerUrl: string,
+  body: unknown,
+  { timeoutMs = FORWARD_TIMEOUT_MS }: { timeoutMs?: number } = {},
+): Promise<ForwardOutcome> {
   const env = getEnv();
   const credentials = credentialsFromRequest(request, env.NODE_ENV === "production");
-  if (!credentials) return null;
+  if (isForwarded(request) || !credentials) return { answer: null, reached: false };
   const { pathname, search } = new URL(request.url);
-  const target = new URL(`${pathname}${search}`, ownerUrl);
   try {
-    const answer = await fetch(target, {
+    const answer = await fetch(new URL(`${pathname}${search}`, ownerUrl), {
       method: request.method,
       headers: {
         authorization: `Bearer ${credentials.token}`,
@@ -41,20 +72,52 @@ export async function forwardToOwner(request: Request, ownerUrl: string, body: u
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "manual",
-      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      // A caller that gives up (a dashboard poll cut short) ends the forward too.
+      signal: AbortSignal.any([request.signal, AbortSignal.timeout(timeoutMs)]),
     });
     // Read in full here: a connection that breaks mid-body is no answer either.
     const text = await answer.text();
-    return new Response(text, {
-      status: answer.status,
-      headers: { "content-type": answer.headers.get("content-type") ?? "application/json", "cache-control": "no-store" },
-    });
+    const answeredBy = answer.headers.get(ANSWERED_BY_HEADER);
+    if (!answeredBy) throw new Error(`the answer (${answer.status}) did not come from wavault`);
+    const headers = { "content-type": answer.headers.get("content-type") ?? "application/json", "cache-control": "no-store", [ANSWERED_BY_HEADER]: answeredBy };
+    return { answer: new Response(text, { status: answer.status, headers }) };
   } catch (error) {
+    const failure = error as { code?: unknown; cause?: { code?: unknown } };
+    const code = String(failure?.cause?.code ?? failure?.code ?? "");
+    const reached = !NOT_SENT.has(code);
     log("warn", "Could not forward a request to the instance running the session", {
       path: pathname,
       ownerUrl,
+      reached,
       error: String(error),
+      cause: code,
     });
-    return null;
+    return { answer: null, reached };
   }
+}
+
+/**
+ * For a request refused because its session runs on another instance: that instance's
+ * answer, or null when the refusal stands (the owner gave no address, or the request
+ * never reached it).
+ * @throws ApiError forward_failed when the request may have reached the owner but no
+ *   answer came back (a send may have gone out: the caller must not take it for refused)
+ */
+export async function answerFromOwner(request: Request, refusal: unknown, body: unknown): Promise<Response | null> {
+  if (!(refusal instanceof SessionLeasedElsewhereError) || !refusal.ownerUrl) return null;
+  const outcome = await forwardToOwner(request, refusal.ownerUrl, body);
+  if (outcome.answer) return outcome.answer;
+  if (outcome.reached) {
+    throw new ApiError("forward_failed", "The server instance running this WhatsApp session did not answer; the request may have been carried out there.");
+  }
+  return null;
+}
+
+/** How long a read (status) waits for the owner before answering from PocketBase: a dashboard polls it every 1.5 s. */
+const READ_TIMEOUT_MS = 5_000;
+
+/** The owner's successful answer to a read, or null (then the caller answers from what PocketBase holds). */
+export async function readFromOwner(request: Request, ownerUrl: string): Promise<Response | null> {
+  const outcome = await forwardToOwner(request, ownerUrl, undefined, { timeoutMs: READ_TIMEOUT_MS });
+  return outcome.answer?.ok ? outcome.answer : null;
 }

@@ -1,11 +1,11 @@
 import type { RecordModel } from "pocketbase";
 import type { z } from "zod";
 
+import { getEnv } from "../../env";
 import { log } from "../log";
-import { SessionLeasedElsewhereError } from "../messaging/session-lease";
 import { ApiError } from "./api-error";
 import { describeError } from "./error-status";
-import { forwardToOwner } from "./forward-to-owner";
+import { ANSWERED_BY_HEADER, answerFromOwner, isForwarded, readFromOwner } from "./forward-to-owner";
 import { readJsonBody } from "./read-json-body";
 import { authenticateRequestOrThrow } from "./request-auth";
 
@@ -14,8 +14,8 @@ export interface ApiContext<Body> {
   /** The signed-in PocketBase user (absent on routes with `auth: "none"`). */
   user: RecordModel;
   body: Body;
-  /** The answer of the instance at `ownerUrl` to this request, or null when it cannot be had (see forwardToOwner). */
-  forward: (ownerUrl: string) => Promise<Response | null>;
+  /** For a read: the successful answer of the instance at `ownerUrl` to this request, or null (see readFromOwner). */
+  readFromOwner: (ownerUrl: string) => Promise<Response | null>;
 }
 
 export interface ApiOptions<Schema extends z.ZodType | undefined> {
@@ -25,8 +25,8 @@ export interface ApiOptions<Schema extends z.ZodType | undefined> {
   body?: Schema;
   /**
    * Per-user routes that act on the running client: when the session runs on another
-   * instance that said where it answers, that instance answers the request (else 409
-   * leased_elsewhere, as when forwarding fails).
+   * instance that said where it answers, that instance answers the request (see
+   * answerFromOwner; else 409 leased_elsewhere).
    */
   forwardToOwner?: boolean;
 }
@@ -46,22 +46,29 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
   handler: (context: ApiContext<BodyOf<Schema>>) => Promise<ApiResult>,
   options: ApiOptions<Schema> = {},
 ): (request: Request) => Promise<Response> {
-  return async (request) => {
+  const answer = async (request: Request): Promise<Response> => {
     let raw: unknown;
-    const forward = (ownerUrl: string) => forwardToOwner(request, ownerUrl, raw);
     try {
       const user = options.auth === "none" ? (undefined as unknown as RecordModel) : await authenticateRequestOrThrow(request);
       raw = options.body ? await readJsonBody(request) : undefined;
       const body = options.body ? parseBody(options.body, raw) : undefined;
-      const result = await handler({ request, user, body: body as BodyOf<Schema>, forward });
+      const context = { request, user, body: body as BodyOf<Schema>, readFromOwner: (ownerUrl: string) => readFromOwner(request, ownerUrl) };
+      const result = await handler(context);
       return result instanceof Response ? result : json(result.json, result.status ?? 200);
     } catch (error) {
-      if (options.forwardToOwner && error instanceof SessionLeasedElsewhereError && error.ownerUrl) {
-        const answer = await forward(error.ownerUrl);
-        if (answer) return answer;
+      if (!options.forwardToOwner) return errorResponse(error, request);
+      try {
+        return (await answerFromOwner(request, error, raw)) ?? errorResponse(error, request);
+      } catch (forwardError) {
+        return errorResponse(forwardError, request);
       }
-      return errorResponse(error, request);
     }
+  };
+  return async (request) => {
+    const response = await answer(request);
+    // The forwarding instance takes only answers that say they are wavault's.
+    if (isForwarded(request)) response.headers.set(ANSWERED_BY_HEADER, getEnv().INSTANCE_ID);
+    return response;
   };
 }
 

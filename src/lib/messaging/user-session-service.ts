@@ -46,6 +46,9 @@ export class UserSessionService {
    *   PocketBaseUnavailableError, or what the start threw
    */
   async connect(userId: string): Promise<UserSessionView> {
+    // Running elsewhere: say so before starting anything here (the claim would refuse it
+    // too, but only after this instance had made room for a client and counted a failure).
+    if (!this.#runtime.manager.get(userId)) this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
     // A disconnect or logout that overtakes the start ends it: then the answer is the status.
     const starting = this.#runtime.manager.connect(userId).catch((error: unknown) => {
       if (error instanceof ChannelStoppedError) return;

@@ -1,4 +1,6 @@
 import { existsSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -45,13 +47,18 @@ describe("any instance answers every route for a session running on another one"
       await phone.pair();
       await statusUntil(viaB, (body) => body.status === "ready");
 
-      // A connect through B finds the client running on A instead of starting one.
+      // A connect through B finds the client running on A, and B starts nothing of its own.
+      const failedStarts = () => b.output().split("WhatsApp client failed to start").length;
+      const before = failedStarts();
       const again = await viaB("POST", "/api/whatsapp/connect");
       expect(again).toMatchObject({ status: 202, body: { status: "ready" } });
+      expect(again.headers.get("x-wavault-answered-by")).toBe("forward-a");
       expect([await activeOn(a), await activeOn(b)]).toEqual([1, 0]);
+      expect(failedStarts()).toBe(before);
 
       const sent = await viaB("POST", "/api/whatsapp/messages", { to: "+49 151 2345-6789", text: "sent through B" });
       expect(sent.status).toBe(200);
+      expect(sent.headers.get("x-wavault-answered-by")).toBe("forward-a");
       expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ id: sent.body.id, body: "sent through B" }));
       // B validates what it forwards and what it does not: a bad body is B's own 422.
       expect((await viaB("POST", "/api/whatsapp/messages", { to: "nobody", text: "" })).status).toBe(422);
@@ -93,18 +100,33 @@ describe("any instance answers every route for a session running on another one"
     expect(await viaB("GET", "/api/whatsapp/status")).toMatchObject({ status: 200, body: { status: "created", qr: null } });
   });
 
+  it("answers 504 forward_failed when the request may have reached the owner but no answer of wavault's came back", async () => {
+    // Something at the owner's address that is not wavault (a proxy's error page, say).
+    const impostor = createServer((_request, response) => response.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad gateway</h1>"));
+    await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve));
+    try {
+      const user = await createTestUser(admin);
+      const ownerUrl = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+      await new SessionLease(admin, { instanceId: "behind-a-proxy", ttlMs: 60_000, ownerUrl }).claim(user.record.id);
+      const viaB = caller(() => b, user.token);
+      // A send that may have gone out is never reported as refused (a client would send it again).
+      const send = await viaB("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" });
+      expect(send).toMatchObject({ status: 504, body: { error: { code: "forward_failed" } } });
+      expect(await viaB("GET", "/api/whatsapp/status")).toMatchObject({ status: 200, body: { status: "created", qr: null } });
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+    }
+  });
+
   it("never forwards a forwarded request again", async () => {
     // A lease naming B's own address for an owner that is not B: B forwards to itself once,
     // and the forwarded request is answered there (409), not sent round again.
     const user = await createTestUser(admin);
     await new SessionLease(admin, { instanceId: "impostor", ttlMs: 60_000, ownerUrl: b.url }).claim(user.record.id);
     const viaB = caller(() => b, user.token);
-    const failedForwards = () => b.output().split("Could not forward").length;
-    const before = failedForwards();
     const answer = await viaB("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" });
     expect(answer).toMatchObject({ status: 409, body: { error: { code: "leased_elsewhere" } } });
+    expect(answer.headers.get("x-wavault-answered-by")).toBe("forward-b");
     expect((await viaB("GET", "/api/whatsapp/status")).status).toBe(200);
-    // Sent round again, the requests would chain until the first one's forward timed out.
-    expect(failedForwards()).toBe(before);
   });
 });

@@ -280,13 +280,16 @@ export class WhatsAppChannel extends EventEmitter {
 
   #wire(client: WaClient): void {
     const live = () => !this.#finishing && !this.#loggedOut;
+    // Once the phone has scanned, a QR still on its way (an event the page sent just
+    // before, or one still being rendered) is stale: it must not take the status back.
+    const wantsQr = () => live() && this.#status !== "authenticating" && this.#status !== "ready";
     client.on("qr", (qr: string) => {
-      if (!live()) return; // the library asks for a new link after a LOGOUT
+      if (!wantsQr()) return; // the library asks for a new link after a LOGOUT, too
       this.#qr = qr;
       // Four modules of quiet zone around the code, as the QR spec asks: scanners need it.
       QRCode.toDataURL(qr, { margin: 4, width: 264 }).then(
         (dataUrl) => {
-          if (this.#qr !== qr || !live()) return;
+          if (this.#qr !== qr || !wantsQr()) return;
           this.#qrDataUrl = dataUrl;
           if (this.#status !== "qr_ready") {
             this.#event("qr_issued"); // the first of this wait; the QR itself is never recorded
@@ -297,7 +300,11 @@ export class WhatsAppChannel extends EventEmitter {
         (error: unknown) => log("warn", "Failed to render the QR code", { userId: this.userId, error: String(error) }),
       );
     });
-    client.on("authenticated", () => live() && void this.#setStatus("authenticating"));
+    client.on("authenticated", () => {
+      if (!live()) return;
+      this.#qr = this.#qrDataUrl = null;
+      void this.#setStatus("authenticating");
+    });
     client.on("ready", () => {
       if (!live()) return;
       this.#qr = this.#qrDataUrl = null;
