@@ -21,7 +21,7 @@ routerAdd(
     $app.runInTransaction((txApp) => {
       result = lib.claim(txApp, user, owner, ownerUrl, ttlMs, onlyIfKeepRunning);
     });
-    if (result.notWanted) return e.json(412, { message: "The session is not marked to keep running, or has no archive." });
+    if (result.notWanted) return e.json(412, { message: "The session is not marked to keep running, has no archive, or waits after failed resumes." });
     return e.json(result.held ? 409 : 200, result.lease);
   },
   $apis.requireSuperuserAuth(),
@@ -72,8 +72,8 @@ routerAdd(
   $apis.requireSuperuserAuth(),
 );
 
-// A fenced status write: status, last_active and (when given) phone_number and
-// keep_running (a boolean), saved only while the caller still holds lease "generation",
+// A fenced status write: status, last_active and (when given) phone_number,
+// keep_running (a boolean) and clear_resume_failures (true), saved only while the caller still holds lease "generation",
 // so a stale owner never writes over the status of the instance that took the session over.
 routerAdd(
   "POST",
@@ -91,6 +91,11 @@ routerAdd(
       record.set("last_active", new Date().toISOString());
       if (body.phone_number) record.set("phone_number", String(body.phone_number));
       if (typeof body.keep_running === "boolean") record.set("keep_running", body.keep_running);
+      // A user's stop, or a user's own start that reached ready, ends a run of failed resumes.
+      if (body.keep_running === false || body.clear_resume_failures === true) {
+        record.set("resume_failures", 0);
+        record.set("resume_after", "");
+      }
       txApp.save(record);
       saved = true;
     });

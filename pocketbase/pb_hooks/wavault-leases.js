@@ -21,6 +21,12 @@ function expiresAtMs(record) {
   return expires.isZero() ? 0 : expires.time().unixMilli();
 }
 
+/** When the next resume of a session that failed to resume is due (0: any time). */
+function resumeAfterMs(record) {
+  const after = record.getDateTime("resume_after");
+  return after.isZero() ? 0 : after.time().unixMilli();
+}
+
 function leaseOf(record) {
   return {
     user: record.getString("user"),
@@ -97,13 +103,14 @@ function metadataOf(body) {
 /**
  * Takes the lease when it is free, expired, or already this owner's; else returns who
  * holds it. With onlyIfKeepRunning (a session starting by itself) the session must be
- * marked keep_running and have an archive ({ notWanted: true } otherwise), and any live
+ * marked keep_running, have an archive and not wait after failed resumes (resume_after
+ * in the future) ({ notWanted: true } otherwise), and any live
  * lease counts as held, this owner's too: work of its own (a user's disconnect, a
  * logout) holds it then.
  */
 function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false) {
   let record = findSession(txApp, userId);
-  if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "")) {
+  if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "" || resumeAfterMs(record) > Date.now())) {
     return { notWanted: true };
   }
   if (!record) {

@@ -56,12 +56,14 @@ describe("who may touch a whatsapp_sessions record through PocketBase's API", ()
       lease_owner: "server-1.internal-4242/ab12cd34",
       lease_owner_url: "http://10.0.0.5:3000",
       lease_generation: 3,
+      resume_failures: 2,
+      resume_after: new Date(Date.now() + 60_000).toISOString(),
       lease_expires: new Date(Date.now() + 60_000).toISOString(),
       metadata: { key_id: "0123456789abcdef", saved_by: "server-1.internal-4242" },
     });
     for (const record of [await sessions(alice.pb).getOne(aliceSession.id), ...(await sessions(alice.pb).getFullList())]) {
       expect(record).toMatchObject({ user: alice.record.id, status: "ready", size_bytes: 5 });
-      for (const field of ["lease_owner", "lease_owner_url", "lease_generation", "lease_expires", "metadata"]) expect(record).not.toHaveProperty(field);
+      for (const field of ["lease_owner", "lease_owner_url", "lease_generation", "lease_expires", "metadata", "resume_failures", "resume_after"]) expect(record).not.toHaveProperty(field);
     }
     // Nor can a filter probe them.
     expect(await statusOf(sessions(alice.pb).getFullList({ filter: 'lease_owner ~ "server"' }))).toBe(400);

@@ -14,6 +14,7 @@ const USER_IDS_MIGRATION = "1739660000_users_ids_chosen_by_server.js";
 const HIDDEN_MIGRATION = "1739670000_hide_session_internals.js";
 const KEEP_RUNNING_MIGRATION = "1739680000_add_keep_running.js";
 const OWNER_URL_MIGRATION = "1739690000_add_lease_owner_url.js";
+const RESUME_BACKOFF_MIGRATION = "1739700000_add_resume_backoff.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -46,6 +47,8 @@ describe("the whatsapp_sessions migration", () => {
       lease_generation: "number",
       keep_running: "bool",
       lease_owner_url: "text",
+      resume_failures: "number",
+      resume_after: "date",
       created: "autodate",
       updated: "autodate",
     });
@@ -108,9 +111,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all seven.
-      const down = await migrate("down", "7");
+      // The events collection (later migrations) relates to this one: down reverts all eight.
+      const down = await migrate("down", "8");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${RESUME_BACKOFF_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${OWNER_URL_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${KEEP_RUNNING_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HIDDEN_MIGRATION}`);
@@ -129,6 +133,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${USER_IDS_MIGRATION}`);
       expect(again.output).toContain(`Applied ${KEEP_RUNNING_MIGRATION}`);
       expect(again.output).toContain(`Applied ${OWNER_URL_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${RESUME_BACKOFF_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -54,6 +54,16 @@ interface SessionMetadata {
   [extra: string]: unknown;
 }
 
+/** What a status write records besides the status. */
+export interface StatusDetails {
+  /** The session's phone number, once known. */
+  phoneNumber?: string | null;
+  /** Whether the user wants the session running (see SessionResumer); unchanged when not given. */
+  keepRunning?: boolean;
+  /** Forget the session's failed resumes (a user's own connect reached ready; see SessionResumer). */
+  clearResumeFailures?: boolean;
+}
+
 /**
  * Keeps each user's session archive in the `whatsapp_sessions` collection (a protected
  * file field) and restores it through three tiers: the profile already on disk when its
@@ -181,15 +191,15 @@ export class DatabaseSessionStore {
   }
 
   /**
-   * Records the session's status (and phone number once known, and whether the user
-   * wants it running when `keepRunning` is given) without touching its archive, fenced
+   * Records the session's status (and the `details` given) without touching its archive, fenced
    * by `lease`: PocketBase saves it (the hook route) only while that
    * lease generation is still the session's, so a stale owner never writes over the
    * status of the instance that took the session over.
    * @throws LeaseLostError (a newer owner holds the session, or its record is gone),
    *   PocketBaseUnavailableError, SessionStoreError
    */
-  async recordStatus(lease: Lease, status: SessionStatus, phoneNumber?: string | null, keepRunning?: boolean): Promise<void> {
+  async recordStatus(lease: Lease, status: SessionStatus, details: StatusDetails = {}): Promise<void> {
+    const { phoneNumber, keepRunning, clearResumeFailures } = details;
     const body = {
       user: lease.userId,
       owner: lease.owner,
@@ -197,6 +207,7 @@ export class DatabaseSessionStore {
       status,
       ...(phoneNumber ? { phone_number: phoneNumber } : {}),
       ...(keepRunning === undefined ? {} : { keep_running: keepRunning }),
+      ...(clearResumeFailures ? { clear_resume_failures: true } : {}),
     };
     try {
       // Bounded: the channel's writes queue behind it (a dead network path would hang it).

@@ -37,11 +37,11 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** A conditional claim found the session not to be started by itself: the user stopped it, or nothing is stored. */
+/** A conditional claim found the session not to be started by itself: the user stopped it, nothing is stored, or it waits after failed resumes. */
 export class SessionNotWantedError extends Error {
   readonly code = "not_wanted";
   constructor(readonly userId: string) {
-    super("The WhatsApp session is not marked to keep running, or has no stored archive.");
+    super("The WhatsApp session is not marked to keep running, has no stored archive, or waits after failed resumes.");
     this.name = "SessionNotWantedError";
   }
 }
@@ -96,7 +96,7 @@ export class SessionLease {
   /**
    * Takes the user's lease (or keeps it, when this instance holds it). With
    * `onlyIfKeepRunning` (a session starting by itself), only if the session is marked to
-   * keep running and has a stored archive, checked in the same transaction (a user's
+   * keep running, has a stored archive and its next resume is due, checked in the same transaction (a user's
    * stop just before is never undone), and only if no lease is live, this instance's
    * own included.
    * @throws SessionLeasedElsewhereError, SessionNotWantedError, PocketBaseUnavailableError, SessionStoreError

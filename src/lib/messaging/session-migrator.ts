@@ -230,7 +230,7 @@ export class SessionMigrator {
   async #markKeepRunning(lease: Lease, row: MigrationRow): Promise<void> {
     if (row.action === "failed") return;
     try {
-      await this.#store.recordStatus(lease, "disconnected", null, true);
+      await this.#store.recordStatus(lease, "disconnected", { keepRunning: true });
     } catch (error) {
       row.action = "failed";
       row.message = `uploaded and verified, but not marked to keep running (${errorCode(error)}): run again with --keep-running`;

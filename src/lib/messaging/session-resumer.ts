@@ -4,14 +4,14 @@ import { log } from "../log";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { ConnectionManager } from "./connection-manager";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
-import { errorCode, toStoreError } from "./session-store-errors";
+import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
 export interface SessionResumerOptions {
   pb: PocketBase;
   manager: ConnectionManager;
   /** At most this many sessions started per round, one after another (default 10). */
   batch?: number;
-  /** The first wait after a failed resume of a user; it doubles per failure, up to `maxBackoffMs`. */
+  /** The first wait after a failed resume of a session; it doubles per failure in a row, up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
   /** A resumed session that ends sooner than this after ready counts as a failure (default 10 min). */
@@ -35,11 +35,14 @@ const MAX_PAGES = 10;
  * transaction, so a user's stop is never undone and a session never starts twice. A
  * resumed session that asks for a QR (the phone unlinked it meanwhile) is stopped and
  * unmarked; one that fails to start, or ends within `stableMs` of ready, is tried again
- * later, waiting longer after each failure (per user, on this instance).
+ * later, waiting longer after each failure in a row. The failures are kept with the
+ * session (`resume_failures`, `resume_after`), so every instance waits for the same next
+ * try, and the claim's transaction checks it is due.
  */
 export class SessionResumer {
   readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager">> & SessionResumerOptions;
-  readonly #failures = new Map<string, { count: number; retryAt: number }>();
+  /** Failure notes still being written (settled() waits for them). */
+  readonly #notes = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<number> | null = null;
   #stopped = false;
@@ -63,6 +66,7 @@ export class SessionResumer {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.#round;
+    await this.settled();
   }
 
   /** One round (joins one under way): returns how many sessions it started. */
@@ -85,7 +89,7 @@ export class SessionResumer {
     let started = 0;
     for (const userId of await this.#candidates()) {
       if (this.#stopped || started >= this.#options.batch) break;
-      if (this.#options.manager.get(userId) || !this.#due(userId)) continue; // it may have started since the look-up
+      if (this.#options.manager.get(userId)) continue; // it may have started since the look-up
       if (!this.#options.manager.canCreateConnection(userId)) break; // full: leave the rest to other instances
       const result = await this.#resumeUser(userId);
       if (result === "full") break;
@@ -109,10 +113,10 @@ export class SessionResumer {
     }
   }
 
-  /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after a failure. */
+  /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after failed resumes. */
   async #candidates(): Promise<string[]> {
     const { pb } = this.#options;
-    const filter = waitingFilter(pb);
+    const filter = `${waitingFilter(pb)} && ${dueFilter(pb)}`;
     const due: string[] = [];
     for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
       let list;
@@ -123,15 +127,11 @@ export class SessionResumer {
       }
       for (const record of list.items) {
         const userId = String(record.user);
-        if (!this.#options.manager.get(userId) && this.#due(userId)) due.push(userId);
+        if (!this.#options.manager.get(userId)) due.push(userId);
       }
       if (list.items.length < PAGE) break;
     }
     return due;
-  }
-
-  #due(userId: string): boolean {
-    return (this.#failures.get(userId)?.retryAt ?? 0) <= Date.now();
   }
 
   /** Starts one user's session as a resume; "started" even if it may yet ask for a QR (it is then stopped). */
@@ -144,7 +144,7 @@ export class SessionResumer {
       // Not to start, taken elsewhere, or stopped meanwhile (a user's disconnect, a shutdown): no failure.
       if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
-      this.#failed(userId, code);
+      this.#note(userId, code);
       return "skipped";
     }
     log("info", "Session resumed", { userId });
@@ -158,12 +158,11 @@ export class SessionResumer {
     if (outcome === "needs_qr") {
       // Nobody is there to scan it: stop, and leave the session to the user's next connect.
       log("warn", "A resumed session asks for a QR (unlinked on the phone?); stopping it", { userId });
-      this.#failures.delete(userId);
       await this.#options.manager.disconnect(userId).catch(() => false);
       return;
     }
     if (outcome === "ended") {
-      if (!channel.stoppedByUser && !this.#stopped) this.#failed(userId, "ended_before_ready");
+      if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, "ended_before_ready");
       return;
     }
     // Ready. One that dies again soon (a crash, whatsapp-web.js giving up) must not be
@@ -174,16 +173,54 @@ export class SessionResumer {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#options.stableMs).unref())),
     ]);
     clearTimeout(timer);
-    if (stayedUp || channel.stoppedByUser) this.#failures.delete(userId);
-    else if (!this.#stopped) this.#failed(userId, "ended_soon_after_ready");
+    if (stayedUp) this.#note(userId, "stayed_up");
+    else if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, "ended_soon_after_ready");
   }
 
-  #failed(userId: string, code: string): void {
-    const count = (this.#failures.get(userId)?.count ?? 0) + 1;
-    const waitMs = Math.min(this.#options.backoffMs * 2 ** (count - 1), this.#options.maxBackoffMs);
-    this.#failures.set(userId, { count, retryAt: Date.now() + waitMs });
-    log("warn", "A resumed session did not stay up; trying again later", { userId, code, failures: count, retryInMs: waitMs });
+  /** Resolves once the notes taken so far are written (a stop waits for them). */
+  async settled(): Promise<void> {
+    while (this.#notes.size > 0) await Promise.all(this.#notes);
   }
+
+  /**
+   * Writes down how a resume went: a failure adds one to the session's run of failures
+   * and sets when the next try is due (waiting `backoffMs`, doubled per failure in a
+   * row, at most `maxBackoffMs`); "stayed_up" ends the run. Not fenced: the session runs
+   * nowhere when a failure is noted, and a note that comes late only delays a resume.
+   */
+  #note(userId: string, outcome: string): void {
+    const write = this.#writeNote(userId, outcome)
+      .catch((error: unknown) => log("warn", "Could not note how a resume went", { userId, outcome, code: errorCode(error) }))
+      .finally(() => this.#notes.delete(write));
+    this.#notes.add(write);
+  }
+
+  async #writeNote(userId: string, outcome: string): Promise<void> {
+    const { pb } = this.#options;
+    const sessions = pb.collection(SESSIONS_COLLECTION);
+    let record;
+    try {
+      record = await sessions.getFirstListItem(pb.filter("user = {:user}", { user: userId }), { fields: "id,resume_failures" });
+    } catch (error) {
+      if (isNotFound(error)) return; // logged out meanwhile: nothing to resume
+      throw toStoreError(error, "read the session's failed resumes");
+    }
+    const before = Number(record.resume_failures) || 0;
+    if (outcome === "stayed_up") {
+      if (before > 0) await sessions.update(record.id, { resume_failures: 0, resume_after: "" });
+      return;
+    }
+    const failures = before + 1;
+    const waitMs = Math.min(this.#options.backoffMs * 2 ** (failures - 1), this.#options.maxBackoffMs);
+    await sessions.update(record.id, { resume_failures: failures, resume_after: new Date(Date.now() + waitMs).toISOString() });
+    log("warn", "A resumed session did not stay up; trying again later", { userId, code: outcome, failures, retryInMs: waitMs });
+  }
+}
+
+/** Sessions whose next resume is due: none failed, or the wait after the last failure is over. */
+function dueFilter(pb: PocketBase): string {
+  const now = new Date().toISOString().replace("T", " ");
+  return pb.filter("(resume_after = '' || resume_after <= {:now})", { now });
 }
 
 /** Sessions to keep running, with an archive, that no instance holds (no live lease). */

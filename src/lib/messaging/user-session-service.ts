@@ -129,7 +129,7 @@ export class UserSessionService {
     const { leases, store } = this.#runtime;
     const lease = await leases.claim(userId);
     try {
-      await store.recordStatus(lease, "disconnected", null, false);
+      await store.recordStatus(lease, "disconnected", { keepRunning: false });
     } finally {
       await leases.release(lease).catch(() => {});
     }

@@ -284,7 +284,7 @@ describe("DatabaseSessionStore and leases", () => {
     const current = await lease().claim(user.record.id);
     expect(current.generation).toBeGreaterThan(stale.generation);
 
-    await store().recordStatus(current, "ready", "+4915112345678");
+    await store().recordStatus(current, "ready", { phoneNumber: "+4915112345678" });
     await expect(store().recordStatus(stale, "disconnected")).rejects.toBeInstanceOf(LeaseLostError);
     expect(await sessionOf(user.record.id)).toMatchObject({ status: "ready", phone_number: "+4915112345678" });
   });

@@ -118,18 +118,18 @@ describe("SessionLease over the PocketBase hook routes", () => {
 
     const owner = lease("instance-a");
     const held = await owner.claim(userId);
-    await store("instance-a").recordStatus(held, "ready", null, true);
+    await store("instance-a").recordStatus(held, "ready", { keepRunning: true });
     await owner.release(held);
     await expect(resume()).rejects.toBeInstanceOf(SessionNotWantedError); // marked, but nothing stored
 
     const again = await owner.claim(userId);
     await store("instance-a").saveSession(userId, await archiver.archiveSession(path.join(dir, "profile")), undefined, {}, again);
-    await store("instance-a").recordStatus(again, "disconnected", null, false); // the user stopped it
+    await store("instance-a").recordStatus(again, "disconnected", { keepRunning: false }); // the user stopped it
     await owner.release(again);
     await expect(resume()).rejects.toBeInstanceOf(SessionNotWantedError);
 
     const last = await owner.claim(userId);
-    await store("instance-a").recordStatus(last, "disconnected", null, true);
+    await store("instance-a").recordStatus(last, "disconnected", { keepRunning: true });
     // Marked, but its lease is live: not even its holder's own resume takes it.
     await expect(owner.claim(userId, { onlyIfKeepRunning: true })).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
     await owner.release(last);

@@ -165,28 +165,56 @@ describe("SessionResumer against the emulator", () => {
     await instance.manager.stopAll();
   });
 
-  it("waits longer and longer before starting again a session that keeps dying soon after ready", async () => {
+  it("waits longer and longer before starting again a session that keeps dying soon after ready, on every instance", async () => {
     const userId = await pairedThenDeployed("flaky");
-    const instance = runtime("flaky", undefined, { backoffMs: 1_500, stableMs: 60_000 });
-    const crashOnceReady = async () => {
+    const timings = { backoffMs: 1_500, stableMs: 60_000 };
+    const [a, b] = [runtime("flaky-a", undefined, timings), runtime("flaky-b", undefined, timings)];
+    const failures = async () => Number((await sessionOf(userId)).resume_failures);
+    const crashOnceReady = async (instance: typeof a, failuresAfter: number) => {
       const channel = instance.manager.get(userId)!;
       await waitForStatus(channel, "ready");
       const ended = closed(channel);
       process.kill(channel.browserPid!, "SIGKILL");
       await ended;
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the resumer notes the failure
+      await expect.poll(failures).toBe(failuresAfter); // the failure is written down
     };
-    expect(await instance.resumer.resumeOnce()).toBe(1);
-    await crashOnceReady();
-    expect(await instance.resumer.resumeOnce()).toBe(0); // 1.5 s to wait
+    expect(await a.resumer.resumeOnce()).toBe(1);
+    await crashOnceReady(a, 1);
+    // The wait is the session's, not A's: B, which saw no failure, waits too.
+    expect(await b.resumer.resumeOnce()).toBe(0); // 1.5 s to wait
+    expect(await a.resumer.resumeOnce()).toBe(0);
+    await expect(b.manager.connect(userId, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError); // the claim checks it too
     await new Promise((resolve) => setTimeout(resolve, 1_600));
-    expect(await instance.resumer.resumeOnce()).toBe(1);
-    await crashOnceReady();
+    expect(await b.resumer.resumeOnce()).toBe(1);
+    await crashOnceReady(b, 2);
     await new Promise((resolve) => setTimeout(resolve, 1_600));
-    expect(await instance.resumer.resumeOnce()).toBe(0); // now 3 s
+    expect(await a.resumer.resumeOnce()).toBe(0); // now 3 s
     await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await a.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(a.manager.get(userId)!, "ready");
+    await a.manager.stopAll();
+
+    // A user's own connect that reaches ready ends the run of failures.
+    const channel = await b.manager.connect(userId);
+    await waitForStatus(channel, "ready");
+    await channel.statusRecorded();
+    expect(await failures()).toBe(0);
+    expect((await sessionOf(userId)).resume_after).toBe("");
+  });
+
+  it("forgets a resumed session's failures once it has stayed up, and a user's disconnect forgets them too", async () => {
+    const userId = await pairedThenDeployed("steady");
+    const record = await sessionOf(userId);
+    const failedBefore = { resume_failures: 3, resume_after: new Date(Date.now() - 1_000).toISOString() };
+    await admin.collection(SESSIONS).update(record.id, failedBefore);
+    const instance = runtime("steady", undefined, { stableMs: 500 });
     expect(await instance.resumer.resumeOnce()).toBe(1);
     await waitForStatus(instance.manager.get(userId)!, "ready");
+    await expect.poll(async () => Number((await sessionOf(userId)).resume_failures), { timeout: 10_000 }).toBe(0);
+
+    await admin.collection(SESSIONS).update(record.id, failedBefore);
+    await new UserSessionService(instance.runtime).disconnect(userId);
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: false, resume_failures: 0, resume_after: "" });
   });
 
   it("starts nothing for a session its user stopped after a resume round had listed it", async () => {
@@ -235,7 +263,7 @@ describe("SessionResumer against the emulator", () => {
     await writeFakeProfile(profile);
     const lease = await seeded.leases.claim(userId);
     await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
-    await seeded.store.recordStatus(lease, "disconnected", null, true);
+    await seeded.store.recordStatus(lease, "disconnected", { keepRunning: true });
     await seeded.leases.release(lease);
 
     const instance = runtime("qr");

@@ -74,6 +74,8 @@ export class WhatsAppChannel extends EventEmitter {
   #finishing: Promise<void> | null = null;
   #closed = false;
   #claimed = false;
+  /** This start is a resume (the session starting by itself), not a user's connect. */
+  #resumed = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -156,6 +158,7 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   async #start(resume: boolean): Promise<void> {
+    this.#resumed = resume;
     let client: WaClient | undefined;
     try {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
@@ -398,7 +401,11 @@ export class WhatsAppChannel extends EventEmitter {
     if (!lease) return this.statusRecorded();
     // A session that reached ready is to run until the user stops it (see SessionResumer).
     const keepRunning = status === "ready" ? true : this.#stoppedByUser ? false : undefined;
-    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, phoneNumber, keepRunning)).catch((error: unknown) => {
+    // A user's own start that reached ready ends a run of failed resumes; a resumed one
+    // must first stay up a while (the resumer clears it then).
+    const clearResumeFailures = status === "ready" && !this.#resumed;
+    const details = { phoneNumber, keepRunning, clearResumeFailures };
+    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, details)).catch((error: unknown) => {
       if (error instanceof LeaseLostError) return this.#lease.lost();
       log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
     });
