@@ -1,5 +1,5 @@
-// Session leases (claim, renew, release), fenced archive uploads and status writes, and
-// the lease-aware stale-session cleanup, for superusers only.
+// Session leases (claim, renew, release), fenced archive uploads and status writes, the
+// notes on how a resume went, and the lease-aware stale-session cleanup, for superusers only.
 // The logic is in wavault-leases.js; each handler checks and writes in one transaction
 // (an archive upload stores its file first, outside it: see saveArchiveFenced).
 
@@ -101,6 +101,33 @@ routerAdd(
     });
     if (!saved) return e.json(409, { message: "The lease was lost: a newer owner holds this session, or it was deleted." });
     return e.noContent(204);
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+// How a resume went (src/lib/messaging/session-resumer.ts): outcome "failed" adds one to
+// the session's run of failed resumes and sets when the next try is due (backoffMs,
+// doubled per failure in a row, at most maxBackoffMs, from this server's clock);
+// "stayed_up" ends the run. Applied only while the session's lease generation is still
+// the resume's: after a newer claim (a user's connect, another instance's resume) the
+// note is stale and changes nothing. Answers { applied, failures }.
+routerAdd(
+  "POST",
+  "/api/wavault/sessions/resume-note",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["user", "generation", "outcome"]);
+    const [user, generation] = [lib.text(body, "user"), lib.positiveInt(body, "generation")];
+    const outcome = lib.text(body, "outcome");
+    if (outcome !== "failed" && outcome !== "stayed_up") throw new BadRequestError('"outcome" must be "failed" or "stayed_up".');
+    const backoffMs = outcome === "failed" ? lib.positiveInt(body, "backoffMs", lib.MAX_TTL_MS) : 0;
+    const maxBackoffMs = outcome === "failed" ? lib.positiveInt(body, "maxBackoffMs", lib.MAX_TTL_MS) : 0;
+    let result;
+    $app.runInTransaction((txApp) => {
+      result = lib.noteResume(txApp, user, generation, outcome, backoffMs, maxBackoffMs);
+    });
+    return e.json(200, result);
   },
   $apis.requireSuperuserAuth(),
 );

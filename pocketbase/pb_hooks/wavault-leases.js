@@ -146,6 +146,26 @@ function heldBy(txApp, userId, owner, generation) {
   return record;
 }
 
+/**
+ * Notes how a resume under lease `generation` went (see the resume-note route); returns
+ * { applied, failures }: not applied when the session is gone or was claimed anew since.
+ */
+function noteResume(txApp, userId, generation, outcome, backoffMs, maxBackoffMs) {
+  const record = findSession(txApp, userId);
+  if (!record || record.getInt("lease_generation") !== generation) return { applied: false, failures: 0 };
+  const failures = outcome === "stayed_up" ? 0 : record.getInt("resume_failures") + 1;
+  if (failures === 0) {
+    if (record.getInt("resume_failures") === 0) return { applied: true, failures };
+    record.set("resume_after", "");
+  } else {
+    const waitMs = Math.min(backoffMs * Math.pow(2, Math.min(failures - 1, 30)), maxBackoffMs);
+    record.set("resume_after", new Date(Date.now() + waitMs).toISOString());
+  }
+  record.set("resume_failures", failures);
+  txApp.save(record);
+  return { applied: true, failures };
+}
+
 /** PocketBase's stored date format ("YYYY-MM-DD HH:MM:SS.sssZ"), for comparisons in filters. */
 function storedDate(date) {
   return date.toISOString().replace("T", " ");
@@ -241,4 +261,4 @@ function deleteQuietly(app, fsys, key) {
   }
 }
 
-module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, ownerUrl, positiveInt, requireFields, saveArchiveFenced, text };
+module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, noteResume, ownerUrl, positiveInt, requireFields, saveArchiveFenced, text };

@@ -105,7 +105,8 @@ export class ConnectionManager {
   /**
    * Starts the user's client, or returns the one running or starting. `resume`: a start
    * nobody asked for (see SessionResumer), made only if the session is still marked to
-   * keep running and no lease on it is live.
+   * keep running and no lease on it is live. A client it creates is registered before it
+   * returns (`get()` sees it at once).
    * @throws ConnectionLimitError when there is no room; SessionNotWantedError (resume);
    *   whatever the start threw.
    */

@@ -4,7 +4,7 @@ import { log } from "../log";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { ConnectionManager } from "./connection-manager";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
-import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
+import { errorCode, toStoreError } from "./session-store-errors";
 
 export interface SessionResumerOptions {
   pb: PocketBase;
@@ -136,15 +136,20 @@ export class SessionResumer {
 
   /** Starts one user's session as a resume; "started" even if it may yet ask for a QR (it is then stopped). */
   async #resumeUser(userId: string): Promise<"started" | "skipped" | "full"> {
+    const { manager } = this.#options;
+    const starting = manager.connect(userId, { resume: true });
+    // connect() registers a client it creates before it returns: this is the resume's own
+    // (a resume never joins another start), and it knows the lease generation it claims.
+    const own = manager.get(userId);
     let channel: WhatsAppChannel;
     try {
-      channel = await this.#options.manager.connect(userId, { resume: true });
+      channel = await starting;
     } catch (error) {
       const code = errorCode(error);
       // Not to start, taken elsewhere, or stopped meanwhile (a user's disconnect, a shutdown): no failure.
       if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
-      this.#note(userId, code);
+      this.#note(userId, own?.claimedGeneration ?? null, "failed", code);
       return "skipped";
     }
     log("info", "Session resumed", { userId });
@@ -162,7 +167,7 @@ export class SessionResumer {
       return;
     }
     if (outcome === "ended") {
-      if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, "ended_before_ready");
+      if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, channel.claimedGeneration, "failed", "ended_before_ready");
       return;
     }
     // Ready. One that dies again soon (a crash, whatsapp-web.js giving up) must not be
@@ -173,8 +178,8 @@ export class SessionResumer {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#options.stableMs).unref())),
     ]);
     clearTimeout(timer);
-    if (stayedUp) this.#note(userId, "stayed_up");
-    else if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, "ended_soon_after_ready");
+    if (stayedUp) this.#note(userId, channel.claimedGeneration, "stayed_up");
+    else if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, channel.claimedGeneration, "failed", "ended_soon_after_ready");
   }
 
   /** Resolves once the notes taken so far are written (a stop waits for them). */
@@ -183,37 +188,33 @@ export class SessionResumer {
   }
 
   /**
-   * Writes down how a resume went: a failure adds one to the session's run of failures
-   * and sets when the next try is due (waiting `backoffMs`, doubled per failure in a
-   * row, at most `maxBackoffMs`); "stayed_up" ends the run. Not fenced: the session runs
-   * nowhere when a failure is noted, and a note that comes late only delays a resume.
+   * Writes down how the resume under lease `generation` went (the resume-note hook
+   * route, in one transaction): a failure adds one to the session's run of failures and
+   * sets when the next try is due (waiting `backoffMs`, doubled per failure in a row, at
+   * most `maxBackoffMs`); "stayed_up" ends the run. A note made after a newer claim (the
+   * user connected meanwhile) changes nothing. A start that failed before it claimed
+   * (PocketBase unreachable, say) is the session's fault no more than the next one's: no note.
    */
-  #note(userId: string, outcome: string): void {
-    const write = this.#writeNote(userId, outcome)
+  #note(userId: string, generation: number | null, outcome: "failed" | "stayed_up", code = ""): void {
+    if (generation === null) return;
+    const write = this.#writeNote(userId, generation, outcome, code)
       .catch((error: unknown) => log("warn", "Could not note how a resume went", { userId, outcome, code: errorCode(error) }))
       .finally(() => this.#notes.delete(write));
     this.#notes.add(write);
   }
 
-  async #writeNote(userId: string, outcome: string): Promise<void> {
-    const { pb } = this.#options;
-    const sessions = pb.collection(SESSIONS_COLLECTION);
-    let record;
+  async #writeNote(userId: string, generation: number, outcome: "failed" | "stayed_up", code: string): Promise<void> {
+    const { pb, backoffMs, maxBackoffMs } = this.#options;
+    const body = { user: userId, generation, outcome, ...(outcome === "failed" ? { backoffMs, maxBackoffMs } : {}) };
+    let result: { applied: boolean; failures: number };
     try {
-      record = await sessions.getFirstListItem(pb.filter("user = {:user}", { user: userId }), { fields: "id,resume_failures" });
+      result = await pb.send("/api/wavault/sessions/resume-note", { method: "POST", body });
     } catch (error) {
-      if (isNotFound(error)) return; // logged out meanwhile: nothing to resume
-      throw toStoreError(error, "read the session's failed resumes");
+      throw toStoreError(error, "note how a resume went");
     }
-    const before = Number(record.resume_failures) || 0;
-    if (outcome === "stayed_up") {
-      if (before > 0) await sessions.update(record.id, { resume_failures: 0, resume_after: "" });
-      return;
+    if (outcome === "failed" && result.applied) {
+      log("warn", "A resumed session did not stay up; trying again later", { userId, code, failures: result.failures });
     }
-    const failures = before + 1;
-    const waitMs = Math.min(this.#options.backoffMs * 2 ** (failures - 1), this.#options.maxBackoffMs);
-    await sessions.update(record.id, { resume_failures: failures, resume_after: new Date(Date.now() + waitMs).toISOString() });
-    log("warn", "A resumed session did not stay up; trying again later", { userId, code: outcome, failures, retryInMs: waitMs });
   }
 }
 

@@ -171,4 +171,28 @@ describe("SessionLease over the PocketBase hook routes", () => {
       await expect(admin.send("/api/wavault/leases/claim", { method: "POST", body }), ownerUrl).rejects.toMatchObject({ status: 400 });
     }
   });
+
+  it("notes a failed resume only under the lease it ran under: a newer claim makes the note stale", async () => {
+    const user = await createTestUser(admin);
+    const note = (generation: number, outcome = "failed") =>
+      admin.send("/api/wavault/sessions/resume-note", {
+        method: "POST",
+        body: { user: user.record.id, generation, outcome, backoffMs: 60_000, maxBackoffMs: 90_000 },
+      });
+    const resumed = await lease("resumer").claim(user.record.id);
+    await lease("resumer").release(resumed);
+    expect(await note(resumed.generation)).toEqual({ applied: true, failures: 1 });
+    const after = Date.parse((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).resume_after);
+    expect(after - Date.now()).toBeGreaterThan(50_000); // a minute, by PocketBase's clock
+    expect(await note(resumed.generation)).toMatchObject({ failures: 2 }); // at most 90 s
+    const capped = Date.parse((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).resume_after);
+    expect(capped - Date.now()).toBeLessThanOrEqual(90_000);
+
+    // The user connects meanwhile: a late note of the old resume changes nothing.
+    await lease("user-connect").claim(user.record.id);
+    expect(await note(resumed.generation)).toEqual({ applied: false, failures: 0 });
+    expect(await note(resumed.generation, "stayed_up")).toEqual({ applied: false, failures: 0 });
+    expect((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`)).resume_failures).toBe(2);
+    await expect(note(resumed.generation, "gave_up")).rejects.toMatchObject({ status: 400 });
+  });
 });

@@ -180,9 +180,11 @@ describe("SessionResumer against the emulator", () => {
     };
     expect(await a.resumer.resumeOnce()).toBe(1);
     await crashOnceReady(a, 1);
-    // The wait is the session's, not A's: B, which saw no failure, waits too.
+    // The wait is the session's, not A's: B, which saw no failure, waits too, without
+    // even trying (a refused try would count as a failed start).
     expect(await b.resumer.resumeOnce()).toBe(0); // 1.5 s to wait
     expect(await a.resumer.resumeOnce()).toBe(0);
+    expect(b.manager.getStats()).toMatchObject({ totalCreated: 0, totalFailed: 0 });
     await expect(b.manager.connect(userId, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError); // the claim checks it too
     await new Promise((resolve) => setTimeout(resolve, 1_600));
     expect(await b.resumer.resumeOnce()).toBe(1);
@@ -192,7 +194,9 @@ describe("SessionResumer against the emulator", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_600));
     expect(await a.resumer.resumeOnce()).toBe(1);
     await waitForStatus(a.manager.get(userId)!, "ready");
+    await a.resumer.stop(); // a deploy: no failure
     await a.manager.stopAll();
+    expect(await failures()).toBe(2);
 
     // A user's own connect that reaches ready ends the run of failures.
     const channel = await b.manager.connect(userId);
@@ -207,9 +211,10 @@ describe("SessionResumer against the emulator", () => {
     const record = await sessionOf(userId);
     const failedBefore = { resume_failures: 3, resume_after: new Date(Date.now() - 1_000).toISOString() };
     await admin.collection(SESSIONS).update(record.id, failedBefore);
-    const instance = runtime("steady", undefined, { stableMs: 500 });
+    const instance = runtime("steady", undefined, { stableMs: 1_500 });
     expect(await instance.resumer.resumeOnce()).toBe(1);
     await waitForStatus(instance.manager.get(userId)!, "ready");
+    expect(await sessionOf(userId)).toMatchObject({ resume_failures: 3 }); // ready is not enough: it must stay up
     await expect.poll(async () => Number((await sessionOf(userId)).resume_failures), { timeout: 10_000 }).toBe(0);
 
     await admin.collection(SESSIONS).update(record.id, failedBefore);

@@ -76,6 +76,7 @@ export class WhatsAppChannel extends EventEmitter {
   #claimed = false;
   /** This start is a resume (the session starting by itself), not a user's connect. */
   #resumed = false;
+  #generation: number | null = null;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -119,6 +120,11 @@ export class WhatsAppChannel extends EventEmitter {
   get lastArchivedAt(): Date | null {
     return this.#saver.lastSavedAt;
   }
+  /** The lease generation this channel's start claimed (kept after it ends), or null before a claim. */
+  get claimedGeneration(): number | null {
+    return this.#generation;
+  }
+
   /** What the last start restored (tier, bytes, ms), or null when it restored nothing. */
   get lastRestore(): LoadedSession | null {
     return this.#restorer.last;
@@ -163,6 +169,7 @@ export class WhatsAppChannel extends EventEmitter {
     try {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
       this.#claimed = true;
+      this.#generation = lease.generation;
       this.#event("lease_claimed", { generation: lease.generation, ...(resume ? { resumed: true } : {}) });
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
       this.#throwIfStopped();
