@@ -10,6 +10,8 @@ const eslintConfig = [
         "warn",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" },
       ],
+      // `!x !== null` and the like: a condition that is always true or always false.
+      "no-constant-binary-expression": "error",
     },
   },
   {

@@ -24,6 +24,19 @@ export function caller(server: () => NextServer, token?: string) {
   };
 }
 
+/** Asserts that each route acting on the running client (with a valid body) answers `status` and `code`. */
+export async function expectEveryClientRoute(call: ReturnType<typeof caller>, status: number, code: string): Promise<void> {
+  for (const [method, route, body] of [
+    ["POST", "/api/whatsapp/connect"],
+    ["POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" }],
+    ["POST", "/api/whatsapp/disconnect"],
+    ["POST", "/api/whatsapp/logout"],
+  ] as const) {
+    const answer = await call(method, route, body);
+    expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status, code });
+  }
+}
+
 /** Polls the status route until `predicate` holds. */
 export async function statusUntil(call: ReturnType<typeof caller>, predicate: (body: Json) => boolean, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;

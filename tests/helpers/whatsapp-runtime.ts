@@ -6,7 +6,8 @@ import { afterAll, beforeAll } from "vitest";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
 import type { ArchiveKeyRing } from "../../src/lib/messaging/archive-keys";
-import { profileDirOf, WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
+import { profileDirOf } from "../../src/lib/messaging/channels/profile-dir";
+import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";

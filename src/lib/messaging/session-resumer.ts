@@ -41,7 +41,7 @@ const MAX_PAGES = 10;
  */
 export class SessionResumer {
   readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager">> & SessionResumerOptions;
-  /** Failure notes still being written (settled() waits for them). */
+  /** Notes on how resumes went, still being written (settled() waits for them). */
   readonly #notes = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<number> | null = null;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { findFreePort } from "../../../scripts/lib/pocketbase-server";
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
-import { caller, connectReady, statusUntil, type Json } from "../../helpers/api-caller";
+import { caller, connectReady, expectEveryClientRoute, statusUntil, type Json } from "../../helpers/api-caller";
 import { EmulatedPhone } from "../../helpers/emulated-phone";
 import type { NextServer } from "../../helpers/next-server";
 import { createTestUser } from "../../helpers/pocketbase";
@@ -88,15 +88,7 @@ describe("any instance answers every route for a session running on another one"
     const gone = `http://127.0.0.1:${await findFreePort()}`; // nothing listens there
     await new SessionLease(admin, { instanceId: "gone", ttlMs: 60_000, ownerUrl: gone }).claim(user.record.id);
     const viaB = caller(() => b, user.token);
-    for (const [method, route, body] of [
-      ["POST", "/api/whatsapp/connect"],
-      ["POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" }],
-      ["POST", "/api/whatsapp/disconnect"],
-      ["POST", "/api/whatsapp/logout"],
-    ] as const) {
-      const answer = await viaB(method, route, body);
-      expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status: 409, code: "leased_elsewhere" });
-    }
+    await expectEveryClientRoute(viaB, 409, "leased_elsewhere");
     expect(await viaB("GET", "/api/whatsapp/status")).toMatchObject({ status: 200, body: { status: "created", qr: null } });
   });
 

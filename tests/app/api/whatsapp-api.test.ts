@@ -4,7 +4,7 @@ import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { SessionLease } from "../../../src/lib/messaging/session-lease";
-import { caller, connectReady, statusUntil, type Json } from "../../helpers/api-caller";
+import { caller, connectReady, expectEveryClientRoute, statusUntil, type Json } from "../../helpers/api-caller";
 import { EmulatedPhone } from "../../helpers/emulated-phone";
 import { readQrDataUrl } from "../../helpers/read-qr";
 import type { NextServer } from "../../helpers/next-server";
@@ -231,15 +231,7 @@ describe("the WhatsApp HTTP API on next start", () => {
     const user = await createTestUser(admin);
     await new SessionLease(admin, { instanceId: "another-instance", ttlMs: 60_000 }).claim(user.record.id);
     const call = caller(() => server, user.token);
-    for (const [method, route, body] of [
-      ["POST", "/api/whatsapp/connect"],
-      ["POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" }],
-      ["POST", "/api/whatsapp/disconnect"],
-      ["POST", "/api/whatsapp/logout"],
-    ] as const) {
-      const answer = await call(method, route, body);
-      expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status: 409, code: "leased_elsewhere" });
-    }
+    await expectEveryClientRoute(call, 409, "leased_elsewhere");
     expect((await call("GET", "/api/whatsapp/status")).status).toBe(200);
   });
 

@@ -1,47 +1,25 @@
 import { EventEmitter } from "node:events";
-import path from "node:path";
-import QRCode from "qrcode";
 
 import { log } from "../../log";
-import type { DatabaseSessionStore, LoadedSession, SessionStatus } from "../database-session-store";
+import type { LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
-import type { SessionArchive, SessionArchiver } from "../session-archiver";
-import type { SessionEventLog, SessionEventType } from "../session-event-log";
-import { LeaseLostError, type SessionLease, SessionLeasedElsewhereError, SessionNotWantedError } from "../session-lease";
+import type { SessionArchive } from "../session-archiver";
+import type { SessionEventType } from "../session-event-log";
+import { LeaseLostError, SessionLeasedElsewhereError, SessionNotWantedError } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
 import { deleteLoggedOutProfile, deleteLoggedOutSession } from "./logged-out-session";
+import { PendingQr } from "./pending-qr";
+import { profileDirOf } from "./profile-dir";
 import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
 import { createWaClient, destroyQuietly, type WaClient } from "./wa-client";
-
-export interface WhatsAppChannelOptions {
-  userId: string;
-  store: DatabaseSessionStore;
-  archiver: SessionArchiver;
-  /** The lease service: the channel runs only while this instance holds the user's lease. */
-  leases: SessionLease;
-  /** SESSION_TMP_DIR: LocalAuth's dataPath; the profile is `<dir>/session-<userId>`. */
-  sessionRoot: string;
-  chromePath: string;
-  /** WA_WEB_VERSION and WA_WEB_CACHE_DIR: whatsapp-web.js's own web-version cache. */
-  webVersion?: string;
-  webCacheDir?: string;
-  /** Re-archive this often while ready, when the profile changed. */
-  archiveIntervalMs: number;
-  /** Where the session's history goes (optional: tools and some tests run without). */
-  events?: SessionEventLog;
-}
+import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 
 /** A browser whose lease is lost gets this long to close before it is killed (the lease deadline leaves a sixth of the TTL). */
 const LOST_LEASE_CLOSE_MS = 2_000;
-
-/** A user's profile directory under `sessionRoot`: LocalAuth's layout for clientId = userId. */
-export function profileDirOf(sessionRoot: string, userId: string): string {
-  return path.join(sessionRoot, `session-${userId}`);
-}
 
 /**
  * One user's WhatsApp Web client: claims the user's lease, restores the stored session
@@ -62,8 +40,7 @@ export class WhatsAppChannel extends EventEmitter {
   readonly #restorer: SessionRestorer;
   #client: WaClient | null = null;
   #status: SessionStatus = "created";
-  #qr: string | null = null;
-  #qrDataUrl: string | null = null;
+  readonly #qr = new PendingQr();
   #phoneNumber: string | null = null;
   readonly #writes = new RecordWriteQueue();
   #starting: Promise<void> | null = null;
@@ -73,7 +50,6 @@ export class WhatsAppChannel extends EventEmitter {
   #loggedOut = false;
   #finishing: Promise<void> | null = null;
   #closed = false;
-  #claimed = false;
   /** This start is a resume (the session starting by itself), not a user's connect. */
   #resumed = false;
   #generation: number | null = null;
@@ -112,7 +88,7 @@ export class WhatsAppChannel extends EventEmitter {
   }
   /** The current QR string and its PNG data URL, while the status is qr_ready. */
   get qr(): { value: string; dataUrl: string } | null {
-    return this.#status === "qr_ready" && this.#qr && this.#qrDataUrl ? { value: this.#qr, dataUrl: this.#qrDataUrl } : null;
+    return this.#status === "qr_ready" ? this.#qr.current : null;
   }
   get phoneNumber(): string | null {
     return this.#phoneNumber;
@@ -168,7 +144,6 @@ export class WhatsAppChannel extends EventEmitter {
     let client: WaClient | undefined;
     try {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
-      this.#claimed = true;
       this.#generation = lease.generation;
       this.#event("lease_claimed", { generation: lease.generation, ...(resume ? { resumed: true } : {}) });
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
@@ -295,12 +270,9 @@ export class WhatsAppChannel extends EventEmitter {
     const wantsQr = () => live() && this.#status !== "authenticating" && this.#status !== "ready";
     client.on("qr", (qr: string) => {
       if (!wantsQr()) return; // the library asks for a new link after a LOGOUT, too
-      this.#qr = qr;
-      // Four modules of quiet zone around the code, as the QR spec asks: scanners need it.
-      QRCode.toDataURL(qr, { margin: 4, width: 264 }).then(
-        (dataUrl) => {
-          if (this.#qr !== qr || !wantsQr()) return;
-          this.#qrDataUrl = dataUrl;
+      this.#qr.show(qr).then(
+        (shown) => {
+          if (!shown || !wantsQr()) return;
           if (this.#status !== "qr_ready") {
             this.#event("qr_issued"); // the first of this wait; the QR itself is never recorded
             this.#restorer.recordOutcome(false, "qr_required");
@@ -312,12 +284,12 @@ export class WhatsAppChannel extends EventEmitter {
     });
     client.on("authenticated", () => {
       if (!live()) return;
-      this.#qr = this.#qrDataUrl = null;
+      this.#qr.clear();
       void this.#setStatus("authenticating");
     });
     client.on("ready", () => {
       if (!live()) return;
-      this.#qr = this.#qrDataUrl = null;
+      this.#qr.clear();
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
       this.#restorer.recordOutcome(true, "ready");
@@ -401,7 +373,7 @@ export class WhatsAppChannel extends EventEmitter {
     log("info", "WhatsApp status changed", { userId: this.userId, status });
     // After a LOGOUT the record is deleted with the session; a channel that never held
     // the lease has no status of its own to record (nor events).
-    if (this.#loggedOut || !this.#claimed) return this.statusRecorded();
+    if (this.#loggedOut || this.#generation === null) return this.statusRecorded();
     this.#event("status", {}, status);
     const [lease, phoneNumber] = [this.#lease.lease, this.#phoneNumber];
     // Fenced by the lease (none once it is lost or released): never over a newer owner's status.

@@ -1,0 +1,23 @@
+import type { DatabaseSessionStore } from "../database-session-store";
+import type { SessionArchiver } from "../session-archiver";
+import type { SessionEventLog } from "../session-event-log";
+import type { SessionLease } from "../session-lease";
+
+/** What a WhatsAppChannel works with. */
+export interface WhatsAppChannelOptions {
+  userId: string;
+  store: DatabaseSessionStore;
+  archiver: SessionArchiver;
+  /** The lease service: the channel runs only while this instance holds the user's lease. */
+  leases: SessionLease;
+  /** SESSION_TMP_DIR: LocalAuth's dataPath; the profile is `<dir>/session-<userId>`. */
+  sessionRoot: string;
+  chromePath: string;
+  /** WA_WEB_VERSION and WA_WEB_CACHE_DIR: whatsapp-web.js's own web-version cache. */
+  webVersion?: string;
+  webCacheDir?: string;
+  /** Re-archive this often while ready, when the profile changed. */
+  archiveIntervalMs: number;
+  /** Where the session's history goes (optional: tools and some tests run without). */
+  events?: SessionEventLog;
+}
