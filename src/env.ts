@@ -53,6 +53,9 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
   // At most 200: lease owners are "<prefix>/<INSTANCE_ID>/<8 hex>" within PocketBase's 255.
   INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
+  // Where users reach the app (https://wavault.example.com): the dashboard's cookies are
+  // Secure exactly when it is https, whatever Host header a reverse proxy sends.
+  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }).optional()),
   // Where the other instances reach this one (forwarding a user's requests for the
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
   INSTANCE_URL: optionalString.pipe(

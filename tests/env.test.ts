@@ -69,6 +69,7 @@ describe("src/env.ts", () => {
     ["GZIP_LEVEL", "10", ""],
     ["SESSION_ENCRYPTION_OLD_KEYS", `${randomBytes(32).toString("base64")},short`, "32 random bytes"],
     ["SESSION_MEMORY_CACHE_MB", "-5", ""],
+    ["PUBLIC_URL", "wavault.example.com", "http(s) URL"],
     ["INSTANCE_URL", "10.0.0.5:3000", "http(s) URL"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/app", "origin with no path"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],

@@ -7,7 +7,7 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 
 import { getEnv } from "@/env";
-import { authCookieName, authCookieOptions } from "@/lib/auth/auth-cookie";
+import { authCookieName, authCookieOptions, cookieSiteOf } from "@/lib/auth/auth-cookie";
 import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
 import { getCurrentUser } from "@/lib/auth/current-user";
 import {
@@ -53,8 +53,8 @@ async function handle(form: FormData, act: (email: string, password: string) => 
 
 /** Sets the token cookie, or (with "" and maxAge 0) clears it with the same attributes — a `__Host-` cookie is only replaced by one with Secure and `Path=/`. */
 async function setAuthCookie(token: string, maxAge?: number): Promise<void> {
-  const [host, production] = [(await headers()).get("host"), getEnv().NODE_ENV === "production"];
-  (await cookies()).set(authCookieName(host, production), token, authCookieOptions(host, production, maxAge));
+  const [host, site] = [(await headers()).get("host"), cookieSiteOf(getEnv())];
+  (await cookies()).set(authCookieName(host, site), token, authCookieOptions(host, site, maxAge));
 }
 
 export async function signUp(_state: AuthFormState, form: FormData): Promise<AuthFormState> {

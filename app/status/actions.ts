@@ -4,7 +4,7 @@ import { cookies, headers } from "next/headers";
 import { redirect } from "next/navigation";
 
 import { getEnv } from "@/env";
-import { authCookieOptions, OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
+import { authCookieOptions, cookieSiteOf, OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { OPERATOR_SESSION_MS, operatorSigningKey, signInOperator } from "@/lib/auth/operator-auth";
 import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
 import { InvalidCredentialsError } from "@/lib/auth/user-accounts";
@@ -35,7 +35,7 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
     if (error instanceof InvalidCredentialsError) return { error: "Those credentials do not open this page." };
     return { error: "PocketBase is unreachable, so a superuser cannot be checked; use the status token." };
   }
-  const cookie = authCookieOptions((await headers()).get("host"), env.NODE_ENV === "production", OPERATOR_SESSION_MS / 1000);
+  const cookie = authCookieOptions((await headers()).get("host"), cookieSiteOf(env), OPERATOR_SESSION_MS / 1000);
   (await cookies()).set(OPERATOR_COOKIE, value, { ...cookie, sameSite: "strict", path: "/status" });
   redirect("/status");
 }

@@ -6,9 +6,27 @@ const TOKEN_MAX_AGE_SECONDS = 7 * 24 * 60 * 60;
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
-/** Secure in production, except on a loopback host, where a browser may drop a Secure cookie sent over plain http (a local `next start`). */
-function isSecure(host: string | null, production: boolean): boolean {
-  return production && !LOOPBACK.test(host ?? "");
+/** What decides the cookies besides a request's Host: the configuration's NODE_ENV and PUBLIC_URL. */
+export interface CookieSite {
+  production: boolean;
+  /** PUBLIC_URL: where users reach the app. Set, it alone decides Secure. */
+  publicUrl?: string;
+}
+
+/** The cookie site of a configuration. */
+export function cookieSiteOf(env: { NODE_ENV: string; PUBLIC_URL?: string }): CookieSite {
+  return { production: env.NODE_ENV === "production", publicUrl: env.PUBLIC_URL };
+}
+
+/**
+ * Secure in production when PUBLIC_URL is https; without PUBLIC_URL, except on a
+ * loopback host, where a browser may drop a Secure cookie sent over plain http (a local
+ * `next start`). PUBLIC_URL makes it independent of the Host a reverse proxy sends.
+ */
+function isSecure(host: string | null, site: CookieSite): boolean {
+  if (!site.production) return false;
+  if (site.publicUrl) return site.publicUrl.startsWith("https:");
+  return !LOOPBACK.test(host ?? "");
 }
 
 /**
@@ -17,18 +35,19 @@ function isSecure(host: string | null, production: boolean): boolean {
  * that name only with Secure, `Path=/` and no Domain, so nobody who can set cookies for
  * a parent domain (a sibling subdomain, or a plain-http response on the way) can plant
  * their own token in a user's browser — and have the user link their WhatsApp into the
- * planter's account. Elsewhere (development, a loopback host) it is `wavault_token`.
+ * planter's account. Elsewhere (development, a loopback host, an http PUBLIC_URL) it is
+ * `wavault_token`.
  */
-export function authCookieName(host: string | null, production: boolean): string {
-  return isSecure(host, production) ? "__Host-wavault_token" : "wavault_token";
+export function authCookieName(host: string | null, site: CookieSite): string {
+  return isSecure(host, site) ? "__Host-wavault_token" : "wavault_token";
 }
 
 /** httpOnly (no script reads it), SameSite=Lax (cross-site POSTs never carry it), `Path=/`, Secure as above. */
-export function authCookieOptions(host: string | null, production: boolean, maxAge = TOKEN_MAX_AGE_SECONDS) {
+export function authCookieOptions(host: string | null, site: CookieSite, maxAge = TOKEN_MAX_AGE_SECONDS) {
   return {
     httpOnly: true,
     sameSite: "lax" as const,
-    secure: isSecure(host, production),
+    secure: isSecure(host, site),
     path: "/",
     maxAge,
   };

@@ -5,7 +5,7 @@ import { cookies, headers } from "next/headers";
 import { getEnv } from "../../env";
 import { UnauthorizedError } from "../pocketbase/user-client";
 import { verifyUserTokenOrThrow } from "./user-token-verifier";
-import { authCookieName } from "./auth-cookie";
+import { authCookieName, cookieSiteOf } from "./auth-cookie";
 
 export type CurrentUser =
   | { state: "signed_in"; id: string; email: string }
@@ -18,7 +18,7 @@ export async function getCurrentUser(): Promise<CurrentUser> {
   // build never prerenders it (and never needs the configuration).
   const [host, jar] = [(await headers()).get("host"), await cookies()];
   const env = getEnv();
-  const token = jar.get(authCookieName(host, env.NODE_ENV === "production"))?.value;
+  const token = jar.get(authCookieName(host, cookieSiteOf(env)))?.value;
   if (!token) return { state: "signed_out" };
   try {
     const user = await verifyUserTokenOrThrow(env.POCKETBASE_URL, token);

@@ -1,4 +1,5 @@
 import { getEnv } from "../../env";
+import { cookieSiteOf } from "../auth/auth-cookie";
 import { log } from "../log";
 import { SessionLeasedElsewhereError } from "../messaging/session-lease";
 import { ApiError } from "./api-error";
@@ -59,7 +60,7 @@ export async function forwardToOwner(
   { timeoutMs = FORWARD_TIMEOUT_MS }: { timeoutMs?: number } = {},
 ): Promise<ForwardOutcome> {
   const env = getEnv();
-  const credentials = credentialsFromRequest(request, env.NODE_ENV === "production");
+  const credentials = credentialsFromRequest(request, cookieSiteOf(env));
   if (isForwarded(request) || !credentials) return { answer: null, reached: false };
   const { pathname, search } = new URL(request.url);
   try {

@@ -1,0 +1,36 @@
+import type PocketBase from "pocketbase";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { createTestUser, type TestUser } from "../helpers/pocketbase";
+import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
+
+// Behind a reverse proxy that sends its upstream's loopback Host (nginx's default), the
+// dashboard's cookie must stay the Secure __Host- one: PUBLIC_URL says where users are.
+describe("PUBLIC_URL on next start, reached with a loopback Host", () => {
+  let instance: WavaultInstance;
+  let admin: PocketBase;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    instance = await startWavaultInstance({ INSTANCE_ID: "public-url", PUBLIC_URL: "https://wavault.example.com" });
+    admin = await instance.pocketbase.admin();
+    user = await createTestUser(admin);
+  }, 180_000);
+
+  afterAll(async () => {
+    await instance?.stop();
+  });
+
+  const get = (path: string, cookie: string) => fetch(`${instance.server.url}${path}`, { headers: { cookie }, redirect: "manual" });
+
+  it("reads the token only from the __Host- cookie, in the API and on the pages", async () => {
+    expect((await get("/api/whatsapp/status", `__Host-wavault_token=${user.token}`)).status).toBe(200);
+    // The bare name is what anyone who can set cookies for a parent domain could plant.
+    expect((await get("/api/whatsapp/status", `wavault_token=${user.token}`)).status).toBe(401);
+
+    expect((await get("/dashboard", `__Host-wavault_token=${user.token}`)).status).toBe(200);
+    const signedOut = await get("/dashboard", `wavault_token=${user.token}`);
+    expect(signedOut.status).toBeGreaterThanOrEqual(300);
+    expect(signedOut.headers.get("location")).toMatch(/\/login/);
+  });
+});
