@@ -101,13 +101,16 @@ export class SessionResumer {
   /**
    * How many sessions, over every instance, are to keep running and have an archive but
    * run nowhere (no live lease): right after a deploy, the ones not resumed yet; if it
-   * stays above 0, there is no room for them, or they fail to start.
+   * stays above 0, there is no room for them, or they fail to start. `failing`: those
+   * of them whose last resumes failed (they wait before the next try).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  async countWaiting(): Promise<number> {
+  async countWaiting(): Promise<{ waiting: number; failing: number }> {
     const { pb } = this.#options;
+    const count = async (filter: string) => (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter, fields: "id" })).totalItems;
     try {
-      return (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter: waitingFilter(pb), fields: "id" })).totalItems;
+      const [waiting, failing] = await Promise.all([count(waitingFilter(pb)), count(`${waitingFilter(pb)} && resume_failures > 0`)]);
+      return { waiting, failing };
     } catch (error) {
       throw toStoreError(error, "count the sessions waiting to resume");
     }

@@ -27,6 +27,12 @@ export interface WhatsAppHealth {
    * PocketBase cannot be read.
    */
   waitingToResume: number | null;
+  /**
+   * Of those, the ones whose last resumes failed: they wait (1 to 30 minutes) before the
+   * next try. Above 0 for long: sessions that cannot start (see the log's "A resumed
+   * session did not stay up"). Null when PocketBase cannot be read.
+   */
+  failingToResume: number | null;
 }
 
 /** At or above this share of the connection cap, the instance reports itself unhealthy. */
@@ -72,7 +78,8 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
           }
         : null,
     lastArchiveAgeSeconds: live ? oldestArchiveAgeSeconds(live) : null,
-    waitingToResume: reachable ? waiting : null,
+    waitingToResume: reachable && waiting ? waiting.waiting : null,
+    failingToResume: reachable && waiting ? waiting.failing : null,
   };
 }
 

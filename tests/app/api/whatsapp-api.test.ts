@@ -248,6 +248,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       restore: { attempted24h: expect.any(Number), succeeded24h: expect.any(Number), successRate: body.restore?.attempted24h ? expect.any(Number) : null },
       lastArchiveAgeSeconds: null, // no session is ready here now
       waitingToResume: expect.any(Number), // over the shared PocketBase, which other tests use too
+      failingToResume: expect.any(Number),
     });
     expect(body.connections.utilizationPercent).toBe(body.connections.active);
   });

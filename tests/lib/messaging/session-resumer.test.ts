@@ -105,7 +105,7 @@ describe("SessionResumer against the emulator", () => {
     await channel.statusRecorded();
     expect(await sessionOf(userId)).toMatchObject({ status: "ready", keep_running: true, lease_owner: expect.stringMatching(/^instance-deploy-after\//) });
     expect(await next.resumer.resumeOnce()).toBe(0); // running: nothing to do
-    expect(await next.resumer.countWaiting()).toBe(0);
+    expect(await next.resumer.countWaiting()).toEqual({ waiting: 0, failing: 0 });
     await next.events.flushed(userId);
     const claimed = (await next.events.list(userId, 100)).filter((event) => event.event === "lease_claimed");
     expect(claimed[0]!.data).toMatchObject({ resumed: true }); // the history says it came back by itself
@@ -184,6 +184,7 @@ describe("SessionResumer against the emulator", () => {
     // even trying (a refused try would count as a failed start).
     expect(await b.resumer.resumeOnce()).toBe(0); // 1.5 s to wait
     expect(await a.resumer.resumeOnce()).toBe(0);
+    expect(await b.resumer.countWaiting()).toEqual({ waiting: 1, failing: 1 }); // what health shows operators
     expect(b.manager.getStats()).toMatchObject({ totalCreated: 0, totalFailed: 0 });
     await expect(b.manager.connect(userId, { resume: true })).rejects.toBeInstanceOf(SessionNotWantedError); // the claim checks it too
     await new Promise((resolve) => setTimeout(resolve, 1_600));
