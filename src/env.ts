@@ -22,6 +22,18 @@ const optionalString = z
   .optional()
   .transform((value) => (value ? value : undefined));
 
+/** An optional http(s) origin, no path (normalized: lower-case scheme and host, no trailing slash). */
+const origin = optionalString.pipe(
+  z
+    .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
+    .refine((value) => URL.canParse(value) && ["", "/"].includes(new URL(value).pathname) && !/[?#]/.test(value), {
+      message: "must be an origin with no path, such as https://wavault.example.com",
+      abort: true,
+    })
+    .transform((value) => new URL(value).origin)
+    .optional(),
+);
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const base64KeyList = z
@@ -53,21 +65,12 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
   // At most 200: lease owners are "<prefix>/<INSTANCE_ID>/<8 hex>" within PocketBase's 255.
   INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
-  // Where users reach the app (https://wavault.example.com): the dashboard's cookies are
-  // Secure exactly when it is https, whatever Host header a reverse proxy sends.
-  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }).optional()),
+  // Where users reach the app (https://wavault.example.com): in production the dashboard's
+  // cookies are Secure exactly when it is https, whatever Host header a reverse proxy sends.
+  PUBLIC_URL: origin,
   // Where the other instances reach this one (forwarding a user's requests for the
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
-  INSTANCE_URL: optionalString.pipe(
-    z
-      .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
-      .refine((value) => URL.canParse(value) && ["", "/"].includes(new URL(value).pathname) && !/[?#]/.test(value), {
-        message: "must be an origin with no path, such as http://10.0.0.5:3000",
-        abort: true,
-      })
-      .transform((value) => new URL(value).origin)
-      .optional(),
-  ),
+  INSTANCE_URL: origin,
   SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
   SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000),
   SESSION_RESUME_INTERVAL_MS: z.coerce.number().int().min(0).max(24 * 60 * 60 * 1000).default(30_000),

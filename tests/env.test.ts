@@ -70,6 +70,7 @@ describe("src/env.ts", () => {
     ["SESSION_ENCRYPTION_OLD_KEYS", `${randomBytes(32).toString("base64")},short`, "32 random bytes"],
     ["SESSION_MEMORY_CACHE_MB", "-5", ""],
     ["PUBLIC_URL", "wavault.example.com", "http(s) URL"],
+    ["PUBLIC_URL", "https://wavault.example.com/app", "origin with no path"],
     ["INSTANCE_URL", "10.0.0.5:3000", "http(s) URL"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/app", "origin with no path"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],
@@ -84,6 +85,10 @@ describe("src/env.ts", () => {
     const [a, b] = [randomBytes(32).toString("base64"), randomBytes(32).toString("base64")];
     expect(parseEnv({ ...valid, SESSION_ENCRYPTION_OLD_KEYS: ` ${a}, ${b} ` }).SESSION_ENCRYPTION_OLD_KEYS).toEqual([a, b]);
     expect(parseEnv(valid).SESSION_ENCRYPTION_OLD_KEYS).toEqual([]);
+  });
+
+  it("reads PUBLIC_URL as an origin, whatever the case of its scheme", () => {
+    expect(parseEnv({ ...valid, PUBLIC_URL: "HTTPS://Wavault.Example.com/" }).PUBLIC_URL).toBe("https://wavault.example.com");
   });
 
   it("reads INSTANCE_URL as an origin", () => {

@@ -7,7 +7,7 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 
 import { getEnv } from "@/env";
-import { authCookieName, authCookieOptions, cookieSiteOf } from "@/lib/auth/auth-cookie";
+import { authCookieName, authCookieOptions, BARE_COOKIE, cookieSiteOf } from "@/lib/auth/auth-cookie";
 import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
 import { getCurrentUser } from "@/lib/auth/current-user";
 import {
@@ -53,8 +53,12 @@ async function handle(form: FormData, act: (email: string, password: string) => 
 
 /** Sets the token cookie, or (with "" and maxAge 0) clears it with the same attributes — a `__Host-` cookie is only replaced by one with Secure and `Path=/`. */
 async function setAuthCookie(token: string, maxAge?: number): Promise<void> {
-  const [host, site] = [(await headers()).get("host"), cookieSiteOf(getEnv())];
-  (await cookies()).set(authCookieName(host, site), token, authCookieOptions(host, site, maxAge));
+  const [host, site, jar] = [(await headers()).get("host"), cookieSiteOf(getEnv()), await cookies()];
+  const name = authCookieName(host, site);
+  jar.set(name, token, authCookieOptions(host, site, maxAge));
+  // A bare-named cookie from before (PUBLIC_URL set since, say) is no longer read, but its
+  // token would still ride along over plain http: it goes.
+  if (name !== BARE_COOKIE && jar.has(BARE_COOKIE)) jar.delete(BARE_COOKIE);
 }
 
 export async function signUp(_state: AuthFormState, form: FormData): Promise<AuthFormState> {

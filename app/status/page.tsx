@@ -37,7 +37,7 @@ export default async function StatusPage() {
     ["Stored size (total / average / largest)", storage ? `${mb(storage.totalSizeBytes)} / ${mb(storage.averageSizeBytes)} / ${mb(storage.largestSizeBytes)}` : "unknown"],
     ["Oldest last activity", storage?.oldestLastActive ? new Date(storage.oldestLastActive).toLocaleString() : "–"],
     ["Sessions waiting to resume (all instances)", health.waitingToResume === null ? "unknown" : String(health.waitingToResume)],
-    ["Of those, failing to start (waiting before the next try)", health.failingToResume === null ? "unknown" : String(health.failingToResume)],
+    ["Of those, whose last resumes failed", health.failingToResume === null ? "unknown" : String(health.failingToResume)],
   ];
   return (
     <main className="page">

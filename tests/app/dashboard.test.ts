@@ -292,7 +292,7 @@ describe("the operator page", () => {
     expect(facts).toMatch(/PocketBase reachable\s+Yes/);
     expect(facts).toMatch(/Stored sessions\s+0/);
     expect(facts).toMatch(/Sessions waiting to resume \(all instances\)\s+0/);
-    expect(facts).toMatch(/Of those, failing to start \(waiting before the next try\)\s+0/);
+    expect(facts).toMatch(/Of those, whose last resumes failed\s+0/);
     expect(await page.content()).not.toContain(statusToken);
     await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
     await expectAccessible(page, "operator status");

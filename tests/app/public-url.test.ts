@@ -1,6 +1,8 @@
+import { chromium } from "playwright-core";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { findChromium } from "../../src/lib/browser/find-chromium";
 import { createTestUser, type TestUser } from "../helpers/pocketbase";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
 
@@ -32,5 +34,25 @@ describe("PUBLIC_URL on next start, reached with a loopback Host", () => {
     const signedOut = await get("/dashboard", `wavault_token=${user.token}`);
     expect(signedOut.status).toBeGreaterThanOrEqual(300);
     expect(signedOut.headers.get("location")).toMatch(/\/login/);
+  });
+
+  it("signs in with the __Host- cookie, and the bare one a browser kept from before goes", async () => {
+    const browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
+    try {
+      const context = await browser.newContext();
+      // Left by the deployment before PUBLIC_URL (its proxy sent a loopback Host).
+      await context.addCookies([{ name: "wavault_token", value: "stale-token", url: instance.server.url }]);
+      const page = await context.newPage();
+      await page.goto(`${instance.server.url}/login`);
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(user.password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL("**/dashboard", { timeout: 30_000 });
+      const cookies = await context.cookies();
+      expect(cookies.find((cookie) => cookie.name === "__Host-wavault_token")).toMatchObject({ secure: true, httpOnly: true, path: "/" });
+      expect(cookies.map((cookie) => cookie.name)).not.toContain("wavault_token");
+    } finally {
+      await browser.close();
+    }
   });
 });

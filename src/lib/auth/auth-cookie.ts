@@ -4,6 +4,9 @@ export const OPERATOR_COOKIE = "wavault_operator";
 /** PocketBase's default lifetime of a users token; the cookie lives no longer. */
 const TOKEN_MAX_AGE_SECONDS = 7 * 24 * 60 * 60;
 
+/** The token cookie's name where it is not Secure. */
+export const BARE_COOKIE = "wavault_token";
+
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 
 /** What decides the cookies besides a request's Host: the configuration's NODE_ENV and PUBLIC_URL. */
@@ -25,7 +28,7 @@ export function cookieSiteOf(env: { NODE_ENV: string; PUBLIC_URL?: string }): Co
  */
 function isSecure(host: string | null, site: CookieSite): boolean {
   if (!site.production) return false;
-  if (site.publicUrl) return site.publicUrl.startsWith("https:");
+  if (site.publicUrl) return new URL(site.publicUrl).protocol === "https:";
   return !LOOPBACK.test(host ?? "");
 }
 
@@ -39,7 +42,7 @@ function isSecure(host: string | null, site: CookieSite): boolean {
  * `wavault_token`.
  */
 export function authCookieName(host: string | null, site: CookieSite): string {
-  return isSecure(host, site) ? "__Host-wavault_token" : "wavault_token";
+  return isSecure(host, site) ? "__Host-wavault_token" : BARE_COOKIE;
 }
 
 /** httpOnly (no script reads it), SameSite=Lax (cross-site POSTs never carry it), `Path=/`, Secure as above. */

@@ -107,9 +107,11 @@ export class SessionResumer {
    */
   async countWaiting(): Promise<{ waiting: number; failing: number }> {
     const { pb } = this.#options;
-    const count = async (filter: string) => (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter, fields: "id" })).totalItems;
+    const count = async (filter: string) =>
+      (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter, fields: "id", requestKey: null })).totalItems;
+    const waitingNow = waitingFilter(pb);
     try {
-      const [waiting, failing] = await Promise.all([count(waitingFilter(pb)), count(`${waitingFilter(pb)} && resume_failures > 0`)]);
+      const [waiting, failing] = await Promise.all([count(waitingNow), count(`${waitingNow} && resume_failures > 0`)]);
       return { waiting, failing };
     } catch (error) {
       throw toStoreError(error, "count the sessions waiting to resume");

@@ -29,6 +29,7 @@ describe("the dashboard's token cookie", () => {
     const https: CookieSite = { production: true, publicUrl: "https://wavault.example.com" };
     expect(authCookieName("127.0.0.1:3000", https)).toBe("__Host-wavault_token");
     expect(authCookieOptions("127.0.0.1:3000", https).secure).toBe(true);
+    expect(authCookieName("127.0.0.1:3000", { production: true, publicUrl: "HTTPS://wavault.example.com" })).toBe("__Host-wavault_token");
     const http: CookieSite = { production: true, publicUrl: "http://localhost:3000" };
     expect(authCookieName("app.example.com", http)).toBe("wavault_token");
     expect(authCookieName("127.0.0.1:3000", { ...https, production: false })).toBe("wavault_token");
