@@ -66,7 +66,8 @@ export const EnvSchema = ToolEnvSchema.extend({
   // At most 200: lease owners are "<prefix>/<INSTANCE_ID>/<8 hex>" within PocketBase's 255.
   INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
   // Where users reach the app (https://wavault.example.com): in production the dashboard's
-  // cookies are Secure exactly when it is https, whatever Host header a reverse proxy sends.
+  // cookies are Secure exactly when it is https, whatever Host header a reverse proxy sends
+  // (next.config.ts also lets sign-in forms come from it).
   PUBLIC_URL: origin,
   // Where the other instances reach this one (forwarding a user's requests for the
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
