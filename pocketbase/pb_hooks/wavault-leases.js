@@ -16,15 +16,10 @@ function findSession(txApp, userId) {
   }
 }
 
-function expiresAtMs(record) {
-  const expires = record.getDateTime("lease_expires");
-  return expires.isZero() ? 0 : expires.time().unixMilli();
-}
-
-/** When the next resume of a session that failed to resume is due (0: any time). */
-function resumeAfterMs(record) {
-  const after = record.getDateTime("resume_after");
-  return after.isZero() ? 0 : after.time().unixMilli();
+/** A date field of a record in ms since the epoch (0 when unset). */
+function dateMs(record, field) {
+  const date = record.getDateTime(field);
+  return date.isZero() ? 0 : date.time().unixMilli();
 }
 
 function leaseOf(record) {
@@ -33,7 +28,7 @@ function leaseOf(record) {
     owner: record.getString("lease_owner"),
     ownerUrl: record.getString("lease_owner_url"),
     generation: record.getInt("lease_generation"),
-    expiresAt: new Date(expiresAtMs(record)).toISOString(),
+    expiresAt: new Date(dateMs(record, "lease_expires")).toISOString(),
   };
 }
 
@@ -110,7 +105,7 @@ function metadataOf(body) {
  */
 function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false) {
   let record = findSession(txApp, userId);
-  if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "" || resumeAfterMs(record) > Date.now())) {
+  if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "" || dateMs(record, "resume_after") > Date.now())) {
     return { notWanted: true };
   }
   if (!record) {
@@ -121,7 +116,7 @@ function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false)
   }
   const now = Date.now();
   const holder = record.getString("lease_owner");
-  const live = holder !== "" && expiresAtMs(record) > now;
+  const live = holder !== "" && dateMs(record, "lease_expires") > now;
   if (live && (holder !== owner || onlyIfKeepRunning)) return { held: true, lease: leaseOf(record) };
   // A new holder, or the same one after its lease lapsed: a new generation fences off
   // every upload made under the old one. An owner whose lease lapsed without a release

@@ -37,7 +37,7 @@ const NOT_SENT = new Set([
 ]);
 
 /** What became of a forward: the owner's answer, or none, and then whether the request may have got there. */
-export type ForwardOutcome = { answer: Response } | { answer: null; reached: boolean };
+type ForwardOutcome = { answer: Response } | { answer: null; reached: boolean };
 
 /** Whether another instance forwarded this request here (then it is answered here, whatever happens). */
 export function isForwarded(request: Request): boolean {

@@ -121,7 +121,7 @@ export class SessionResumer {
   /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after failed resumes. */
   async #candidates(): Promise<string[]> {
     const { pb } = this.#options;
-    const filter = `${waitingFilter(pb)} && ${dueFilter(pb)}`;
+    const filter = waitingFilter(pb, { dueOnly: true });
     const due: string[] = [];
     for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
       let list;
@@ -223,16 +223,15 @@ export class SessionResumer {
   }
 }
 
-/** Sessions whose next resume is due: none failed, or the wait after the last failure is over. */
-function dueFilter(pb: PocketBase): string {
-  const now = new Date().toISOString().replace("T", " ");
-  return pb.filter("(resume_after = '' || resume_after <= {:now})", { now });
-}
-
-/** Sessions to keep running, with an archive, that no instance holds (no live lease). */
-function waitingFilter(pb: PocketBase): string {
-  const now = new Date().toISOString().replace("T", " ");
-  return pb.filter("keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})", { now });
+/**
+ * Sessions to keep running, with an archive, that no instance holds (no live lease);
+ * with `dueOnly`, leaving out those waiting after failed resumes (resume_after ahead).
+ */
+function waitingFilter(pb: PocketBase, { dueOnly = false }: { dueOnly?: boolean } = {}): string {
+  const due = dueOnly ? " && (resume_after = '' || resume_after <= {:now})" : "";
+  return pb.filter(`keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})${due}`, {
+    now: new Date(),
+  });
 }
 
 /** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel stopping first. */
