@@ -24,7 +24,7 @@ export default async function StatusPage() {
       </main>
     );
   }
-  const { health, clients, storage } = await getInstanceStatus(env);
+  const { health, clients, storage, instances } = await getInstanceStatus(env);
   const rows: [string, string][] = [
     ["Healthy", health.healthy ? "Yes" : "No"],
     ["PocketBase reachable", health.pocketbase.reachable ? "Yes" : "No"],
@@ -49,6 +49,7 @@ export default async function StatusPage() {
           </button>
         </form>
       </header>
+      <div className="stack">
       <p className={`notice ${health.healthy ? "notice-ok" : "notice-error"}`} role="status">
         {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, or 90% of its connection cap in use)."}
       </p>
@@ -63,6 +64,43 @@ export default async function StatusPage() {
           ))}
         </dl>
       </section>
+      <section className="card" aria-labelledby="instances-title">
+        <h2 id="instances-title">Instances resuming sessions</h2>
+        {instances === null ? (
+          <p className="muted">Unknown: PocketBase cannot be read.</p>
+        ) : instances.length === 0 ? (
+          <p className="muted">None: no instance resumes sessions (SESSION_RESUME_INTERVAL_MS is 0).</p>
+        ) : (
+          <div className="table-scroll">
+            <table className="table" data-testid="status-instances">
+              <thead>
+                <tr>
+                  <th scope="col">Instance</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Sessions</th>
+                  <th scope="col">Takes more</th>
+                  <th scope="col">Last seen</th>
+                </tr>
+              </thead>
+              <tbody>
+                {instances.map((instance) => (
+                  <tr key={instance.owner}>
+                    <td>
+                      {instance.instanceId}
+                      {instance.instanceId === health.instanceId ? " (this one)" : ""}
+                    </td>
+                    <td>{instance.url || "–"}</td>
+                    <td>{`${instance.clients} of ${instance.maxConnections}`}</td>
+                    <td>{instance.accepting ? "Yes" : "No"}</td>
+                    <td>{instance.seenAt.toLocaleTimeString()}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      </div>
     </main>
   );
 }

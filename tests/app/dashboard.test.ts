@@ -262,7 +262,8 @@ describe("the operator page", () => {
 
   beforeAll(async () => {
     await mkdir(SCREENSHOTS, { recursive: true });
-    instance = await startWavaultInstance({ STATUS_TOKEN: statusToken, INSTANCE_ID: "status-test" });
+    // It resumes sessions (its PocketBase is its own), so it announces itself to other instances.
+    instance = await startWavaultInstance({ STATUS_TOKEN: statusToken, INSTANCE_ID: "status-test", SESSION_RESUME_INTERVAL_MS: "60000" });
     browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
   }, 180_000);
 
@@ -272,6 +273,16 @@ describe("the operator page", () => {
   });
 
   it("opens with the status token or as a superuser, and shows the health numbers", async () => {
+    const admin = await instance.pocketbase.admin();
+    await expect.poll(async () => (await admin.collection("whatsapp_instances").getFullList()).length, WAIT).toBe(1);
+    await admin.collection("whatsapp_instances").create({
+      owner: "peer-b/00000000",
+      instance_id: "peer-b",
+      url: "http://10.0.0.7:3000",
+      accepting: false,
+      max_connections: 50,
+      expires: new Date(Date.now() + 10 * 60_000).toISOString(),
+    });
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${instance.server.url}/status`);
@@ -293,6 +304,9 @@ describe("the operator page", () => {
     expect(facts).toMatch(/Stored sessions\s+0/);
     expect(facts).toMatch(/Sessions waiting to resume \(all instances\)\s+0/);
     expect(facts).toMatch(/Of those, whose last resumes failed\s+0/);
+    const instances = await page.getByTestId("status-instances").innerText();
+    expect(instances).toMatch(/status-test \(this one\)\s+–\s+0 of 100\s+Yes/);
+    expect(instances).toMatch(/peer-b\s+http:\/\/10\.0\.0\.7:3000\s+0 of 50\s+No/);
     expect(await page.content()).not.toContain(statusToken);
     await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
     await expectAccessible(page, "operator status");

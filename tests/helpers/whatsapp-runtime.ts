@@ -10,6 +10,7 @@ import { profileDirOf } from "../../src/lib/messaging/channels/profile-dir";
 import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
+import { InstanceRegistry } from "../../src/lib/messaging/instance-registry";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { SessionResumer, type SessionResumerOptions } from "../../src/lib/messaging/session-resumer";
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   leaseTtlMs?: number;
   /** How soon a client stopped for losing touch with PocketBase is started again (default: the app's 10 s). */
   reconnectDelayMs?: number;
+  /** The browser its clients start (default: Debian's Chromium). */
+  chromePath?: string;
   /** The resumer's timings (default: the app's). */
   resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch">;
 }
@@ -47,6 +50,11 @@ export function newRuntime(options: RuntimeOptions) {
     ttlMs: options.leaseTtlMs ?? 30_000,
   });
   const events = new SessionEventLog(options.admin);
+  const registry = new InstanceRegistry(options.admin, {
+    owner: leases.owner,
+    instanceId: options.instanceId ?? "test-instance",
+    ttlMs: options.leaseTtlMs ?? 30_000,
+  });
   const manager = new ConnectionManager({
     leaseOwner: leases.owner,
     maxConnections: options.maxConnections ?? 10,
@@ -57,7 +65,7 @@ export function newRuntime(options: RuntimeOptions) {
         store,
         archiver,
         sessionRoot: options.sessionRoot,
-        chromePath: findChromium()!.path,
+        chromePath: options.chromePath ?? findChromium()!.path,
         webVersion: EMULATOR_WEB_VERSION,
         webCacheDir: options.webCacheDir,
         archiveIntervalMs: 60_000,
@@ -70,7 +78,8 @@ export function newRuntime(options: RuntimeOptions) {
     store,
     leases,
     events,
-    resumer: new SessionResumer({ pb: options.admin, manager, ...options.resume }),
+    resumer: new SessionResumer({ pb: options.admin, manager, registry, ...options.resume }),
+    registry,
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
   };

@@ -79,6 +79,15 @@ export class ConnectionManager {
     return this.#limitReached() === null;
   }
 
+  /** Whether a new client may start now: not shutting down, and room under the cap and the memory budget. */
+  hasRoom(): boolean {
+    return !this.#shuttingDown && this.#limitReached() === null;
+  }
+
+  get maxConnections(): number {
+    return this.#options.maxConnections;
+  }
+
   registerConnection(userId: string, _type: ConnectionType, channel: WhatsAppChannel): void {
     this.#channels.set(userId, channel);
     this.#totalCreated += 1;

@@ -1,5 +1,6 @@
 import type { Env } from "../../env";
 import type { ConnectionStats } from "./connection-manager";
+import type { InstanceLoad } from "./instance-registry";
 import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppHealth, readStorageStats, type WhatsAppHealth } from "./whatsapp-health";
 import { getWhatsAppRuntime } from "./whatsapp-runtime";
@@ -9,14 +10,17 @@ export interface InstanceStatus {
   /** The ConnectionManager's stats; null when the runtime cannot start (PocketBase down at boot). */
   clients: ConnectionStats | null;
   storage: StorageStats | null;
+  /** The live instances that resume sessions, this one included; null when unreadable. */
+  instances: InstanceLoad[] | null;
 }
 
 /** Everything the operator page shows about this instance. Never throws. */
 export async function getInstanceStatus(env: Env): Promise<InstanceStatus> {
   const runtime = await getWhatsAppRuntime().catch(() => null);
-  const [health, storage] = await Promise.all([
+  const [health, storage, instances] = await Promise.all([
     getWhatsAppHealth(env, runtime),
     runtime ? readStorageStats(runtime.store) : Promise.resolve(null),
+    runtime ? runtime.registry.live().catch(() => null) : Promise.resolve(null),
   ]);
-  return { health, clients: runtime?.manager.getStats() ?? null, storage };
+  return { health, clients: runtime?.manager.getStats() ?? null, storage, instances };
 }

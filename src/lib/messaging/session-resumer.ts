@@ -3,12 +3,19 @@ import type PocketBase from "pocketbase";
 import { log } from "../log";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { ConnectionManager } from "./connection-manager";
+import type { InstanceRegistry, InstanceStanding } from "./instance-registry";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
 import { errorCode, toStoreError } from "./session-store-errors";
 
 export interface SessionResumerOptions {
   pb: PocketBase;
   manager: ConnectionManager;
+  /**
+   * The instances that resume sessions: this one is announced there while it resumes,
+   * and holds back while another live one runs fewer sessions for its cap. Without it,
+   * every instance takes what it has room for.
+   */
+  registry?: InstanceRegistry;
   /** At most this many sessions started per round, one after another (default 10). */
   batch?: number;
   /** The first wait after a failed resume of a session; it doubles per failure in a row, up to `maxBackoffMs`. */
@@ -21,6 +28,8 @@ export interface SessionResumerOptions {
 /** How a resumed client's start ended. */
 type Outcome = "ready" | "needs_qr" | "ended";
 
+/** After this many failed starts in a row here (within maxBackoffMs), waiting sessions go to other instances first. */
+const FAILING_AFTER = 3;
 const PAGE = 200;
 const MAX_PAGES = 10;
 
@@ -38,14 +47,24 @@ const MAX_PAGES = 10;
  * later, waiting longer after each failure in a row. The failures are kept with the
  * session (`resume_failures`, `resume_after`), so every instance waits for the same next
  * try, and the claim's transaction checks it is due.
+ *
+ * With a `registry`, the waiting sessions spread over the instances: before each start
+ * this one checks that no other live instance taking sessions runs fewer for its cap
+ * (its live leases against its MAX_WHATSAPP_CONNECTIONS); if one does, this one leaves
+ * the rest of the round to it. An instance whose last starts failed, or that has no
+ * room, says so in its record and drops out of the comparison (if every one is out,
+ * each takes what it can, as without a registry).
  */
 export class SessionResumer {
-  readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager">> & SessionResumerOptions;
+  readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager" | "registry">> & SessionResumerOptions;
   /** Notes on how resumes went, still being written (settled() waits for them). */
   readonly #notes = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<number> | null = null;
   #stopped = false;
+  /** Resume starts here that failed in a row, and when the last one failed. */
+  #failedInARow = 0;
+  #lastFailureAt = 0;
 
   constructor(options: SessionResumerOptions) {
     this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, ...options };
@@ -55,6 +74,7 @@ export class SessionResumer {
   start(intervalMs: number): void {
     if (this.#timer) return;
     this.#stopped = false;
+    this.#options.registry?.start(() => this.#standing());
     void this.#resumeWhileBusy();
     this.#timer = setInterval(() => void this.#resumeWhileBusy(), intervalMs);
     this.#timer.unref();
@@ -62,11 +82,20 @@ export class SessionResumer {
 
   /** No further rounds; waits for the one under way. */
   async stop(): Promise<void> {
+    await this.withdraw();
+    await this.#round;
+    await this.settled();
+  }
+
+  /**
+   * No further rounds, and no other instance waits for this one to take sessions (its
+   * record is deleted): the first step of a shutdown, before its clients release theirs.
+   */
+  async withdraw(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#round;
-    await this.settled();
+    await this.#options.registry?.leave();
   }
 
   /** One round (joins one under way): returns how many sessions it started. */
@@ -90,12 +119,53 @@ export class SessionResumer {
     for (const userId of await this.#candidates()) {
       if (this.#stopped || started >= this.#options.batch) break;
       if (this.#options.manager.get(userId)) continue; // it may have started since the look-up
-      if (!this.#options.manager.canCreateConnection(userId)) break; // full: leave the rest to other instances
+      if (!this.#options.manager.canCreateConnection(userId)) {
+        void this.#options.registry?.beat(); // full: say so, and leave the rest to other instances
+        break;
+      }
+      if (!(await this.#isMyTurn())) break;
       const result = await this.#resumeUser(userId);
       if (result === "full") break;
       if (result === "started") started += 1;
     }
     return started;
+  }
+
+  /** What this instance's record says: whether it takes more sessions now. */
+  #standing(): InstanceStanding {
+    const { manager } = this.#options;
+    return { accepting: !this.#stopped && manager.hasRoom() && !this.#failing(), maxConnections: manager.maxConnections };
+  }
+
+  /** Whether this instance's last resume starts failed (its browser or WhatsApp Web broken here, say). */
+  #failing(): boolean {
+    return this.#failedInARow >= FAILING_AFTER && Date.now() - this.#lastFailureAt < this.#options.maxBackoffMs;
+  }
+
+  /**
+   * Whether this instance takes the next waiting session: no other live instance that
+   * takes sessions runs fewer for its cap (on a tie both take), and, while this one's
+   * starts fail, there is no such instance at all.
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async #isMyTurn(): Promise<boolean> {
+    const { registry, manager } = this.#options;
+    if (!registry) return true;
+    const share = manager.list().length / manager.maxConnections;
+    const failing = this.#failing();
+    const other = (await registry.peers()).find((peer) => failing || peer.clients / peer.maxConnections < share);
+    if (other) {
+      log("info", "Leaving waiting sessions to another instance", { instance: other.instanceId, itsClients: other.clients, clients: manager.list().length, failing });
+    }
+    return !other;
+  }
+
+  /** Counts a resume start here that failed (or ended before ready); a ready one ends the run. */
+  #countStart(failed: boolean): void {
+    const wasFailing = this.#failing();
+    this.#failedInARow = failed ? this.#failedInARow + 1 : 0;
+    if (failed) this.#lastFailureAt = Date.now();
+    if (this.#failing() !== wasFailing) void this.#options.registry?.beat(); // tell the others now
   }
 
   /**
@@ -154,6 +224,7 @@ export class SessionResumer {
       // Not to start, taken elsewhere, or stopped meanwhile (a user's disconnect, a shutdown): no failure.
       if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
+      this.#countStart(true);
       this.#note(userId, own?.claimedGeneration ?? null, "failed", code);
       return "skipped";
     }
@@ -165,14 +236,17 @@ export class SessionResumer {
   /** Watches a resumed client: ready and still up after `stableMs`, asks for a QR (then stops it), or ends. */
   async #followUp(userId: string, channel: WhatsAppChannel): Promise<void> {
     const outcome = await outcomeOf(channel);
+    if (outcome === "ended") {
+      if (channel.stoppedByUser || this.#stopped) return;
+      this.#countStart(true);
+      this.#note(userId, channel.claimedGeneration, "failed", "ended_before_ready");
+      return;
+    }
+    this.#countStart(false); // ready, or a QR: the browser and WhatsApp Web work here
     if (outcome === "needs_qr") {
       // Nobody is there to scan it: stop, and leave the session to the user's next connect.
       log("warn", "A resumed session asks for a QR (unlinked on the phone?); stopping it", { userId });
       await this.#options.manager.disconnect(userId).catch(() => false);
-      return;
-    }
-    if (outcome === "ended") {
-      if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, channel.claimedGeneration, "failed", "ended_before_ready");
       return;
     }
     // Ready. One that dies again soon (a crash, whatsapp-web.js giving up) must not be

@@ -8,6 +8,7 @@ import { profileDirOf } from "./channels/profile-dir";
 import { WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
+import { InstanceRegistry } from "./instance-registry";
 import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
 import { SessionResumer } from "./session-resumer";
@@ -30,6 +31,8 @@ export interface WhatsAppRuntime {
   events: SessionEventLog;
   /** Starts sessions that are to keep running and that no instance runs (see startSessionResume). */
   resumer: SessionResumer;
+  /** The instances that resume sessions (this one announces itself there while its resumer runs). */
+  registry: InstanceRegistry;
   /** The superuser client the runtime works through. */
   pb: PocketBase;
   /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
@@ -65,8 +68,14 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         events,
       }),
   });
-  const resumer = new SessionResumer({ pb, manager });
-  return { manager, store, leases, events, resumer, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
+  const registry = new InstanceRegistry(pb, {
+    owner: leases.owner,
+    instanceId: env.INSTANCE_ID,
+    url: env.INSTANCE_URL,
+    ttlMs: env.SESSION_LEASE_TTL_MS,
+  });
+  const resumer = new SessionResumer({ pb, manager, registry });
+  return { manager, store, leases, events, resumer, registry, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
 }
 
 // One runtime per process, on globalThis so dev hot reload never starts a second set
@@ -122,7 +131,10 @@ export async function shutdownWhatsApp(timeoutMs = 25_000): Promise<void> {
 export async function stopRuntime(runtime: WhatsAppRuntime, timeoutMs: number): Promise<void> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  void runtime.resumer.stop(); // no new starts (a start under way is stopped with the rest)
+  // No new starts, and no other instance waits for this one to take the sessions it is
+  // about to release (a start under way is stopped with the rest).
+  await Promise.race([runtime.resumer.withdraw(), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
+  void runtime.resumer.stop();
   await Promise.race([
     runtime.manager.stopAll().then(() => runtime.events.flushedAll()),
     new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),

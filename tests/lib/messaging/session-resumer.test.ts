@@ -31,8 +31,13 @@ describe("SessionResumer against the emulator", () => {
   let webCacheDir: string;
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, maxConnections?: number, resume?: { backoffMs?: number; stableMs?: number; batch?: number }) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}`, resume });
+  const runtime = (
+    name: string,
+    maxConnections?: number,
+    resume?: { backoffMs?: number; stableMs?: number; batch?: number },
+    chromePath?: string,
+  ) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}`, resume, chromePath });
     runtimes.push(created);
     return created;
   };
@@ -71,8 +76,9 @@ describe("SessionResumer against the emulator", () => {
   });
   afterEach(async () => {
     // Each test sees only its own sessions to resume: the others' are stopped and unmarked.
-    for (const { manager, resumer } of runtimes.splice(0)) {
+    for (const { manager, resumer, registry } of runtimes.splice(0)) {
       await resumer.stop();
+      await registry.leave(); // one a test announced itself
       await manager.stopAll();
     }
     for (const record of await admin.collection(SESSIONS).getFullList({ filter: "keep_running = true" })) {
@@ -296,6 +302,57 @@ describe("SessionResumer against the emulator", () => {
     await other.manager.stopAll();
   });
 
+  it("spreads waiting sessions over the instances: one holds back while another live instance runs fewer", async () => {
+    const users = [await pairedThenDeployed("spread-1"), await pairedThenDeployed("spread-2"), await pairedThenDeployed("spread-3")];
+    const running = (instance: typeof a) => users.filter((userId) => instance.manager.get(userId)).length;
+    const a = runtime("spread-a", undefined, { batch: 1 });
+    expect(await a.resumer.resumeOnce()).toBe(1); // alone: it takes one
+
+    const b = runtime("spread-b");
+    const standingOfB = { accepting: true, maxConnections: 10 };
+    b.registry.start(() => standingOfB);
+    await b.registry.beat();
+    expect(await a.resumer.resumeOnce()).toBe(0); // B runs none: A leaves the sessions to it
+    expect(await a.resumer.countWaiting()).toEqual({ waiting: 2, failing: 0 });
+
+    standingOfB.accepting = false; // B is full
+    await b.registry.beat();
+    expect(await a.resumer.resumeOnce()).toBe(1);
+    expect(running(a)).toBe(2);
+
+    standingOfB.accepting = true;
+    await b.registry.beat();
+    expect(await a.resumer.resumeOnce()).toBe(0);
+    expect(await b.resumer.resumeOnce()).toBe(1); // B takes the last one
+    expect(running(b)).toBe(1);
+    for (const userId of users) await waitForStatus((a.manager.get(userId) ?? b.manager.get(userId))!, "ready");
+  });
+
+  it("an instance whose starts keep failing leaves waiting sessions to one whose starts work, and says so", async () => {
+    const users = [await pairedThenDeployed("broken-1"), await pairedThenDeployed("broken-2")];
+    const failures = async (userId: string) => Number((await sessionOf(userId)).resume_failures);
+    const healthy = runtime("broken-healthy");
+    healthy.registry.start(() => ({ accepting: true, maxConnections: 10 }));
+    await healthy.registry.beat();
+    // Its browser cannot start: every resume fails after its claim.
+    const broken = runtime("broken", undefined, { backoffMs: 300 }, path.join(dir, "no-such-chromium"));
+    broken.resumer.start(60 * 60_000); // announced; its first round tries both (no instance runs fewer than it)
+    await expect.poll(async () => [await failures(users[0]!), await failures(users[1]!)], { timeout: 20_000 }).toEqual([1, 1]);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // both due again
+
+    // The third failure in a row: it leaves the rest to the healthy instance.
+    expect(await broken.resumer.resumeOnce()).toBe(0);
+    const counts = await Promise.all(users.map(failures));
+    expect([...counts].sort()).toEqual([1, 2]); // it tried one of them again, not the other
+    const left = users[counts.indexOf(1)]!;
+    await expect
+      .poll(async () => (await admin.collection("whatsapp_instances").getFirstListItem(admin.filter("owner = {:o}", { o: broken.leases.owner }))).accepting)
+      .toBe(false);
+
+    expect(await healthy.resumer.resumeOnce()).toBeGreaterThanOrEqual(1);
+    await waitForStatus(healthy.manager.get(left)!, "ready");
+  });
+
   it("runs rounds back to back while sessions are waiting, not one batch per interval", async () => {
     const users = [await pairedThenDeployed("busy-1"), await pairedThenDeployed("busy-2")];
     const instance = runtime("busy", undefined, { batch: 1 });
@@ -330,10 +387,15 @@ describe("SessionResumer against the emulator", () => {
         .poll(async () => (await sessionOf(userId)).status, { timeout: 60_000, interval: 250 })
         .toBe("ready");
       expect((await sessionOf(userId)).lease_owner).toMatch(/^booted-instance\//);
+      // It announces itself to the other instances while it resumes sessions...
+      expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([
+        expect.objectContaining({ owner: (await sessionOf(userId)).lease_owner, instance_id: "booted-instance", accepting: true }),
+      ]);
     } finally {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
     expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true }); // a deploy's stop: it stays marked
+    expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([]); // ...and leaves when it stops
   }, 90_000);
 });

@@ -1,0 +1,110 @@
+import type PocketBase from "pocketbase";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+import { INSTANCES_COLLECTION, InstanceRegistry, type InstanceStanding } from "../../../src/lib/messaging/instance-registry";
+import { SessionLease } from "../../../src/lib/messaging/session-lease";
+import { createTestUser, startIsolatedPocketBase } from "../../helpers/pocketbase";
+
+/**
+ * The instances that resume sessions announce themselves in `whatsapp_instances`. Its
+ * own PocketBase: peers() lists every instance in the database.
+ */
+describe("InstanceRegistry over PocketBase", () => {
+  let pocketbase: Awaited<ReturnType<typeof startIsolatedPocketBase>>;
+  let admin: PocketBase;
+  const started: InstanceRegistry[] = [];
+  /** A "process": its leases and its registry share one owner, as in the app. */
+  const instance = (instanceId: string, standing: InstanceStanding = { accepting: true, maxConnections: 10 }, ttlMs = 30_000) => {
+    const leases = new SessionLease(admin, { instanceId, ttlMs });
+    const registry = new InstanceRegistry(admin, { owner: leases.owner, instanceId, url: `http://${instanceId}.internal:3000`, ttlMs });
+    return { leases, registry, standing, announce: () => announce(registry, () => standing) };
+  };
+  const announce = async (registry: InstanceRegistry, read: () => InstanceStanding) => {
+    started.push(registry);
+    registry.start(read);
+    await registry.beat(); // the first heartbeat, under way since start(), has landed
+  };
+  const recordOf = async (owner: string) =>
+    (await admin.collection(INSTANCES_COLLECTION).getList(1, 1, { filter: admin.filter("owner = {:owner}", { owner }) })).items[0];
+
+  beforeAll(async () => {
+    pocketbase = await startIsolatedPocketBase();
+    admin = await pocketbase.admin();
+  });
+  afterEach(async () => {
+    for (const registry of started.splice(0)) await registry.leave();
+    for (const record of await admin.collection(INSTANCES_COLLECTION).getFullList()) await admin.collection(INSTANCES_COLLECTION).delete(record.id);
+  });
+  afterAll(async () => {
+    await pocketbase?.dispose();
+  });
+
+  it("announces an instance while it runs, with how it stands, and removes it when it leaves", async () => {
+    const a = instance("instance-a", { accepting: true, maxConnections: 5 });
+    const before = Date.now();
+    await a.announce();
+    const record = await recordOf(a.registry.owner);
+    expect(record).toMatchObject({ instance_id: "instance-a", url: "http://instance-a.internal:3000", accepting: true, max_connections: 5 });
+    expect(new Date(record!.expires).getTime()).toBeGreaterThanOrEqual(before + 30_000);
+
+    a.standing.accepting = false; // full, say
+    await a.registry.beat();
+    expect(await recordOf(a.registry.owner)).toMatchObject({ accepting: false });
+
+    await admin.collection(INSTANCES_COLLECTION).delete(record!.id); // gone meanwhile (forgotten by another instance)
+    await a.registry.beat();
+    expect(await recordOf(a.registry.owner)).toMatchObject({ instance_id: "instance-a" });
+
+    await a.registry.leave();
+    expect(await recordOf(a.registry.owner)).toBeUndefined();
+    await a.registry.beat(); // a heartbeat after leaving brings nothing back
+    expect(await recordOf(a.registry.owner)).toBeUndefined();
+  });
+
+  it("lists the other live instances that take sessions, each with the live leases it holds", async () => {
+    const [self, busy, idle, full] = [instance("self"), instance("busy", { accepting: true, maxConnections: 20 }), instance("idle"), instance("full")];
+    full.standing.accepting = false;
+    for (const each of [self, busy, idle, full]) await each.announce();
+    const users = await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)));
+    await busy.leases.claim(users[0]!.record.id);
+    await busy.leases.claim(users[1]!.record.id);
+    await busy.leases.release(await busy.leases.claim(users[2]!.record.id)); // released: no longer counts
+    await full.leases.claim(users[3]!.record.id);
+    // An instance that died: its record expired, its lease not yet.
+    await admin.collection(INSTANCES_COLLECTION).create({
+      owner: "dead/00000000",
+      instance_id: "dead",
+      accepting: true,
+      max_connections: 10,
+      expires: new Date(Date.now() - 1_000).toISOString(),
+    });
+
+    const load = (of: typeof self, clients: number, maxConnections = 10) =>
+      expect.objectContaining({ owner: of.registry.owner, instanceId: of.registry.owner.split("/")[0], clients, maxConnections, accepting: of.standing.accepting });
+    expect(await self.registry.peers()).toEqual([load(busy, 2, 20), load(idle, 0)]);
+    // Every live one, for the operator's page: this one and a full one too, oldest first.
+    const live = await self.registry.live();
+    expect(live).toEqual([load(self, 0), load(busy, 2, 20), load(idle, 0), load(full, 1)]);
+    expect(live[0]).toMatchObject({ url: "http://self.internal:3000", seenAt: expect.any(Date) });
+  });
+
+  it("deletes the records of instances that died more than an hour ago, and keeps newer ones", async () => {
+    const records = admin.collection(INSTANCES_COLLECTION);
+    const dead = (owner: string, msAgo: number) =>
+      records.create({ owner, instance_id: owner, max_connections: 10, expires: new Date(Date.now() - msAgo).toISOString() });
+    const old = await dead("died-yesterday/0", 24 * 60 * 60_000);
+    const recent = await dead("died-recently/0", 10 * 60_000);
+    await instance("sweeper").announce();
+    await expect(records.getOne(old.id)).rejects.toMatchObject({ status: 404 });
+    expect((await records.getOne(recent.id)).owner).toBe("died-recently/0");
+  });
+
+  it("is the backend's own: a signed-in user can neither list nor create instance records", async () => {
+    await instance("private").announce();
+    const user = await createTestUser(admin);
+    await expect(user.pb.collection(INSTANCES_COLLECTION).getFullList()).rejects.toMatchObject({ status: 403 });
+    await expect(
+      user.pb.collection(INSTANCES_COLLECTION).create({ owner: "forged/0", max_connections: 1, accepting: true, expires: new Date(Date.now() + 60_000).toISOString() }),
+    ).rejects.toMatchObject({ status: 403 });
+  });
+});
