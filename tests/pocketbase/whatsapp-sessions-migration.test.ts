@@ -15,6 +15,7 @@ const HIDDEN_MIGRATION = "1739670000_hide_session_internals.js";
 const KEEP_RUNNING_MIGRATION = "1739680000_add_keep_running.js";
 const OWNER_URL_MIGRATION = "1739690000_add_lease_owner_url.js";
 const RESUME_BACKOFF_MIGRATION = "1739700000_add_resume_backoff.js";
+const INSTANCES_MIGRATION = "1739710000_create_whatsapp_instances.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -76,13 +77,14 @@ describe("the whatsapp_sessions migration", () => {
     expect(field("updated")).toMatchObject({ onCreate: true, onUpdate: true });
   });
 
-  it("indexes user uniquely, last_active and phone_number", () => {
+  it("indexes user uniquely, last_active, phone_number and lease_owner (each instance's load is counted by it)", () => {
     const normalized = collection.indexes.map((sql: string) => sql.replace(/[`"]/g, ""));
     expect(normalized).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^CREATE UNIQUE INDEX \S+ ON whatsapp_sessions \(user\)$/),
         expect.stringMatching(/^CREATE INDEX \S+ ON whatsapp_sessions \(last_active\)$/),
         expect.stringMatching(/^CREATE INDEX \S+ ON whatsapp_sessions \(phone_number\)$/),
+        expect.stringMatching(/^CREATE INDEX \S+ ON whatsapp_sessions \(lease_owner\)$/),
       ]),
     );
   });
@@ -111,9 +113,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all eight.
-      const down = await migrate("down", "8");
+      // The events collection (later migrations) relates to this one: down reverts all nine.
+      const down = await migrate("down", "9");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${INSTANCES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RESUME_BACKOFF_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${OWNER_URL_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${KEEP_RUNNING_MIGRATION}`);
@@ -134,6 +137,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${KEEP_RUNNING_MIGRATION}`);
       expect(again.output).toContain(`Applied ${OWNER_URL_MIGRATION}`);
       expect(again.output).toContain(`Applied ${RESUME_BACKOFF_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${INSTANCES_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
