@@ -50,56 +50,56 @@ export default async function StatusPage() {
         </form>
       </header>
       <div className="stack">
-      <p className={`notice ${health.healthy ? "notice-ok" : "notice-error"}`} role="status">
-        {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, or 90% of its connection cap in use)."}
-      </p>
-      <section className="card" aria-labelledby="numbers-title">
-        <h2 id="numbers-title">Numbers</h2>
-        <dl className="facts" data-testid="status-facts">
-          {rows.map(([label, value]) => (
-            <div key={label} className="fact">
-              <dt>{label}</dt>
-              <dd>{value}</dd>
-            </div>
-          ))}
-        </dl>
-      </section>
-      <section className="card" aria-labelledby="instances-title">
-        <h2 id="instances-title">Instances resuming sessions</h2>
-        {instances === null ? (
-          <p className="muted">Unknown: PocketBase cannot be read.</p>
-        ) : instances.length === 0 ? (
-          <p className="muted">None: no instance resumes sessions (SESSION_RESUME_INTERVAL_MS is 0).</p>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="status-instances">
-              <thead>
-                <tr>
-                  <th scope="col">Instance</th>
-                  <th scope="col">Address</th>
-                  <th scope="col">Sessions</th>
-                  <th scope="col">Takes more</th>
-                  <th scope="col">Last seen</th>
-                </tr>
-              </thead>
-              <tbody>
-                {instances.map((instance) => (
-                  <tr key={instance.owner}>
-                    <td>
-                      {instance.instanceId}
-                      {instance.instanceId === health.instanceId ? " (this one)" : ""}
-                    </td>
-                    <td>{instance.url || "–"}</td>
-                    <td>{`${instance.clients} of ${instance.maxConnections}`}</td>
-                    <td>{instance.accepting ? "Yes" : "No"}</td>
-                    <td>{instance.seenAt.toLocaleTimeString()}</td>
+        <p className={`notice ${health.healthy ? "notice-ok" : "notice-error"}`} role="status">
+          {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, or 90% of its connection cap in use)."}
+        </p>
+        <section className="card" aria-labelledby="numbers-title">
+          <h2 id="numbers-title">Numbers</h2>
+          <dl className="facts" data-testid="status-facts">
+            {rows.map(([label, value]) => (
+              <div key={label} className="fact">
+                <dt>{label}</dt>
+                <dd>{value}</dd>
+              </div>
+            ))}
+          </dl>
+        </section>
+        <section className="card" aria-labelledby="instances-title">
+          <h2 id="instances-title">Instances resuming sessions</h2>
+          {instances === null ? (
+            <p className="muted">Unknown: PocketBase cannot be read.</p>
+          ) : instances.length === 0 ? (
+            <p className="muted">None: no instance resumes sessions (SESSION_RESUME_INTERVAL_MS is 0).</p>
+          ) : (
+            <div className="table-scroll">
+              <table className="table" data-testid="status-instances">
+                <thead>
+                  <tr>
+                    <th scope="col">Instance</th>
+                    <th scope="col">Address</th>
+                    <th scope="col">Sessions</th>
+                    <th scope="col">Takes more</th>
+                    <th scope="col">Last seen</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+                </thead>
+                <tbody>
+                  {instances.map((instance) => (
+                    <tr key={instance.owner}>
+                      <td>
+                        {instance.instanceId}
+                        {instance.instanceId === health.instanceId ? " (this one)" : ""}
+                      </td>
+                      <td>{instance.url || "–"}</td>
+                      <td>{`${instance.clients} of ${instance.maxConnections}`}</td>
+                      <td>{instance.accepting ? "Yes" : "No"}</td>
+                      <td>{instance.seenAt.toLocaleTimeString()}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
       </div>
     </main>
   );

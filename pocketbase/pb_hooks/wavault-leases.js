@@ -1,9 +1,9 @@
-// Shared by leases.pb.js: session leases, fenced archive uploads and status writes, and
-// the stale-session cleanup, each checked and written in one transaction (PocketBase
-// runs write transactions one at a time), so two instances can never both hold a
-// lease, a stale owner can never overwrite an archive or a status saved under a newer
-// lease generation, and the cleanup never deletes a session whose lease was claimed
-// after it looked.
+// Shared by leases.pb.js and archive-files.pb.js: session leases, fenced archive uploads
+// and status writes, and the stale-session cleanup, each checked and written in one
+// transaction (PocketBase runs write transactions one at a time), so two instances can
+// never both hold a lease, a stale owner can never overwrite an archive or a status
+// saved under a newer lease generation, and the cleanup never deletes a session whose
+// lease was claimed after it looked; and the sweep of archive files no record names.
 
 const COLLECTION = "whatsapp_sessions";
 
@@ -202,7 +202,8 @@ function deleteStale(txApp, before, limit) {
  * with the file's stored name, which PocketBase's validation accepts only for a file it
  * uploaded itself. PocketBase deletes the replaced file once the transaction commits; a
  * file stored for a save that then fails or loses its lease is deleted here. (A crash
- * between the two leaves that file in storage, unreferenced.)
+ * between the two leaves that file in storage, unreferenced, until the cleanup cron's
+ * sweep: sweepArchiveFiles.)
  */
 function saveArchiveFenced(app, held, file, setFields) {
   const before = heldBy(app, held.user, held.owner, held.generation);
@@ -248,12 +249,62 @@ function archiveOf(app, recordId) {
   }
 }
 
+/**
+ * Deletes up to `limit` files in the sessions' storage folder last modified before
+ * `beforeMs` that no record names as its archive (a record's current archive is never
+ * touched, nor a file whose record cannot be read); returns how many it deleted and
+ * looked at.
+ */
+function sweepArchiveFiles(app, beforeMs, limit) {
+  const prefix = app.findCollectionByNameOrId(COLLECTION).id + "/";
+  const fsys = app.newFilesystem();
+  const archives = {}; // record id → its archive file name ("" when the record is gone, null when unreadable)
+  let deleted = 0;
+  let scanned = 0;
+  try {
+    const objects = fsys.list(prefix);
+    for (let i = 0; i < objects.length && deleted < limit; i++) {
+      const object = objects[i];
+      scanned++;
+      const parts = object.key.slice(prefix.length).split("/");
+      const recordId = parts[0];
+      const name = parts.slice(1).join("/");
+      if (!recordId || !name || object.modTime.unixMilli() >= beforeMs) continue;
+      if (!(recordId in archives)) archives[recordId] = archiveOf(app, recordId);
+      const archive = archives[recordId];
+      if (archive === null || name === archive || name.startsWith("thumbs_" + archive + "/")) continue;
+      if (deleteQuietly(app, fsys, object.key)) deleted++;
+    }
+  } finally {
+    fsys.close();
+  }
+  return { deleted, scanned };
+}
+
+/** Deletes one stored file; false (and a warning in PocketBase's log) when it cannot. */
 function deleteQuietly(app, fsys, key) {
   try {
     fsys.delete(key);
+    return true;
   } catch (error) {
     app.logger().warn("wavault: could not delete an archive file no record refers to", "key", key, "error", String(error));
+    return false;
   }
 }
 
-module.exports = { claim, deleteStale, heldBy, leaseFields, leaseOf, MAX_TTL_MS, metadataOf, noteResume, ownerUrl, positiveInt, requireFields, saveArchiveFenced, text };
+module.exports = {
+  claim,
+  deleteStale,
+  heldBy,
+  leaseFields,
+  leaseOf,
+  MAX_TTL_MS,
+  metadataOf,
+  noteResume,
+  ownerUrl,
+  positiveInt,
+  requireFields,
+  saveArchiveFenced,
+  sweepArchiveFiles,
+  text,
+};

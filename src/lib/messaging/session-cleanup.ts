@@ -1,4 +1,5 @@
 import { daysAgo } from "../days-ago";
+import { sweepArchiveFiles } from "./session-housekeeping";
 import type { WhatsAppRuntime } from "./whatsapp-runtime";
 
 /** A client still not ready after this long (a QR nobody scanned, a stuck start) is stale. */
@@ -8,12 +9,15 @@ export interface CleanupResult {
   deletedSessions: number;
   closedConnections: number;
   deletedEvents: number;
+  /** Archive files in storage that no session named (see sweepArchiveFiles). */
+  deletedFiles: number;
 }
 
 /**
  * The daily cleanup: stops this instance's stale clients, deletes stored sessions
  * inactive for `retention.sessionDays` (never one whose lease is live: it runs
- * somewhere) and session events older than `retention.eventDays`.
+ * somewhere), session events older than `retention.eventDays`, and archive files no
+ * session names.
  * @throws PocketBaseUnavailableError, SessionStoreError
  */
 export async function runSessionCleanup(
@@ -24,5 +28,6 @@ export async function runSessionCleanup(
   for (const userId of closed) runtime.events.record(userId, "stale_closed", { data: { afterMinutes: STALE_CONNECTION_MS / 60_000 } });
   const deletedSessions = await runtime.store.cleanupOldSessions(retention.sessionDays);
   const deletedEvents = await runtime.events.pruneOlderThan(daysAgo(retention.eventDays));
-  return { deletedSessions, closedConnections: closed.length, deletedEvents };
+  const deletedFiles = await sweepArchiveFiles(runtime.pb);
+  return { deletedSessions, closedConnections: closed.length, deletedEvents, deletedFiles };
 }

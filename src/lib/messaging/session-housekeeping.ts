@@ -6,6 +6,10 @@ import { toStoreError } from "./session-store-errors";
 
 /** Stale sessions deleted per cleanup transaction. */
 const CLEANUP_BATCH = 200;
+/** Unnamed archive files deleted per sweep (they are rare: see sweepArchiveFiles). */
+const SWEEP_LIMIT = 1_000;
+/** A stored file no record names is left alone this long: a save stores its file first, then names it. */
+export const UNNAMED_FILE_GRACE_MS = 60 * 60_000;
 
 export interface StorageStats {
   totalSessions: number;
@@ -40,6 +44,24 @@ export async function deleteStaleSessions(
     if (batch.deleted === 0) return users;
     users.push(...batch.users);
     onBatch(batch.users);
+  }
+}
+
+/**
+ * Deletes archive files in storage that no session record names and that were last
+ * modified over `graceMs` ago (up to 1,000 a call); returns how many. They are left by a
+ * PocketBase that died between storing a save's file and naming it in the record, or by
+ * a failed delete of a replaced file; each would otherwise stay in storage (local or S3)
+ * for good. PocketBase lists and deletes them (the hook route in pb_hooks/archive-files.pb.js).
+ * @throws PocketBaseUnavailableError, SessionStoreError
+ */
+export async function sweepArchiveFiles(pb: PocketBase, graceMs = UNNAMED_FILE_GRACE_MS): Promise<number> {
+  const before = new Date(Date.now() - graceMs).toISOString();
+  try {
+    const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { before, limit: SWEEP_LIMIT } });
+    return result.deleted;
+  } catch (error) {
+    throw toStoreError(error, "sweep unnamed archive files");
   }
 }
 

@@ -285,7 +285,7 @@ describe("the WhatsApp HTTP API on next start", () => {
 
     const response = await cron(`Bearer ${cronSecret}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0, deletedEvents: 0 });
+    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0, deletedEvents: 0, deletedFiles: 0 });
     for (const user of [stale!, staleLeaseExpired!]) {
       await expect(sessions.getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
     }

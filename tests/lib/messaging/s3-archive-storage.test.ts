@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import PocketBase from "pocketbase";
@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { DatabaseSessionStore } from "../../../src/lib/messaging/database-session-store";
 import type { SessionArchiver } from "../../../src/lib/messaging/session-archiver";
 import { LeaseLostError, SessionLease } from "../../../src/lib/messaging/session-lease";
+import { sweepArchiveFiles } from "../../../src/lib/messaging/session-housekeeping";
 import { SessionStoreError } from "../../../src/lib/messaging/session-store-errors";
 import { newArchiver } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
@@ -101,6 +102,24 @@ describe("archives in S3 storage", () => {
     await newStore().deleteSession(userId);
     // PocketBase deletes a deleted record's files in the background.
     await expect.poll(() => s3.objects(`${record.collectionId}/${record.id}`), { timeout: 10_000 }).toEqual([]);
+  });
+
+  it("the cleanup's sweep deletes an object no session names, and keeps the session's archive", async () => {
+    const userId = await newUser();
+    const lease = await leases().claim(userId);
+    await newStore().saveSession(userId, await archiver.archiveSession(profile), undefined, {}, lease);
+    const record = await admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
+    // What a PocketBase that died between storing a save's file and naming it leaves behind.
+    const planted = path.join(dir, "planted");
+    await mkdir(path.join(planted, record.collectionId, record.id), { recursive: true });
+    await writeFile(path.join(planted, record.collectionId, record.id, "session_unnamed.tar.gz.enc"), "left behind");
+    await s3.syncFrom(planted);
+    expect(await objectsOf(userId)).toHaveLength(2);
+
+    // Its grace period over (the object was just written): PocketBase lists the bucket and deletes it.
+    expect(await sweepArchiveFiles(admin, -60_000)).toBeGreaterThanOrEqual(1);
+    expect(await objectsOf(userId)).toEqual([expect.stringMatching(new RegExp(`/${record.archive}$`))]);
+    expect(await newStore().loadSession(userId, path.join(dir, "restored"))).not.toBeNull();
   });
 
   it("restores archives saved before the switch to S3 once the storage directory is copied into the bucket", async () => {
