@@ -251,14 +251,16 @@ function archiveOf(app, recordId) {
 
 /**
  * Deletes up to `limit` files in the sessions' storage folder last modified before
- * `beforeMs` that no record names as its archive (a record's current archive is never
- * touched, nor a file whose record cannot be read); returns how many it deleted and
- * looked at.
+ * `beforeMs` that their record does not name in any of its file fields (a record's
+ * current archive is never touched, nor a file whose record cannot be read); returns
+ * how many it deleted and looked at.
  */
 function sweepArchiveFiles(app, beforeMs, limit) {
-  const prefix = app.findCollectionByNameOrId(COLLECTION).id + "/";
+  const collection = app.findCollectionByNameOrId(COLLECTION);
+  const fileFields = collection.fields.filter((field) => field.type() === "file").map((field) => field.getName());
+  const prefix = collection.id + "/";
   const fsys = app.newFilesystem();
-  const archives = {}; // record id → its archive file name ("" when the record is gone, null when unreadable)
+  const named = {}; // record id → the file names it holds ([] when the record is gone, null when unreadable)
   let deleted = 0;
   let scanned = 0;
   try {
@@ -270,15 +272,26 @@ function sweepArchiveFiles(app, beforeMs, limit) {
       const recordId = parts[0];
       const name = parts.slice(1).join("/");
       if (!recordId || !name || object.modTime.unixMilli() >= beforeMs) continue;
-      if (!(recordId in archives)) archives[recordId] = archiveOf(app, recordId);
-      const archive = archives[recordId];
-      if (archive === null || name === archive || name.startsWith("thumbs_" + archive + "/")) continue;
+      if (!(recordId in named)) named[recordId] = filesOf(app, recordId, fileFields);
+      const files = named[recordId];
+      if (files === null || files.some((file) => name === file || name.startsWith("thumbs_" + file + "/"))) continue;
       if (deleteQuietly(app, fsys, object.key)) deleted++;
     }
   } finally {
     fsys.close();
   }
   return { deleted, scanned };
+}
+
+/** The file names a session record holds in `fileFields` ([] when the record is gone), or null when it cannot be read. */
+function filesOf(app, recordId, fileFields) {
+  let record;
+  try {
+    record = app.findRecordById(COLLECTION, recordId);
+  } catch (error) {
+    return String(error).includes("no rows in result set") ? [] : null;
+  }
+  return fileFields.flatMap((field) => record.getStringSlice(field));
 }
 
 /** Deletes one stored file; false (and a warning in PocketBase's log) when it cannot. */
