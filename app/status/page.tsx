@@ -69,9 +69,9 @@ export default async function StatusPage() {
           {instances === null ? (
             <p className="muted">Unknown: PocketBase cannot be read.</p>
           ) : instances.length === 0 ? (
-            <p className="muted">None: no instance resumes sessions (SESSION_RESUME_INTERVAL_MS is 0).</p>
+            <p className="muted">None has announced itself: instances announce themselves while they resume sessions (SESSION_RESUME_INTERVAL_MS above 0).</p>
           ) : (
-            <div className="table-scroll">
+            <div className="table-scroll" role="region" aria-label="Instances" tabIndex={0}>
               <table className="table" data-testid="status-instances">
                 <thead>
                   <tr>
@@ -87,12 +87,12 @@ export default async function StatusPage() {
                     <tr key={instance.owner}>
                       <td>
                         {instance.instanceId}
-                        {instance.instanceId === health.instanceId ? " (this one)" : ""}
+                        {instance.self ? " (this one)" : ""}
                       </td>
                       <td>{instance.url || "–"}</td>
                       <td>{`${instance.clients} of ${instance.maxConnections}`}</td>
                       <td>{instance.accepting ? "Yes" : "No"}</td>
-                      <td>{instance.seenAt.toLocaleTimeString()}</td>
+                      <td>{`${instance.seenSecondsAgo} s ago`}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -25,7 +25,7 @@ migrate(
         // Whether it takes more sessions now: room under its cap and memory budget, and its starts succeed.
         { name: "accepting", type: "bool" },
         { name: "max_connections", type: "number", min: 1, onlyInt: true, required: true },
-        // Live until then, unless renewed (by the instance's clock; a few seconds of skew only delay the balance).
+        // Live until then, unless renewed (set by the heartbeat hook route, by PocketBase's clock).
         { name: "expires", type: "date", required: true },
         { name: "created", type: "autodate", onCreate: true, onUpdate: false },
         { name: "updated", type: "autodate", onCreate: true, onUpdate: true },

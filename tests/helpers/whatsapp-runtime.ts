@@ -35,7 +35,7 @@ export interface RuntimeOptions {
   /** The browser its clients start (default: Debian's Chromium). */
   chromePath?: string;
   /** The resumer's timings (default: the app's). */
-  resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch">;
+  resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch" | "patienceMs">;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */

@@ -23,6 +23,18 @@ export interface SessionResumerOptions {
   maxBackoffMs?: number;
   /** A resumed session that ends sooner than this after ready counts as a failure (default 10 min). */
   stableMs?: number;
+  /**
+   * A session waiting longer than this (since its lease ended, its record last changed or
+   * its next try fell due) is taken by any instance with room, whatever the others run
+   * (default 2 min): the instance it was left to may be stuck or slow.
+   */
+  patienceMs?: number;
+}
+
+/** A session to resume, and since when it has waited (by PocketBase's clock). */
+interface Candidate {
+  userId: string;
+  waitingSince: number;
 }
 
 /** How a resumed client's start ended. */
@@ -67,7 +79,7 @@ export class SessionResumer {
   #lastFailureAt = 0;
 
   constructor(options: SessionResumerOptions) {
-    this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, ...options };
+    this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, patienceMs: 2 * 60_000, ...options };
   }
 
   /** Runs a round now and then every `intervalMs`, until `stop()`. */
@@ -116,14 +128,20 @@ export class SessionResumer {
 
   async #resume(): Promise<number> {
     let started = 0;
-    for (const userId of await this.#candidates()) {
+    let heldBack = false;
+    for (const { userId, waitingSince } of await this.#candidates()) {
       if (this.#stopped || started >= this.#options.batch) break;
       if (this.#options.manager.get(userId)) continue; // it may have started since the look-up
       if (!this.#options.manager.canCreateConnection(userId)) {
         void this.#options.registry?.beat(); // full: say so, and leave the rest to other instances
         break;
       }
-      if (!(await this.#isMyTurn())) break;
+      // Left to a less loaded instance, unless it has waited too long for one.
+      const overdue = Date.now() - waitingSince > this.#options.patienceMs;
+      if (!overdue && (heldBack || !(await this.#isMyTurn()))) {
+        heldBack = true;
+        continue;
+      }
       const result = await this.#resumeUser(userId);
       if (result === "full") break;
       if (result === "started") started += 1;
@@ -145,15 +163,23 @@ export class SessionResumer {
   /**
    * Whether this instance takes the next waiting session: no other live instance that
    * takes sessions runs fewer for its cap (on a tie both take), and, while this one's
-   * starts fail, there is no such instance at all.
-   * @throws PocketBaseUnavailableError, SessionStoreError
+   * starts fail, there is no such instance at all. When the instances cannot be read,
+   * yes: the spread is a preference, the lease claim is what keeps a session from
+   * starting twice.
    */
   async #isMyTurn(): Promise<boolean> {
     const { registry, manager } = this.#options;
     if (!registry) return true;
     const share = manager.list().length / manager.maxConnections;
     const failing = this.#failing();
-    const other = (await registry.peers()).find((peer) => failing || peer.clients / peer.maxConnections < share);
+    let peers;
+    try {
+      peers = await registry.peers();
+    } catch (error) {
+      log("warn", "Could not read the other instances; resuming without them", { code: errorCode(error) });
+      return true;
+    }
+    const other = peers.find((peer) => failing || peer.clients / peer.maxConnections < share);
     if (other) {
       log("info", "Leaving waiting sessions to another instance", { instance: other.instanceId, itsClients: other.clients, clients: manager.list().length, failing });
     }
@@ -179,7 +205,7 @@ export class SessionResumer {
     const { pb } = this.#options;
     const count = async (filter: string) =>
       (await pb.collection(SESSIONS_COLLECTION).getList(1, 1, { filter, fields: "id", requestKey: null })).totalItems;
-    const waitingNow = waitingFilter(pb);
+    const waitingNow = waitingFilter();
     try {
       const [waiting, failing] = await Promise.all([count(waitingNow), count(`${waitingNow} && resume_failures > 0`)]);
       return { waiting, failing };
@@ -189,20 +215,26 @@ export class SessionResumer {
   }
 
   /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after failed resumes. */
-  async #candidates(): Promise<string[]> {
+  async #candidates(): Promise<Candidate[]> {
     const { pb } = this.#options;
-    const filter = waitingFilter(pb, { dueOnly: true });
-    const due: string[] = [];
+    const filter = waitingFilter({ dueOnly: true });
+    const due: Candidate[] = [];
     for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
       let list;
       try {
-        list = await pb.collection(SESSIONS_COLLECTION).getList(page, PAGE, { filter, sort: "last_active", fields: "user", skipTotal: true });
+        list = await pb.collection(SESSIONS_COLLECTION).getList(page, PAGE, {
+          filter,
+          sort: "last_active",
+          fields: "user,updated,lease_expires,resume_after",
+          skipTotal: true,
+        });
       } catch (error) {
         throw toStoreError(error, "find sessions to resume");
       }
       for (const record of list.items) {
         const userId = String(record.user);
-        if (!this.#options.manager.get(userId)) due.push(userId);
+        const waitingSince = Math.max(...[record.updated, record.lease_expires, record.resume_after].map(storedMs));
+        if (!this.#options.manager.get(userId)) due.push({ userId, waitingSince });
       }
       if (list.items.length < PAGE) break;
     }
@@ -224,8 +256,9 @@ export class SessionResumer {
       // Not to start, taken elsewhere, or stopped meanwhile (a user's disconnect, a shutdown): no failure.
       if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
-      this.#countStart(true);
-      this.#note(userId, own?.claimedGeneration ?? null, "failed", code);
+      const generation = own?.claimedGeneration ?? null;
+      if (generation !== null) this.#countStart(true); // failed here, not for want of PocketBase before the claim
+      this.#note(userId, generation, "failed", code);
       return "skipped";
     }
     log("info", "Session resumed", { userId });
@@ -300,12 +333,17 @@ export class SessionResumer {
 /**
  * Sessions to keep running, with an archive, that no instance holds (no live lease);
  * with `dueOnly`, leaving out those waiting after failed resumes (resume_after ahead).
+ * By PocketBase's clock (@now), the one the leases are written with.
  */
-function waitingFilter(pb: PocketBase, { dueOnly = false }: { dueOnly?: boolean } = {}): string {
-  const due = dueOnly ? " && (resume_after = '' || resume_after <= {:now})" : "";
-  return pb.filter(`keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < {:now})${due}`, {
-    now: new Date(),
-  });
+function waitingFilter({ dueOnly = false }: { dueOnly?: boolean } = {}): string {
+  const due = dueOnly ? " && (resume_after = '' || resume_after <= @now)" : "";
+  return `keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < @now)${due}`;
+}
+
+/** A date field as PocketBase sends it ("2026-01-02 03:04:05.678Z", or "") in ms (0 when unset). */
+function storedMs(value: unknown): number {
+  const ms = typeof value === "string" && value ? Date.parse(value.replace(" ", "T")) : NaN;
+  return Number.isNaN(ms) ? 0 : ms;
 }
 
 /** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel stopping first. */

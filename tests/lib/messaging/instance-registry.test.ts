@@ -80,12 +80,20 @@ describe("InstanceRegistry over PocketBase", () => {
     });
 
     const load = (of: typeof self, clients: number, maxConnections = 10) =>
-      expect.objectContaining({ owner: of.registry.owner, instanceId: of.registry.owner.split("/")[0], clients, maxConnections, accepting: of.standing.accepting });
+      expect.objectContaining({
+        owner: of.registry.owner,
+        instanceId: of.registry.owner.split("/")[0],
+        clients,
+        maxConnections,
+        accepting: of.standing.accepting,
+        self: of === self,
+      });
     expect(await self.registry.peers()).toEqual([load(busy, 2, 20), load(idle, 0)]);
     // Every live one, for the operator's page: this one and a full one too, oldest first.
     const live = await self.registry.live();
     expect(live).toEqual([load(self, 0), load(busy, 2, 20), load(idle, 0), load(full, 1)]);
-    expect(live[0]).toMatchObject({ url: "http://self.internal:3000", seenAt: expect.any(Date) });
+    expect(live[0]).toMatchObject({ url: "http://self.internal:3000", seenSecondsAgo: expect.any(Number) });
+    expect(live[0]!.seenSecondsAgo).toBeLessThan(30);
   });
 
   it("deletes the records of instances that died more than an hour ago, and keeps newer ones", async () => {
@@ -99,12 +107,14 @@ describe("InstanceRegistry over PocketBase", () => {
     expect((await records.getOne(recent.id)).owner).toBe("died-recently/0");
   });
 
-  it("is the backend's own: a signed-in user can neither list nor create instance records", async () => {
+  it("is the backend's own: a signed-in user can neither list nor create instance records, nor use its routes", async () => {
     await instance("private").announce();
     const user = await createTestUser(admin);
     await expect(user.pb.collection(INSTANCES_COLLECTION).getFullList()).rejects.toMatchObject({ status: 403 });
     await expect(
       user.pb.collection(INSTANCES_COLLECTION).create({ owner: "forged/0", max_connections: 1, accepting: true, expires: new Date(Date.now() + 60_000).toISOString() }),
     ).rejects.toMatchObject({ status: 403 });
+    await expect(user.pb.send("/api/wavault/instances", { method: "GET" })).rejects.toMatchObject({ status: 403 });
+    await expect(user.pb.send("/api/wavault/instances/leave", { method: "POST", body: { owner: "x/0" } })).rejects.toMatchObject({ status: 403 });
   });
 });

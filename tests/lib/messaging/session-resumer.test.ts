@@ -15,7 +15,7 @@ import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-
 import { newKeyRing } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
 import { startIsolatedPocketBase } from "../../helpers/pocketbase";
-import { closed, connectPaired, newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { closed, connectPaired, newRuntime, waitForStatus, type RuntimeOptions } from "../../helpers/whatsapp-runtime";
 
 const SESSIONS = "whatsapp_sessions";
 
@@ -31,13 +31,8 @@ describe("SessionResumer against the emulator", () => {
   let webCacheDir: string;
   const keys = newKeyRing();
   const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (
-    name: string,
-    maxConnections?: number,
-    resume?: { backoffMs?: number; stableMs?: number; batch?: number },
-    chromePath?: string,
-  ) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, maxConnections, instanceId: `instance-${name}`, resume, chromePath });
+  const runtime = (name: string, options: Partial<Pick<RuntimeOptions, "maxConnections" | "resume" | "chromePath" | "keys">> = {}) => {
+    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, ...options });
     runtimes.push(created);
     return created;
   };
@@ -157,7 +152,7 @@ describe("SessionResumer against the emulator", () => {
 
   it("starts a session again after its browser crashed", async () => {
     const userId = await pairedThenDeployed("browser");
-    const instance = runtime("browser-crash", undefined, { stableMs: 300 });
+    const instance = runtime("browser-crash", { resume: { stableMs: 300 } });
     await instance.resumer.resumeOnce();
     const channel = instance.manager.get(userId)!;
     await waitForStatus(channel, "ready");
@@ -174,7 +169,7 @@ describe("SessionResumer against the emulator", () => {
   it("waits longer and longer before starting again a session that keeps dying soon after ready, on every instance", async () => {
     const userId = await pairedThenDeployed("flaky");
     const timings = { backoffMs: 1_500, stableMs: 60_000 };
-    const [a, b] = [runtime("flaky-a", undefined, timings), runtime("flaky-b", undefined, timings)];
+    const [a, b] = [runtime("flaky-a", { resume: timings }), runtime("flaky-b", { resume: timings })];
     const failures = async () => Number((await sessionOf(userId)).resume_failures);
     const crashOnceReady = async (instance: typeof a, failuresAfter: number) => {
       const channel = instance.manager.get(userId)!;
@@ -218,7 +213,7 @@ describe("SessionResumer against the emulator", () => {
     const record = await sessionOf(userId);
     const failedBefore = { resume_failures: 3, resume_after: new Date(Date.now() - 1_000).toISOString() };
     await admin.collection(SESSIONS).update(record.id, failedBefore);
-    const instance = runtime("steady", undefined, { stableMs: 1_500 });
+    const instance = runtime("steady", { resume: { stableMs: 1_500 } });
     expect(await instance.resumer.resumeOnce()).toBe(1);
     await waitForStatus(instance.manager.get(userId)!, "ready");
     expect(await sessionOf(userId)).toMatchObject({ resume_failures: 3 }); // ready is not enough: it must stay up
@@ -288,7 +283,7 @@ describe("SessionResumer against the emulator", () => {
 
   it("starts no more sessions than the instance has room for, and leaves the rest to others", async () => {
     const users = [await pairedThenDeployed("room-1"), await pairedThenDeployed("room-2")];
-    const small = runtime("room-small", 1);
+    const small = runtime("room-small", { maxConnections: 1 });
     expect(await small.resumer.resumeOnce()).toBe(1);
     const [running, waiting] = small.manager.get(users[0]!) ? users : [...users].reverse();
     expect(await sessionOf(waiting!)).toMatchObject({ keep_running: true, lease_owner: "" });
@@ -305,7 +300,8 @@ describe("SessionResumer against the emulator", () => {
   it("spreads waiting sessions over the instances: one holds back while another live instance runs fewer", async () => {
     const users = [await pairedThenDeployed("spread-1"), await pairedThenDeployed("spread-2"), await pairedThenDeployed("spread-3")];
     const running = (instance: typeof a) => users.filter((userId) => instance.manager.get(userId)).length;
-    const a = runtime("spread-a", undefined, { batch: 1 });
+    const a = runtime("spread-a", { resume: { batch: 1 } });
+    a.registry.start(() => ({ accepting: true, maxConnections: 10 }));
     expect(await a.resumer.resumeOnce()).toBe(1); // alone: it takes one
 
     const b = runtime("spread-b");
@@ -323,9 +319,43 @@ describe("SessionResumer against the emulator", () => {
     standingOfB.accepting = true;
     await b.registry.beat();
     expect(await a.resumer.resumeOnce()).toBe(0);
-    expect(await b.resumer.resumeOnce()).toBe(1); // B takes the last one
+    expect(await b.resumer.resumeOnce()).toBe(1); // B takes the last one (A runs 2)
     expect(running(b)).toBe(1);
     for (const userId of users) await waitForStatus((a.manager.get(userId) ?? b.manager.get(userId))!, "ready");
+  });
+
+  it("takes a session left to another instance once it has waited longer than the patience (that one may be stuck)", async () => {
+    const users = [await pairedThenDeployed("patience-1"), await pairedThenDeployed("patience-2")];
+    const a = runtime("patience-a", { resume: { batch: 1, patienceMs: 1_500 } });
+    expect(await a.resumer.resumeOnce()).toBe(1);
+    const waiting = users.find((userId) => !a.manager.get(userId))!;
+    // B announces that it takes sessions, runs none, and never resumes anything.
+    const b = runtime("patience-b");
+    b.registry.start(() => ({ accepting: true, maxConnections: 10 }));
+    await b.registry.beat();
+    const record = await sessionOf(waiting);
+    await admin.collection(SESSIONS).update(record.id, { phone_number: record.phone_number }); // it has waited 0 s from now
+    expect(await a.resumer.resumeOnce()).toBe(0); // left to B
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await a.resumer.resumeOnce()).toBe(1); // B did not take it: A does
+    await waitForStatus(a.manager.get(waiting)!, "ready");
+  });
+
+  it("a resume on an instance that cannot decrypt the archive fails without a QR and leaves the session marked for one that can", async () => {
+    const userId = await pairedThenDeployed("wrong-key");
+    // Its SESSION_ENCRYPTION_KEY is another: a configuration mistake, not the session's fault.
+    const misconfigured = runtime("wrong-key", { keys: newKeyRing(), resume: { backoffMs: 300 } });
+    const seen = statusesOf(misconfigured.manager, userId);
+    expect(await misconfigured.resumer.resumeOnce()).toBe(0);
+    seen.stop();
+    await misconfigured.resumer.settled();
+    expect(seen.statuses).not.toContain("qr_ready");
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: true, lease_owner: "", resume_failures: 1 });
+
+    await new Promise((resolve) => setTimeout(resolve, 400)); // due again
+    const configured = runtime("right-key");
+    expect(await configured.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(configured.manager.get(userId)!, "ready");
   });
 
   it("an instance whose starts keep failing leaves waiting sessions to one whose starts work, and says so", async () => {
@@ -335,13 +365,14 @@ describe("SessionResumer against the emulator", () => {
     healthy.registry.start(() => ({ accepting: true, maxConnections: 10 }));
     await healthy.registry.beat();
     // Its browser cannot start: every resume fails after its claim.
-    const broken = runtime("broken", undefined, { backoffMs: 300 }, path.join(dir, "no-such-chromium"));
+    const broken = runtime("broken", { resume: { backoffMs: 300 }, chromePath: path.join(dir, "no-such-chromium") });
     broken.resumer.start(60 * 60_000); // announced; its first round tries both (no instance runs fewer than it)
     await expect.poll(async () => [await failures(users[0]!), await failures(users[1]!)], { timeout: 20_000 }).toEqual([1, 1]);
     await new Promise((resolve) => setTimeout(resolve, 400)); // both due again
 
     // The third failure in a row: it leaves the rest to the healthy instance.
     expect(await broken.resumer.resumeOnce()).toBe(0);
+    await broken.resumer.settled(); // its notes are written
     const counts = await Promise.all(users.map(failures));
     expect([...counts].sort()).toEqual([1, 2]); // it tried one of them again, not the other
     const left = users[counts.indexOf(1)]!;
@@ -355,7 +386,7 @@ describe("SessionResumer against the emulator", () => {
 
   it("runs rounds back to back while sessions are waiting, not one batch per interval", async () => {
     const users = [await pairedThenDeployed("busy-1"), await pairedThenDeployed("busy-2")];
-    const instance = runtime("busy", undefined, { batch: 1 });
+    const instance = runtime("busy", { resume: { batch: 1 } });
     instance.resumer.start(60 * 60_000); // the next interval is an hour away
     try {
       await expect.poll(() => users.filter((userId) => instance.manager.get(userId)).length, { timeout: 20_000 }).toBe(2);

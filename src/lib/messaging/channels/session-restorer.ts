@@ -52,11 +52,15 @@ export class SessionRestorer {
    * be restored (then the local copy is an older version), the profile is deleted, so
    * a logout is never undone and a newer archive never overwritten by an older
    * profile. A stored archive that cannot be restored is logged and recorded, and the
-   * client starts without it (a QR).
+   * client starts without it (a QR) — unless `failIfUnrestorable`: a resume has nobody
+   * to scan a QR, and the cause may be this instance's own (a key missing from its
+   * SESSION_ENCRYPTION_OLD_KEYS), so its start fails instead and the session waits,
+   * still marked, for another try.
    * @throws whatever else the restore threw (PocketBase unreachable, a full disk): the
-   *   start fails rather than run a profile the database may not vouch for.
+   *   start fails rather than run a profile the database may not vouch for; the
+   *   archive's own error with `failIfUnrestorable`.
    */
-  async restore(): Promise<LoadedSession | null> {
+  async restore({ failIfUnrestorable = false }: { failIfUnrestorable?: boolean } = {}): Promise<LoadedSession | null> {
     const userId = this.#userId;
     let loaded: LoadedSession | null;
     try {
@@ -67,6 +71,7 @@ export class SessionRestorer {
       this.#event("restore_failed", { code: errorCode(error) });
       if (!UNRESTORABLE.some((type) => error instanceof type)) throw error;
       await this.#dropProfileFromDatabase("its stored archive cannot be restored");
+      if (failIfUnrestorable) throw error;
       return null;
     }
     this.#last = loaded;

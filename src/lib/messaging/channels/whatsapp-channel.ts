@@ -121,10 +121,11 @@ export class WhatsAppChannel extends EventEmitter {
   /**
    * Restores the stored session into the profile directory (a no-op when it already
    * holds the stored version). Returns what was restored, or null when there is none.
-   * A failed restore is logged and the client starts without it (a QR scan).
+   * A failed restore is logged and the client starts without it (a QR scan) — except
+   * in a resume (`failIfUnrestorable`), see SessionRestorer.restore.
    */
-  restoreSessionFromDatabase(): Promise<LoadedSession | null> {
-    return this.#restorer.restore();
+  restoreSessionFromDatabase(options: { failIfUnrestorable?: boolean } = {}): Promise<LoadedSession | null> {
+    return this.#restorer.restore(options);
   }
 
   /**
@@ -149,7 +150,7 @@ export class WhatsAppChannel extends EventEmitter {
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
       this.#throwIfStopped();
       await this.#setStatus("initializing");
-      await this.restoreSessionFromDatabase();
+      await this.restoreSessionFromDatabase({ failIfUnrestorable: resume });
       this.#throwIfStopped();
       client = createWaClient(this.#options);
       this.#client = client;
