@@ -2,20 +2,17 @@
 // They are rare: a fenced upload stores its file before the transaction that makes the
 // record name it (see saveArchiveFenced in wavault-leases.js), so a PocketBase that dies
 // in between leaves the file behind; so does a failed delete of a replaced or deleted
-// session's file after its commit. Only files last modified before "before" go: a file
-// stored for a save still under way is seconds old. Works the same on local storage and
-// on S3 (PocketBase's filesystem). Answers { deleted, scanned }.
+// session's file after its commit. The ages that decide are PocketBase's own (see
+// sweepArchiveFiles): a file stored for a save still under way is seconds old. Works the
+// same on local storage and on S3 (PocketBase's filesystem). Answers { deleted, scanned }.
 
 routerAdd(
   "POST",
   "/api/wavault/sessions/sweep-files",
   (e) => {
     const lib = require(`${__hooks}/wavault-leases.js`);
-    const body = e.requestInfo().body;
-    const before = new Date(String(body.before || ""));
-    if (isNaN(before.getTime())) throw new BadRequestError('"before" must be an ISO date.');
-    const limit = Math.min(lib.positiveInt(body, "limit"), 10000);
-    return e.json(200, lib.sweepArchiveFiles($app, before.getTime(), limit));
+    const limit = Math.min(lib.positiveInt(e.requestInfo().body, "limit"), 10000);
+    return e.json(200, lib.sweepArchiveFiles($app, limit));
   },
   $apis.requireSuperuserAuth(),
 );

@@ -29,14 +29,15 @@ function beat(txApp, owner, fields, ttlMs) {
   record.set("url", fields.url);
   record.set("accepting", fields.accepting);
   record.set("max_connections", fields.maxConnections);
-  record.set("expires", new Date(Date.now() + ttlMs).toISOString());
+  const expiresAt = new Date(Date.now() + ttlMs).toISOString();
+  record.set("expires", expiresAt);
   txApp.save(record);
   txApp
     .db()
     .newQuery("DELETE FROM whatsapp_instances WHERE expires < {:cutoff}")
     .bind({ cutoff: storedDate(Date.now() - FORGET_AFTER_MS) })
     .execute();
-  return { expiresAt: new Date(Date.now() + ttlMs).toISOString() };
+  return { expiresAt };
 }
 
 /** Deletes `owner`'s record (a no-op when there is none). */

@@ -221,6 +221,9 @@ function saveArchiveFenced(app, held, file, setFields) {
         const record = heldBy(txApp, held.user, held.owner, held.generation);
         // The same record, too: the file is stored in this record's folder.
         if (!record || record.id !== before.id) return;
+        // Still there (nothing, such as the cleanup's sweep, took it meanwhile): a record
+        // never names a missing file, and the archive it replaces is deleted after this.
+        if (!fsys.exists(key)) throw new Error("the stored archive file is gone before it was named");
         record.set("archive", file.name);
         setFields(record);
         txApp.saveNoValidate(record);
@@ -249,33 +252,59 @@ function archiveOf(app, recordId) {
   }
 }
 
+/** A file stored for a save is named by its record seconds later: one unnamed for an hour never will be. */
+const UNNAMED_GRACE_MS = 60 * 60 * 1000;
 /**
- * Deletes up to `limit` files in the sessions' storage folder last modified before
- * `beforeMs` that their record does not name in any of its file fields (a record's
- * current archive is never touched, nor a file whose record cannot be read); returns
- * how many it deleted and looked at.
+ * Files in a folder whose record is gone or names no file wait much longer: after a
+ * database restored from an older backup, such a folder may hold the only good archive
+ * of a session the backup does not know (yet).
  */
-function sweepArchiveFiles(app, beforeMs, limit) {
+const UNREFERENCED_FOLDER_GRACE_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes up to `limit` files in the sessions' storage folder that their record does not
+ * name in any of its file fields: unnamed for over an hour (by PocketBase's clock) in a
+ * folder whose record names files that are all there, or for over 30 days in a folder
+ * whose record is gone or names none. A folder whose record cannot be read, or names a
+ * file that is not there (the database and the storage disagree: a restored backup?), is
+ * left alone. Returns how many it deleted and looked at.
+ */
+function sweepArchiveFiles(app, limit) {
   const collection = app.findCollectionByNameOrId(COLLECTION);
   const fileFields = collection.fields.filter((field) => field.type() === "file").map((field) => field.getName());
   const prefix = collection.id + "/";
+  const now = Date.now();
   const fsys = app.newFilesystem();
-  const named = {}; // record id → the file names it holds ([] when the record is gone, null when unreadable)
   let deleted = 0;
   let scanned = 0;
   try {
+    const folders = new Map(); // record id → its stored files
     const objects = fsys.list(prefix);
-    for (let i = 0; i < objects.length && deleted < limit; i++) {
-      const object = objects[i];
+    for (let i = 0; i < objects.length; i++) {
+      const parts = objects[i].key.slice(prefix.length).split("/");
+      if (parts.length < 2 || !parts[0]) continue;
+      const modTime = objects[i].modTime;
+      // A storage that reports no modification time: the file counts as new.
+      const modifiedMs = modTime.isZero() ? now : modTime.unixMilli();
+      if (!folders.has(parts[0])) folders.set(parts[0], []);
+      folders.get(parts[0]).push({ key: objects[i].key, name: parts.slice(1).join("/"), modifiedMs });
       scanned++;
-      const parts = object.key.slice(prefix.length).split("/");
-      const recordId = parts[0];
-      const name = parts.slice(1).join("/");
-      if (!recordId || !name || object.modTime.unixMilli() >= beforeMs) continue;
-      if (!(recordId in named)) named[recordId] = filesOf(app, recordId, fileFields);
-      const files = named[recordId];
-      if (files === null || files.some((file) => name === file || name.startsWith("thumbs_" + file + "/"))) continue;
-      if (deleteQuietly(app, fsys, object.key)) deleted++;
+    }
+    const recordIds = Array.from(folders.keys());
+    for (let i = 0; i < recordIds.length && deleted < limit; i++) {
+      const files = folders.get(recordIds[i]);
+      const named = filesOf(app, recordIds[i], fileFields);
+      if (named === null) continue;
+      const isNamed = (file) => named.some((name) => file.name === name || file.name.startsWith("thumbs_" + name + "/"));
+      if (named.some((name) => !files.some((file) => file.name === name))) {
+        app.logger().warn("wavault: a session record names an archive file storage does not hold; its folder is left alone", "record", recordIds[i]);
+        continue;
+      }
+      const graceMs = named.length > 0 ? UNNAMED_GRACE_MS : UNREFERENCED_FOLDER_GRACE_MS;
+      for (let j = 0; j < files.length && deleted < limit; j++) {
+        if (isNamed(files[j]) || now - files[j].modifiedMs < graceMs) continue;
+        if (deleteQuietly(app, fsys, files[j].key)) deleted++;
+      }
     }
   } finally {
     fsys.close();

@@ -58,8 +58,8 @@ export interface RunningS3Server {
   objects(prefix?: string): Promise<string[]>;
   /**
    * Copies a directory tree into the bucket, each file an object keyed by its relative
-   * path, leaving out PocketBase's `.attrs` sidecars (as the README's
-   * `aws s3 sync … --exclude "*.attrs"` does).
+   * path and last modified when the file was, leaving out PocketBase's `.attrs`
+   * sidecars (as the README's `aws s3 sync … --exclude "*.attrs"` does).
    */
   syncFrom(dir: string): Promise<void>;
   stop(): Promise<void>;
@@ -106,7 +106,7 @@ export async function startS3Server(bin: string): Promise<RunningS3Server> {
         .sort();
     },
     async syncFrom(dir) {
-      await cp(dir, path.join(root, bucket), { recursive: true, filter: (source) => !source.endsWith(".attrs") });
+      await cp(dir, path.join(root, bucket), { recursive: true, preserveTimestamps: true, filter: (source) => !source.endsWith(".attrs") });
     },
     stop,
   };

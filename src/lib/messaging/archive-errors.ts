@@ -21,6 +21,17 @@ export class ArchiveDecryptError extends Error {
   }
 }
 
+/**
+ * No configured key has the archive's key id: this instance lacks that key (missing from
+ * its SESSION_ENCRYPTION_OLD_KEYS, say); the archive itself may well be sound.
+ */
+export class ArchiveKeyMissingError extends ArchiveDecryptError {
+  constructor(keyId: string) {
+    super(keyId, "no configured key has this id (SESSION_ENCRYPTION_OLD_KEYS?)");
+    this.name = "ArchiveKeyMissingError";
+  }
+}
+
 /** An entry would land outside the target or is not a plain file or directory. */
 export class UnsafeArchiveError extends Error {
   readonly code = "archive_unsafe";

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from "node:crypto";
 
-import { ArchiveCorruptError, ArchiveDecryptError } from "./archive-errors";
+import { ArchiveCorruptError, ArchiveDecryptError, ArchiveKeyMissingError } from "./archive-errors";
 import type { ArchiveKey, ArchiveKeyRing } from "./archive-keys";
 
 /**
@@ -95,7 +95,7 @@ export async function decryptArchiveStream(
       header = readHeader(pending, false);
       if (!header) continue;
       const key = keys.byId.get(header.keyId);
-      if (!key) throw new ArchiveDecryptError(header.keyId, "no configured key has this id (SESSION_ENCRYPTION_OLD_KEYS?)");
+      if (!key) throw new ArchiveKeyMissingError(header.keyId);
       decipher = createDecipheriv("aes-256-gcm", key.key, header.iv);
       decipher.setAAD(header.bytes);
       data = pending.subarray(header.bytes.length);

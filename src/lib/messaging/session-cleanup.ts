@@ -1,5 +1,7 @@
 import { daysAgo } from "../days-ago";
+import { log } from "../log";
 import { sweepArchiveFiles } from "./session-housekeeping";
+import { errorCode } from "./session-store-errors";
 import type { WhatsAppRuntime } from "./whatsapp-runtime";
 
 /** A client still not ready after this long (a QR nobody scanned, a stuck start) is stale. */
@@ -9,8 +11,8 @@ export interface CleanupResult {
   deletedSessions: number;
   closedConnections: number;
   deletedEvents: number;
-  /** Archive files in storage that no session named (see sweepArchiveFiles). */
-  deletedFiles: number;
+  /** Archive files in storage that no session named (see sweepArchiveFiles); null when the sweep failed (logged). */
+  deletedFiles: number | null;
 }
 
 /**
@@ -28,6 +30,10 @@ export async function runSessionCleanup(
   for (const userId of closed) runtime.events.record(userId, "stale_closed", { data: { afterMinutes: STALE_CONNECTION_MS / 60_000 } });
   const deletedSessions = await runtime.store.cleanupOldSessions(retention.sessionDays);
   const deletedEvents = await runtime.events.pruneOlderThan(daysAgo(retention.eventDays));
-  const deletedFiles = await sweepArchiveFiles(runtime.pb);
+  // The deletes above are done: a failed sweep (S3 unreachable, say) is reported, not thrown.
+  const deletedFiles = await sweepArchiveFiles(runtime.pb).catch((error: unknown) => {
+    log("warn", "Could not sweep unnamed archive files", { code: errorCode(error), error: String(error) });
+    return null;
+  });
   return { deletedSessions, closedConnections: closed.length, deletedEvents, deletedFiles };
 }

@@ -8,8 +8,6 @@ import { toStoreError } from "./session-store-errors";
 const CLEANUP_BATCH = 200;
 /** Unnamed archive files deleted per sweep (they are rare: see sweepArchiveFiles). */
 const SWEEP_LIMIT = 1_000;
-/** A stored file no record names is left alone this long: a save stores its file first, then names it. */
-export const UNNAMED_FILE_GRACE_MS = 60 * 60_000;
 
 export interface StorageStats {
   totalSessions: number;
@@ -48,17 +46,18 @@ export async function deleteStaleSessions(
 }
 
 /**
- * Deletes archive files in storage that no session record names and that were last
- * modified over `graceMs` ago (up to 1,000 a call); returns how many. They are left by a
+ * Deletes archive files in storage that no session record names (up to 1,000 a call):
+ * unnamed for over an hour beside their record's archive, or for over 30 days in the
+ * folder of a record that is gone or names none; returns how many. They are left by a
  * PocketBase that died between storing a save's file and naming it in the record, or by
- * a failed delete of a replaced file; each would otherwise stay in storage (local or S3)
- * for good. PocketBase lists and deletes them (the hook route in pb_hooks/archive-files.pb.js).
+ * a failed delete of a replaced or deleted session's file; each would otherwise stay in
+ * storage (local or S3) for good. PocketBase lists and deletes them by its own clock
+ * (the hook route in pb_hooks/archive-files.pb.js).
  * @throws PocketBaseUnavailableError, SessionStoreError
  */
-export async function sweepArchiveFiles(pb: PocketBase, graceMs = UNNAMED_FILE_GRACE_MS): Promise<number> {
-  const before = new Date(Date.now() - graceMs).toISOString();
+export async function sweepArchiveFiles(pb: PocketBase): Promise<number> {
   try {
-    const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { before, limit: SWEEP_LIMIT } });
+    const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: SWEEP_LIMIT } });
     return result.deleted;
   } catch (error) {
     throw toStoreError(error, "sweep unnamed archive files");

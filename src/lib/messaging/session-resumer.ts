@@ -24,17 +24,10 @@ export interface SessionResumerOptions {
   /** A resumed session that ends sooner than this after ready counts as a failure (default 10 min). */
   stableMs?: number;
   /**
-   * A session waiting longer than this (since its lease ended, its record last changed or
-   * its next try fell due) is taken by any instance with room, whatever the others run
-   * (default 2 min): the instance it was left to may be stuck or slow.
+   * A session this instance has left to a less loaded one for longer than this is taken
+   * anyway, if there is room (default 2 min): that instance may be stuck or slow.
    */
   patienceMs?: number;
-}
-
-/** A session to resume, and since when it has waited (by PocketBase's clock). */
-interface Candidate {
-  userId: string;
-  waitingSince: number;
 }
 
 /** How a resumed client's start ended. */
@@ -63,7 +56,8 @@ const MAX_PAGES = 10;
  * With a `registry`, the waiting sessions spread over the instances: before each start
  * this one checks that no other live instance taking sessions runs fewer for its cap
  * (its live leases against its MAX_WHATSAPP_CONNECTIONS); if one does, this one leaves
- * the rest of the round to it. An instance whose last starts failed, or that has no
+ * the session to it — for at most `patienceMs`, then takes it anyway (that one may be
+ * stuck). An instance whose last starts failed, or that has no
  * room, says so in its record and drops out of the comparison (if every one is out,
  * each takes what it can, as without a registry).
  */
@@ -77,6 +71,9 @@ export class SessionResumer {
   /** Resume starts here that failed in a row, and when the last one failed. */
   #failedInARow = 0;
   #lastFailureAt = 0;
+  /** Waiting sessions this instance left to less loaded ones, and since when (this process's clock). */
+  #leftSince = new Map<string, number>();
+  #registryWarnedAt = 0;
 
   constructor(options: SessionResumerOptions) {
     this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, patienceMs: 2 * 60_000, ...options };
@@ -128,24 +125,29 @@ export class SessionResumer {
 
   async #resume(): Promise<number> {
     let started = 0;
-    let heldBack = false;
-    for (const { userId, waitingSince } of await this.#candidates()) {
+    let myTurn: Promise<boolean> | null = null; // asked when needed, again after each start
+    const candidates = await this.#candidates();
+    const leftSince = new Map<string, number>();
+    for (const userId of candidates) {
       if (this.#stopped || started >= this.#options.batch) break;
       if (this.#options.manager.get(userId)) continue; // it may have started since the look-up
       if (!this.#options.manager.canCreateConnection(userId)) {
         void this.#options.registry?.beat(); // full: say so, and leave the rest to other instances
         break;
       }
-      // Left to a less loaded instance, unless it has waited too long for one.
-      const overdue = Date.now() - waitingSince > this.#options.patienceMs;
-      if (!overdue && (heldBack || !(await this.#isMyTurn()))) {
-        heldBack = true;
+      // Left to a less loaded instance, unless this one has left it to them too long.
+      const since = this.#leftSince.get(userId) ?? Date.now();
+      const overdue = Date.now() - since > this.#options.patienceMs;
+      if (!overdue && !(await (myTurn ??= this.#isMyTurn()))) {
+        leftSince.set(userId, since);
         continue;
       }
+      myTurn = null; // this start changes the comparison
       const result = await this.#resumeUser(userId);
       if (result === "full") break;
       if (result === "started") started += 1;
     }
+    this.#leftSince = leftSince; // sessions no longer waiting, or taken, are forgotten
     return started;
   }
 
@@ -176,7 +178,10 @@ export class SessionResumer {
     try {
       peers = await registry.peers();
     } catch (error) {
-      log("warn", "Could not read the other instances; resuming without them", { code: errorCode(error) });
+      if (Date.now() - this.#registryWarnedAt > 60_000) {
+        this.#registryWarnedAt = Date.now();
+        log("warn", "Could not read the other instances; resuming without them", { code: errorCode(error) });
+      }
       return true;
     }
     const other = peers.find((peer) => failing || peer.clients / peer.maxConnections < share);
@@ -215,26 +220,20 @@ export class SessionResumer {
   }
 
   /** Users whose session is to keep running, has an archive and no live lease, longest idle first, leaving out those waiting after failed resumes. */
-  async #candidates(): Promise<Candidate[]> {
+  async #candidates(): Promise<string[]> {
     const { pb } = this.#options;
     const filter = waitingFilter({ dueOnly: true });
-    const due: Candidate[] = [];
+    const due: string[] = [];
     for (let page = 1; page <= MAX_PAGES && due.length < this.#options.batch; page++) {
       let list;
       try {
-        list = await pb.collection(SESSIONS_COLLECTION).getList(page, PAGE, {
-          filter,
-          sort: "last_active",
-          fields: "user,updated,lease_expires,resume_after",
-          skipTotal: true,
-        });
+        list = await pb.collection(SESSIONS_COLLECTION).getList(page, PAGE, { filter, sort: "last_active", fields: "user", skipTotal: true });
       } catch (error) {
         throw toStoreError(error, "find sessions to resume");
       }
       for (const record of list.items) {
         const userId = String(record.user);
-        const waitingSince = Math.max(...[record.updated, record.lease_expires, record.resume_after].map(storedMs));
-        if (!this.#options.manager.get(userId)) due.push({ userId, waitingSince });
+        if (!this.#options.manager.get(userId)) due.push(userId);
       }
       if (list.items.length < PAGE) break;
     }
@@ -338,12 +337,6 @@ export class SessionResumer {
 function waitingFilter({ dueOnly = false }: { dueOnly?: boolean } = {}): string {
   const due = dueOnly ? " && (resume_after = '' || resume_after <= @now)" : "";
   return `keep_running = true && archive != '' && (lease_owner = '' || lease_expires = '' || lease_expires < @now)${due}`;
-}
-
-/** A date field as PocketBase sends it ("2026-01-02 03:04:05.678Z", or "") in ms (0 when unset). */
-function storedMs(value: unknown): number {
-  const ms = typeof value === "string" && value ? Date.parse(value.replace(" ", "T")) : NaN;
-  return Number.isNaN(ms) ? 0 : ms;
 }
 
 /** Resolves with how a client's start ends: ready, a QR (needs a scan), or the channel stopping first. */

@@ -13,6 +13,8 @@ import { createTestUser, startIsolatedPocketBase } from "../../helpers/pocketbas
 
 const SESSIONS = "whatsapp_sessions";
 const TWO_HOURS_AGO = new Date(Date.now() - 2 * 60 * 60_000);
+const TEN_DAYS_AGO = new Date(Date.now() - 10 * 24 * 60 * 60_000);
+const FORTY_DAYS_AGO = new Date(Date.now() - 40 * 24 * 60 * 60_000);
 
 /**
  * The cleanup cron's sweep of archive files no session names (left by a PocketBase that
@@ -60,9 +62,12 @@ describe("sweepArchiveFiles on local storage", () => {
     const currentB = storage(collection, recordB.id, recordB.archive as string);
     await utimes(currentB, TWO_HOURS_AGO, TWO_HOURS_AGO);
     const currentA = storage(collection, recordA.id, recordA.archive as string);
-    // What crashes leave: a file stored for a save that never named it, and the file of a deleted session.
+    // What crashes leave: a file stored for a save that never named it, and the file of a
+    // session deleted long ago (a folder whose record is gone waits 30 days: see below).
     const unnamed = await plant(TWO_HOURS_AGO, collection, recordA.id, "session_unnamed.tar.gz.enc");
-    const ofDeleted = await plant(TWO_HOURS_AGO, collection, "deletedrecord01", "session_gone.tar.gz.enc");
+    const ofDeleted = await plant(FORTY_DAYS_AGO, collection, "deletedrecord01", "session_gone.tar.gz.enc");
+    // A folder whose record the database does not know (a restored backup?), ten days old: kept.
+    const unknown = await plant(TEN_DAYS_AGO, collection, "unknownrecord01", "session_only_copy.tar.gz.enc");
     // A save under way (stored, not yet named), and another collection's old file.
     const underWay = await plant(new Date(), collection, recordA.id, "session_under_way.tar.gz.enc");
     const users = (await admin.collections.getOne("users")).id;
@@ -70,17 +75,26 @@ describe("sweepArchiveFiles on local storage", () => {
 
     expect(await sweepArchiveFiles(admin)).toBe(2);
     expect([unnamed, ofDeleted].map((file) => existsSync(file))).toEqual([false, false]);
-    expect([currentA, currentB, underWay, foreign].map((file) => existsSync(file))).toEqual([true, true, true, true]);
+    expect([currentA, currentB, underWay, unknown, foreign].map((file) => existsSync(file))).toEqual([true, true, true, true, true]);
     // Both sessions still restore from PocketBase.
     for (const user of [a, b]) expect(await newStore().loadSession(user.record.id, path.join(dir, `restored-${user.record.id}`))).not.toBeNull();
     expect(await sweepArchiveFiles(admin)).toBe(0);
   });
 
+  it("leaves alone a folder whose record names a file storage does not hold (the database restored from an older backup)", async () => {
+    const store = newStore();
+    const user = await createTestUser(admin);
+    const record = await store.saveSession(user.record.id, await archiver.archiveSession(path.join(dir, "profile")));
+    // The backup named an archive since replaced (and deleted); the newer one, unnamed, is the only good copy.
+    await rm(storage(record.collectionId, record.id, record.archive as string));
+    const onlyGoodCopy = await plant(TWO_HOURS_AGO, record.collectionId, record.id, "session_newer.tar.gz.enc");
+    expect(await sweepArchiveFiles(admin)).toBe(0);
+    expect(existsSync(onlyGoodCopy)).toBe(true);
+  });
+
   it("is for superusers only", async () => {
     const user = await createTestUser(admin);
-    await expect(user.pb.send("/api/wavault/sessions/sweep-files", { method: "POST", body: { before: new Date().toISOString(), limit: 10 } })).rejects.toMatchObject({
-      status: 403,
-    });
-    await expect(admin.send("/api/wavault/sessions/sweep-files", { method: "POST", body: { before: "not a date", limit: 10 } })).rejects.toMatchObject({ status: 400 });
+    await expect(user.pb.send("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: 10 } })).rejects.toMatchObject({ status: 403 });
+    await expect(admin.send("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: "many" } })).rejects.toMatchObject({ status: 400 });
   });
 });

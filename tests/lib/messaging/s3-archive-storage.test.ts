@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import PocketBase from "pocketbase";
@@ -109,16 +109,23 @@ describe("archives in S3 storage", () => {
     const lease = await leases().claim(userId);
     await newStore().saveSession(userId, await archiver.archiveSession(profile), undefined, {}, lease);
     const record = await admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
-    // What a PocketBase that died between storing a save's file and naming it leaves behind.
+    // What a PocketBase that died between storing a save's file and naming it leaves
+    // behind, two hours ago; and a save's file stored just now, not yet named.
     const planted = path.join(dir, "planted");
-    await mkdir(path.join(planted, record.collectionId, record.id), { recursive: true });
-    await writeFile(path.join(planted, record.collectionId, record.id, "session_unnamed.tar.gz.enc"), "left behind");
+    const folder = path.join(planted, record.collectionId, record.id);
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, "session_unnamed.tar.gz.enc"), "left behind");
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+    await utimes(path.join(folder, "session_unnamed.tar.gz.enc"), twoHoursAgo, twoHoursAgo);
+    await writeFile(path.join(folder, "session_under_way.tar.gz.enc"), "being saved");
     await s3.syncFrom(planted);
-    expect(await objectsOf(userId)).toHaveLength(2);
+    expect(await objectsOf(userId)).toHaveLength(3);
 
-    // Its grace period over (the object was just written): PocketBase lists the bucket and deletes it.
-    expect(await sweepArchiveFiles(admin, -60_000)).toBeGreaterThanOrEqual(1);
-    expect(await objectsOf(userId)).toEqual([expect.stringMatching(new RegExp(`/${record.archive}$`))]);
+    // PocketBase lists the bucket and deletes the old one only (by S3's LastModified).
+    expect(await sweepArchiveFiles(admin)).toBe(1);
+    const left = await objectsOf(userId);
+    expect(left).toHaveLength(2);
+    expect(left).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`/${record.archive}$`)), expect.stringMatching(/\/session_under_way\.tar\.gz\.enc$/)]));
     expect(await newStore().loadSession(userId, path.join(dir, "restored"))).not.toBeNull();
   });
 

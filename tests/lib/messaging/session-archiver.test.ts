@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ArchiveCorruptError,
   ArchiveDecryptError,
+  ArchiveKeyMissingError,
   ArchiveTooLargeError,
   ProfileEmptyError,
   UnsafeArchiveError,
@@ -238,7 +239,7 @@ describe("SessionArchiver", () => {
 
     it("refuses an archive made with a key it does not hold", async () => {
       const archive = await readArchive(await newArchiver().archiveSession(profile));
-      await expectRefused(archive, ArchiveDecryptError, /no configured key/);
+      await expectRefused(archive, ArchiveKeyMissingError, /no configured key/);
     });
 
     it("refuses an archive whose checksum differs from the recorded one", async () => {

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 
 import { log } from "../../log";
-import { ArchiveCorruptError, ArchiveDecryptError, ArchiveTooLargeError, UnsafeArchiveError } from "../archive-errors";
+import { ArchiveCorruptError, ArchiveDecryptError, ArchiveKeyMissingError, ArchiveTooLargeError, UnsafeArchiveError } from "../archive-errors";
 import { VERSION_MARKER, type DatabaseSessionStore, type LoadedSession } from "../database-session-store";
 import type { SessionEventType } from "../session-event-log";
 import { errorCode } from "../session-store-errors";
@@ -52,15 +52,15 @@ export class SessionRestorer {
    * be restored (then the local copy is an older version), the profile is deleted, so
    * a logout is never undone and a newer archive never overwritten by an older
    * profile. A stored archive that cannot be restored is logged and recorded, and the
-   * client starts without it (a QR) — unless `failIfUnrestorable`: a resume has nobody
-   * to scan a QR, and the cause may be this instance's own (a key missing from its
-   * SESSION_ENCRYPTION_OLD_KEYS), so its start fails instead and the session waits,
-   * still marked, for another try.
+   * client starts without it (a QR) — unless `failIfKeyMissing` and this instance lacks
+   * the archive's key: a resume has nobody to scan a QR, and the cause is this
+   * instance's configuration, not the archive, so the start fails instead and the
+   * session waits, still marked, for an instance that has the key.
    * @throws whatever else the restore threw (PocketBase unreachable, a full disk): the
-   *   start fails rather than run a profile the database may not vouch for; the
-   *   archive's own error with `failIfUnrestorable`.
+   *   start fails rather than run a profile the database may not vouch for;
+   *   ArchiveKeyMissingError with `failIfKeyMissing`.
    */
-  async restore({ failIfUnrestorable = false }: { failIfUnrestorable?: boolean } = {}): Promise<LoadedSession | null> {
+  async restore({ failIfKeyMissing = false }: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
     const userId = this.#userId;
     let loaded: LoadedSession | null;
     try {
@@ -71,7 +71,7 @@ export class SessionRestorer {
       this.#event("restore_failed", { code: errorCode(error) });
       if (!UNRESTORABLE.some((type) => error instanceof type)) throw error;
       await this.#dropProfileFromDatabase("its stored archive cannot be restored");
-      if (failIfUnrestorable) throw error;
+      if (failIfKeyMissing && error instanceof ArchiveKeyMissingError) throw error;
       return null;
     }
     this.#last = loaded;

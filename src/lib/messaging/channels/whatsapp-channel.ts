@@ -122,9 +122,10 @@ export class WhatsAppChannel extends EventEmitter {
    * Restores the stored session into the profile directory (a no-op when it already
    * holds the stored version). Returns what was restored, or null when there is none.
    * A failed restore is logged and the client starts without it (a QR scan) — except
-   * in a resume (`failIfUnrestorable`), see SessionRestorer.restore.
+   * a resume on an instance without the archive's key (`failIfKeyMissing`), see
+   * SessionRestorer.restore.
    */
-  restoreSessionFromDatabase(options: { failIfUnrestorable?: boolean } = {}): Promise<LoadedSession | null> {
+  restoreSessionFromDatabase(options: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
     return this.#restorer.restore(options);
   }
 
@@ -150,7 +151,7 @@ export class WhatsAppChannel extends EventEmitter {
       if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
       this.#throwIfStopped();
       await this.#setStatus("initializing");
-      await this.restoreSessionFromDatabase({ failIfUnrestorable: resume });
+      await this.restoreSessionFromDatabase({ failIfKeyMissing: resume });
       this.#throwIfStopped();
       client = createWaClient(this.#options);
       this.#client = client;
