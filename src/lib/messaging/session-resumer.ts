@@ -3,7 +3,8 @@ import type PocketBase from "pocketbase";
 import { log } from "../log";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { ConnectionManager } from "./connection-manager";
-import type { InstanceRegistry, InstanceStanding } from "./instance-registry";
+import type { InstanceRegistry } from "./instance-registry";
+import { ResumeShare } from "./resume-share";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
 import { errorCode, toStoreError } from "./session-store-errors";
 
@@ -12,8 +13,8 @@ export interface SessionResumerOptions {
   manager: ConnectionManager;
   /**
    * The instances that resume sessions: this one is announced there while it resumes,
-   * and holds back while another live one runs fewer sessions for its cap. Without it,
-   * every instance takes what it has room for.
+   * and leaves waiting sessions to one that runs fewer for its cap (see ResumeShare).
+   * Without it, every instance takes what it has room for.
    */
   registry?: InstanceRegistry;
   /** At most this many sessions started per round, one after another (default 10). */
@@ -33,8 +34,6 @@ export interface SessionResumerOptions {
 /** How a resumed client's start ended. */
 type Outcome = "ready" | "needs_qr" | "ended";
 
-/** After this many failed starts in a row here (within maxBackoffMs), waiting sessions go to other instances first. */
-const FAILING_AFTER = 3;
 const PAGE = 200;
 const MAX_PAGES = 10;
 
@@ -53,13 +52,9 @@ const MAX_PAGES = 10;
  * session (`resume_failures`, `resume_after`), so every instance waits for the same next
  * try, and the claim's transaction checks it is due.
  *
- * With a `registry`, the waiting sessions spread over the instances: before each start
- * this one checks that no other live instance taking sessions runs fewer for its cap
- * (its live leases against its MAX_WHATSAPP_CONNECTIONS); if one does, this one leaves
- * the session to it — for at most `patienceMs`, then takes it anyway (that one may be
- * stuck). An instance whose last starts failed, or that has no
- * room, says so in its record and drops out of the comparison (if every one is out,
- * each takes what it can, as without a registry).
+ * With a `registry`, the waiting sessions spread over the instances (ResumeShare): a
+ * session is left, for at most `patienceMs`, to a live instance that runs fewer for its
+ * cap, and while this instance's starts keep failing, to any that takes sessions.
  */
 export class SessionResumer {
   readonly #options: Required<Omit<SessionResumerOptions, "pb" | "manager" | "registry">> & SessionResumerOptions;
@@ -68,22 +63,19 @@ export class SessionResumer {
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<number> | null = null;
   #stopped = false;
-  /** Resume starts here that failed in a row, and when the last one failed. */
-  #failedInARow = 0;
-  #lastFailureAt = 0;
-  /** Waiting sessions this instance left to less loaded ones, and since when (this process's clock). */
-  #leftSince = new Map<string, number>();
-  #registryWarnedAt = 0;
+  readonly #share: ResumeShare;
 
   constructor(options: SessionResumerOptions) {
     this.#options = { batch: 10, backoffMs: 60_000, maxBackoffMs: 30 * 60_000, stableMs: 10 * 60_000, patienceMs: 2 * 60_000, ...options };
+    const { manager, registry, patienceMs, maxBackoffMs } = this.#options;
+    this.#share = new ResumeShare({ manager, registry, patienceMs, failingWindowMs: maxBackoffMs });
   }
 
   /** Runs a round now and then every `intervalMs`, until `stop()`. */
   start(intervalMs: number): void {
     if (this.#timer) return;
     this.#stopped = false;
-    this.#options.registry?.start(() => this.#standing());
+    this.#share.announce(() => this.#stopped);
     void this.#resumeWhileBusy();
     this.#timer = setInterval(() => void this.#resumeWhileBusy(), intervalMs);
     this.#timer.unref();
@@ -104,7 +96,7 @@ export class SessionResumer {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#options.registry?.leave();
+    await this.#share.leave();
   }
 
   /** One round (joins one under way): returns how many sessions it started. */
@@ -125,78 +117,22 @@ export class SessionResumer {
 
   async #resume(): Promise<number> {
     let started = 0;
-    let myTurn: Promise<boolean> | null = null; // asked when needed, again after each start
     const candidates = await this.#candidates();
-    const leftSince = new Map<string, number>();
+    const share = this.#share.round();
     for (const userId of candidates) {
       if (this.#stopped || started >= this.#options.batch) break;
       if (this.#options.manager.get(userId)) continue; // it may have started since the look-up
       if (!this.#options.manager.canCreateConnection(userId)) {
-        void this.#options.registry?.beat(); // full: say so, and leave the rest to other instances
+        this.#share.full(); // and leave the rest to other instances
         break;
       }
-      // Left to a less loaded instance, unless this one has left it to them too long.
-      const since = this.#leftSince.get(userId) ?? Date.now();
-      const overdue = Date.now() - since > this.#options.patienceMs;
-      if (!overdue && !(await (myTurn ??= this.#isMyTurn()))) {
-        leftSince.set(userId, since);
-        continue;
-      }
-      myTurn = null; // this start changes the comparison
+      if (!(await share.take(userId))) continue; // left to a less loaded instance, for now
       const result = await this.#resumeUser(userId);
       if (result === "full") break;
       if (result === "started") started += 1;
     }
-    this.#leftSince = leftSince; // sessions no longer waiting, or taken, are forgotten
+    share.end();
     return started;
-  }
-
-  /** What this instance's record says: whether it takes more sessions now. */
-  #standing(): InstanceStanding {
-    const { manager } = this.#options;
-    return { accepting: !this.#stopped && manager.hasRoom() && !this.#failing(), maxConnections: manager.maxConnections };
-  }
-
-  /** Whether this instance's last resume starts failed (its browser or WhatsApp Web broken here, say). */
-  #failing(): boolean {
-    return this.#failedInARow >= FAILING_AFTER && Date.now() - this.#lastFailureAt < this.#options.maxBackoffMs;
-  }
-
-  /**
-   * Whether this instance takes the next waiting session: no other live instance that
-   * takes sessions runs fewer for its cap (on a tie both take), and, while this one's
-   * starts fail, there is no such instance at all. When the instances cannot be read,
-   * yes: the spread is a preference, the lease claim is what keeps a session from
-   * starting twice.
-   */
-  async #isMyTurn(): Promise<boolean> {
-    const { registry, manager } = this.#options;
-    if (!registry) return true;
-    const share = manager.list().length / manager.maxConnections;
-    const failing = this.#failing();
-    let peers;
-    try {
-      peers = await registry.peers();
-    } catch (error) {
-      if (Date.now() - this.#registryWarnedAt > 60_000) {
-        this.#registryWarnedAt = Date.now();
-        log("warn", "Could not read the other instances; resuming without them", { code: errorCode(error) });
-      }
-      return true;
-    }
-    const other = peers.find((peer) => failing || peer.clients / peer.maxConnections < share);
-    if (other) {
-      log("info", "Leaving waiting sessions to another instance", { instance: other.instanceId, itsClients: other.clients, clients: manager.list().length, failing });
-    }
-    return !other;
-  }
-
-  /** Counts a resume start here that failed (or ended before ready); a ready one ends the run. */
-  #countStart(failed: boolean): void {
-    const wasFailing = this.#failing();
-    this.#failedInARow = failed ? this.#failedInARow + 1 : 0;
-    if (failed) this.#lastFailureAt = Date.now();
-    if (this.#failing() !== wasFailing) void this.#options.registry?.beat(); // tell the others now
   }
 
   /**
@@ -256,7 +192,7 @@ export class SessionResumer {
       if (["not_wanted", "leased_elsewhere", "shutting_down", "channel_stopped"].includes(code) || this.#stopped) return "skipped";
       if (code === "connection_limit") return "full";
       const generation = own?.claimedGeneration ?? null;
-      if (generation !== null) this.#countStart(true); // failed here, not for want of PocketBase before the claim
+      if (generation !== null) this.#share.countStart(true); // failed here, not for want of PocketBase before the claim
       this.#note(userId, generation, "failed", code);
       return "skipped";
     }
@@ -270,11 +206,11 @@ export class SessionResumer {
     const outcome = await outcomeOf(channel);
     if (outcome === "ended") {
       if (channel.stoppedByUser || this.#stopped) return;
-      this.#countStart(true);
+      this.#share.countStart(true);
       this.#note(userId, channel.claimedGeneration, "failed", "ended_before_ready");
       return;
     }
-    this.#countStart(false); // ready, or a QR: the browser and WhatsApp Web work here
+    this.#share.countStart(false); // ready, or a QR: the browser and WhatsApp Web work here
     if (outcome === "needs_qr") {
       // Nobody is there to scan it: stop, and leave the session to the user's next connect.
       log("warn", "A resumed session asks for a QR (unlinked on the phone?); stopping it", { userId });
