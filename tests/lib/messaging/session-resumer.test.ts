@@ -393,17 +393,17 @@ describe("SessionResumer against the emulator", () => {
     }
   });
 
-  it("resumes from the server's start on: a new instance brings a deployed session back by itself", async () => {
-    const userId = await pairedThenDeployed("boot");
+  /** A wavault instance in its own process, started as a server starts (resuming every second), until `stop()` (SIGTERM). */
+  const boot = (instanceId: string) => {
     const env = {
       POCKETBASE_URL: pocketbase.url,
       POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
       POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
       SESSION_ENCRYPTION_KEY: keys.current.key.toString("base64"),
-      SESSION_TMP_DIR: path.join(dir, "boot-sessions"),
+      SESSION_TMP_DIR: path.join(dir, `${instanceId}-sessions`),
       WA_WEB_VERSION: EMULATOR_WEB_VERSION,
       WA_WEB_CACHE_DIR: webCacheDir,
-      INSTANCE_ID: "booted-instance",
+      INSTANCE_ID: instanceId,
       SESSION_RESUME_INTERVAL_MS: "1000",
     };
     const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/booted-instance.ts"], {
@@ -411,6 +411,36 @@ describe("SessionResumer against the emulator", () => {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    return {
+      stop: () => {
+        child.kill("SIGTERM");
+        return exited;
+      },
+    };
+  };
+
+  it("two instances started from the configuration share the sessions a deploy leaves: two each", async () => {
+    const instances = [boot("booted-a"), boot("booted-b")];
+    const users: string[] = [];
+    try {
+      const live = async () => (await admin.send<{ instances: unknown[] }>("/api/wavault/instances", { method: "GET" })).instances.length;
+      await expect.poll(live, { timeout: 30_000 }).toBe(2);
+      // Sessions released one after another, as a rolling deploy releases them.
+      for (const name of ["one", "two", "three", "four"]) users.push(await pairedThenDeployed(`booted-${name}`));
+      const owners = async () => Promise.all(users.map(async (userId) => String((await sessionOf(userId)).lease_owner).split("/")[0]));
+      await expect.poll(async () => (await owners()).filter(Boolean).length, { timeout: 60_000, interval: 250 }).toBe(4);
+      expect((await owners()).sort()).toEqual(["booted-a", "booted-a", "booted-b", "booted-b"]);
+    } finally {
+      expect(await Promise.all(instances.map((instance) => instance.stop()))).toEqual([0, 0]);
+    }
+    for (const userId of users) expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true });
+    expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([]);
+  }, 120_000);
+
+  it("resumes from the server's start on: a new instance brings a deployed session back by itself", async () => {
+    const userId = await pairedThenDeployed("boot");
+    const instance = boot("booted-instance");
+    let exitCode: number | null = null;
     try {
       await expect
         .poll(async () => (await sessionOf(userId)).status, { timeout: 60_000, interval: 250 })
@@ -421,9 +451,9 @@ describe("SessionResumer against the emulator", () => {
         expect.objectContaining({ owner: (await sessionOf(userId)).lease_owner, instance_id: "booted-instance", accepting: true }),
       ]);
     } finally {
-      child.kill("SIGTERM");
+      exitCode = await instance.stop();
     }
-    expect(await exited).toBe(0);
+    expect(exitCode).toBe(0);
     expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true }); // a deploy's stop: it stays marked
     expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([]); // ...and leaves when it stops
   }, 90_000);
