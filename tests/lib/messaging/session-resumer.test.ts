@@ -1,89 +1,25 @@
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import type PocketBase from "pocketbase";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { parseEnv } from "../../../src/env";
-import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { SessionNotWantedError } from "../../../src/lib/messaging/session-lease";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
-import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { newKeyRing } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
-import { startIsolatedPocketBase } from "../../helpers/pocketbase";
-import { closed, connectPaired, newRuntime, waitForStatus, type RuntimeOptions } from "../../helpers/whatsapp-runtime";
+import { useResumeFixture } from "../../helpers/resume-fixture";
+import { closed, connectPaired, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 const SESSIONS = "whatsapp_sessions";
 
 /**
  * Sessions come back by themselves: a SessionResumer starts the sessions that are to
- * keep running and that no instance runs. Its own PocketBase: a resumer looks at every
- * session in the database, and the shared one holds other tests' sessions.
+ * keep running and that no instance runs (how they spread over several instances:
+ * resume-share.test.ts).
  */
 describe("SessionResumer against the emulator", () => {
-  let pocketbase: Awaited<ReturnType<typeof startIsolatedPocketBase>>;
-  let admin: PocketBase;
-  let dir: string;
-  let webCacheDir: string;
-  const keys = newKeyRing();
-  const runtimes: ReturnType<typeof newRuntime>[] = [];
-  const runtime = (name: string, options: Partial<Pick<RuntimeOptions, "maxConnections" | "resume" | "chromePath" | "keys">> = {}) => {
-    const created = newRuntime({ admin, keys, sessionRoot: path.join(dir, name), webCacheDir, instanceId: `instance-${name}`, ...options });
-    runtimes.push(created);
-    return created;
-  };
-  const newUser = async () => {
-    const email = `resume-${randomBytes(6).toString("hex")}@wavault.test`;
-    return (await admin.collection("users").create({ email, password: "password-1234", passwordConfirm: "password-1234" })).id as string;
-  };
-  const sessionOf = (userId: string) => admin.collection(SESSIONS).getFirstListItem(`user = "${userId}"`);
-  /** A user paired on a first instance that then stops for a deploy (SIGTERM): the session is stored, its lease released. */
-  const pairedThenDeployed = async (name: string) => {
-    const userId = await newUser();
-    const first = runtime(`${name}-before-deploy`);
-    await connectPaired(first.manager, userId);
-    await first.manager.stopAll();
-    return userId;
-  };
-  /** Starts whatever the resumer starts for `userId`, and records its statuses from the beginning. */
-  const statusesOf = (manager: ReturnType<typeof newRuntime>["manager"], userId: string) => {
-    const statuses: SessionStatus[] = [];
-    const watch = setInterval(() => {
-      const channel = manager.get(userId);
-      if (channel && statuses.length === 0) {
-        statuses.push(channel.status);
-        channel.on("status", (status: SessionStatus) => statuses.push(status));
-      }
-    }, 1);
-    return { statuses, stop: () => clearInterval(watch) };
-  };
-
-  beforeAll(async () => {
-    pocketbase = await startIsolatedPocketBase();
-    admin = await pocketbase.admin();
-    dir = await mkdtemp(path.join(os.tmpdir(), "wavault-resume-"));
-    webCacheDir = path.join(dir, "web-cache");
-    await writeEmulatorCache(webCacheDir, { qrRotateMs: 400 });
-  });
-  afterEach(async () => {
-    // Each test sees only its own sessions to resume: the others' are stopped and unmarked.
-    for (const { manager, resumer, registry } of runtimes.splice(0)) {
-      await resumer.stop();
-      await registry.leave(); // one a test announced itself
-      await manager.stopAll();
-    }
-    for (const record of await admin.collection(SESSIONS).getFullList({ filter: "keep_running = true" })) {
-      await admin.collection(SESSIONS).update(record.id, { keep_running: false });
-    }
-  });
-  afterAll(async () => {
-    await pocketbase?.dispose();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const world = useResumeFixture();
+  const { runtime, newUser, sessionOf, pairedThenDeployed, statusesOf, boot } = world;
 
   it("brings a session stopped by a deploy back on another instance, ready without a QR and without a connect", async () => {
     const userId = await pairedThenDeployed("deploy");
@@ -91,10 +27,10 @@ describe("SessionResumer against the emulator", () => {
 
     const next = runtime("deploy-after");
     const env = parseEnv({
-      POCKETBASE_URL: pocketbase.url,
-      POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
-      POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
-      SESSION_ENCRYPTION_KEY: keys.current.key.toString("base64"),
+      POCKETBASE_URL: world.pocketbase.url,
+      POCKETBASE_ADMIN_EMAIL: world.pocketbase.adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: world.pocketbase.adminPassword,
+      SESSION_ENCRYPTION_KEY: world.keys.current.key.toString("base64"),
     });
     expect((await getWhatsAppHealth(env, next.runtime)).waitingToResume).toBe(1); // operators see it waiting
     const seen = statusesOf(next.manager, userId);
@@ -136,7 +72,7 @@ describe("SessionResumer against the emulator", () => {
     const userId = await pairedThenDeployed("crash");
     const record = await sessionOf(userId);
     // A crashed owner: the lease is held, unreleased, and lapses on its own.
-    await admin.collection(SESSIONS).update(record.id, {
+    await world.admin.collection(SESSIONS).update(record.id, {
       lease_owner: "crashed/0000",
       lease_generation: record.lease_generation + 1,
       lease_expires: new Date(Date.now() + 1_500).toISOString(),
@@ -212,14 +148,14 @@ describe("SessionResumer against the emulator", () => {
     const userId = await pairedThenDeployed("steady");
     const record = await sessionOf(userId);
     const failedBefore = { resume_failures: 3, resume_after: new Date(Date.now() - 1_000).toISOString() };
-    await admin.collection(SESSIONS).update(record.id, failedBefore);
+    await world.admin.collection(SESSIONS).update(record.id, failedBefore);
     const instance = runtime("steady", { resume: { stableMs: 1_500 } });
     expect(await instance.resumer.resumeOnce()).toBe(1);
     await waitForStatus(instance.manager.get(userId)!, "ready");
     expect(await sessionOf(userId)).toMatchObject({ resume_failures: 3 }); // ready is not enough: it must stay up
     await expect.poll(async () => Number((await sessionOf(userId)).resume_failures), { timeout: 10_000 }).toBe(0);
 
-    await admin.collection(SESSIONS).update(record.id, failedBefore);
+    await world.admin.collection(SESSIONS).update(record.id, failedBefore);
     await new UserSessionService(instance.runtime).disconnect(userId);
     expect(await sessionOf(userId)).toMatchObject({ keep_running: false, resume_failures: 0, resume_after: "" });
   });
@@ -266,7 +202,7 @@ describe("SessionResumer against the emulator", () => {
     const userId = await newUser();
     // A stored profile with no WhatsApp login in it, marked to keep running.
     const seeded = runtime("qr-seed");
-    const profile = path.join(dir, "qr-profile");
+    const profile = path.join(world.dir, "qr-profile");
     await writeFakeProfile(profile);
     const lease = await seeded.leases.claim(userId);
     await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
@@ -297,48 +233,6 @@ describe("SessionResumer against the emulator", () => {
     await other.manager.stopAll();
   });
 
-  it("spreads waiting sessions over the instances: one holds back while another live instance runs fewer", async () => {
-    const users = [await pairedThenDeployed("spread-1"), await pairedThenDeployed("spread-2"), await pairedThenDeployed("spread-3")];
-    const running = (instance: typeof a) => users.filter((userId) => instance.manager.get(userId)).length;
-    const a = runtime("spread-a", { resume: { batch: 1 } });
-    a.registry.start(() => ({ accepting: true, maxConnections: 10 }));
-    expect(await a.resumer.resumeOnce()).toBe(1); // alone: it takes one
-
-    const b = runtime("spread-b");
-    const standingOfB = { accepting: true, maxConnections: 10 };
-    b.registry.start(() => standingOfB);
-    await b.registry.beat();
-    expect(await a.resumer.resumeOnce()).toBe(0); // B runs none: A leaves the sessions to it
-    expect(await a.resumer.countWaiting()).toEqual({ waiting: 2, failing: 0 });
-
-    standingOfB.accepting = false; // B is full
-    await b.registry.beat();
-    expect(await a.resumer.resumeOnce()).toBe(1);
-    expect(running(a)).toBe(2);
-
-    standingOfB.accepting = true;
-    await b.registry.beat();
-    expect(await a.resumer.resumeOnce()).toBe(0);
-    expect(await b.resumer.resumeOnce()).toBe(1); // B takes the last one (A runs 2)
-    expect(running(b)).toBe(1);
-    for (const userId of users) await waitForStatus((a.manager.get(userId) ?? b.manager.get(userId))!, "ready");
-  });
-
-  it("takes a session it left to another instance once it has left it there longer than its patience (that one may be stuck)", async () => {
-    const users = [await pairedThenDeployed("patience-1"), await pairedThenDeployed("patience-2")];
-    const a = runtime("patience-a", { resume: { batch: 1, patienceMs: 1_500 } });
-    expect(await a.resumer.resumeOnce()).toBe(1);
-    const waiting = users.find((userId) => !a.manager.get(userId))!;
-    // B announces that it takes sessions, runs none, and never resumes anything.
-    const b = runtime("patience-b");
-    b.registry.start(() => ({ accepting: true, maxConnections: 10 }));
-    await b.registry.beat();
-    expect(await a.resumer.resumeOnce()).toBe(0); // left to B, from now on
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
-    expect(await a.resumer.resumeOnce()).toBe(1); // B did not take it: A does
-    await waitForStatus(a.manager.get(waiting)!, "ready");
-  });
-
   it("a resume on an instance that cannot decrypt the archive fails without a QR and leaves the session marked for one that can", async () => {
     const userId = await pairedThenDeployed("wrong-key");
     // Its SESSION_ENCRYPTION_KEY is another: a configuration mistake, not the session's fault.
@@ -356,32 +250,6 @@ describe("SessionResumer against the emulator", () => {
     await waitForStatus(configured.manager.get(userId)!, "ready");
   });
 
-  it("an instance whose starts keep failing leaves waiting sessions to one whose starts work, and says so", async () => {
-    const users = [await pairedThenDeployed("broken-1"), await pairedThenDeployed("broken-2")];
-    const failures = async (userId: string) => Number((await sessionOf(userId)).resume_failures);
-    const healthy = runtime("broken-healthy");
-    healthy.registry.start(() => ({ accepting: true, maxConnections: 10 }));
-    await healthy.registry.beat();
-    // Its browser cannot start: every resume fails after its claim.
-    const broken = runtime("broken", { resume: { backoffMs: 300 }, chromePath: path.join(dir, "no-such-chromium") });
-    broken.resumer.start(60 * 60_000); // announced; its first round tries both (no instance runs fewer than it)
-    await expect.poll(async () => [await failures(users[0]!), await failures(users[1]!)], { timeout: 20_000 }).toEqual([1, 1]);
-    await new Promise((resolve) => setTimeout(resolve, 400)); // both due again
-
-    // The third failure in a row: it leaves the rest to the healthy instance.
-    expect(await broken.resumer.resumeOnce()).toBe(0);
-    await broken.resumer.settled(); // its notes are written
-    const counts = await Promise.all(users.map(failures));
-    expect([...counts].sort()).toEqual([1, 2]); // it tried one of them again, not the other
-    const left = users[counts.indexOf(1)]!;
-    await expect
-      .poll(async () => (await admin.collection("whatsapp_instances").getFirstListItem(admin.filter("owner = {:o}", { o: broken.leases.owner }))).accepting)
-      .toBe(false);
-
-    expect(await healthy.resumer.resumeOnce()).toBeGreaterThanOrEqual(1);
-    await waitForStatus(healthy.manager.get(left)!, "ready");
-  });
-
   it("runs rounds back to back while sessions are waiting, not one batch per interval", async () => {
     const users = [await pairedThenDeployed("busy-1"), await pairedThenDeployed("busy-2")];
     const instance = runtime("busy", { resume: { batch: 1 } });
@@ -393,50 +261,6 @@ describe("SessionResumer against the emulator", () => {
     }
   });
 
-  /** A wavault instance in its own process, started as a server starts (resuming every second), until `stop()` (SIGTERM). */
-  const boot = (instanceId: string) => {
-    const env = {
-      POCKETBASE_URL: pocketbase.url,
-      POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
-      POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
-      SESSION_ENCRYPTION_KEY: keys.current.key.toString("base64"),
-      SESSION_TMP_DIR: path.join(dir, `${instanceId}-sessions`),
-      WA_WEB_VERSION: EMULATOR_WEB_VERSION,
-      WA_WEB_CACHE_DIR: webCacheDir,
-      INSTANCE_ID: instanceId,
-      SESSION_RESUME_INTERVAL_MS: "1000",
-    };
-    const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/booted-instance.ts"], {
-      env: { ...process.env, ...env, NEXT_RUNTIME: "nodejs", NODE_ENV: "production" },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    return {
-      stop: () => {
-        child.kill("SIGTERM");
-        return exited;
-      },
-    };
-  };
-
-  it("two instances started from the configuration share the sessions a deploy leaves: two each", async () => {
-    const instances = [boot("booted-a"), boot("booted-b")];
-    const users: string[] = [];
-    try {
-      const live = async () => (await admin.send<{ instances: unknown[] }>("/api/wavault/instances", { method: "GET" })).instances.length;
-      await expect.poll(live, { timeout: 30_000 }).toBe(2);
-      // Sessions released one after another, as a rolling deploy releases them.
-      for (const name of ["one", "two", "three", "four"]) users.push(await pairedThenDeployed(`booted-${name}`));
-      const owners = async () => Promise.all(users.map(async (userId) => String((await sessionOf(userId)).lease_owner).split("/")[0]));
-      await expect.poll(async () => (await owners()).filter(Boolean).length, { timeout: 60_000, interval: 250 }).toBe(4);
-      expect((await owners()).sort()).toEqual(["booted-a", "booted-a", "booted-b", "booted-b"]);
-    } finally {
-      expect(await Promise.all(instances.map((instance) => instance.stop()))).toEqual([0, 0]);
-    }
-    for (const userId of users) expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true });
-    expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([]);
-  }, 120_000);
-
   it("resumes from the server's start on: a new instance brings a deployed session back by itself", async () => {
     const userId = await pairedThenDeployed("boot");
     const instance = boot("booted-instance");
@@ -447,7 +271,7 @@ describe("SessionResumer against the emulator", () => {
         .toBe("ready");
       expect((await sessionOf(userId)).lease_owner).toMatch(/^booted-instance\//);
       // It announces itself to the other instances while it resumes sessions...
-      expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([
+      expect(await world.admin.collection("whatsapp_instances").getFullList()).toEqual([
         expect.objectContaining({ owner: (await sessionOf(userId)).lease_owner, instance_id: "booted-instance", accepting: true }),
       ]);
     } finally {
@@ -455,6 +279,6 @@ describe("SessionResumer against the emulator", () => {
     }
     expect(exitCode).toBe(0);
     expect(await sessionOf(userId)).toMatchObject({ lease_owner: "", keep_running: true }); // a deploy's stop: it stays marked
-    expect(await admin.collection("whatsapp_instances").getFullList()).toEqual([]); // ...and leaves when it stops
+    expect(await world.admin.collection("whatsapp_instances").getFullList()).toEqual([]); // ...and leaves when it stops
   }, 90_000);
 });
