@@ -1,7 +1,7 @@
 // Shared by archive-files.pb.js: the cleanup cron's sweep of archive files no session
 // record names.
 
-const { deleteQuietly } = require(`${__hooks}/wavault-leases.js`);
+const { deleteQuietly, isNoRows } = require(`${__hooks}/wavault-leases.js`);
 
 const COLLECTION = "whatsapp_sessions";
 
@@ -71,7 +71,7 @@ function filesOf(app, recordId, fileFields) {
   try {
     record = app.findRecordById(COLLECTION, recordId);
   } catch (error) {
-    return String(error).includes("no rows in result set") ? [] : null;
+    return isNoRows(error) ? [] : null;
   }
   return fileFields.flatMap((field) => record.getStringSlice(field));
 }

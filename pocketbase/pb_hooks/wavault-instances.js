@@ -3,22 +3,14 @@
 // same clock the leases use, so instances whose clocks disagree still agree on who is
 // live and how many live leases each one holds.
 
+const { findFirstOrNull, storedDate } = require(`${__hooks}/wavault-leases.js`);
+
 const INSTANCES = "whatsapp_instances";
 /** A record expired this long ago belongs to an instance that died without removing it: deleted. */
 const FORGET_AFTER_MS = 60 * 60 * 1000;
 
-/** PocketBase's stored form of a date ("YYYY-MM-DD HH:MM:SS.sssZ"), for comparisons in SQL. */
-function storedDate(ms) {
-  return new Date(ms).toISOString().replace("T", " ");
-}
-
 function findInstance(txApp, owner) {
-  try {
-    return txApp.findFirstRecordByFilter(INSTANCES, "owner = {:owner}", { owner });
-  } catch (error) {
-    if (String(error).includes("no rows in result set")) return null;
-    throw error;
-  }
+  return findFirstOrNull(txApp, INSTANCES, "owner = {:owner}", { owner });
 }
 
 /** Creates or renews `owner`'s record, live for `ttlMs` from now; forgets long-dead instances. */
@@ -35,7 +27,7 @@ function beat(txApp, owner, fields, ttlMs) {
   txApp
     .db()
     .newQuery("DELETE FROM whatsapp_instances WHERE expires < {:cutoff}")
-    .bind({ cutoff: storedDate(Date.now() - FORGET_AFTER_MS) })
+    .bind({ cutoff: storedDate(new Date(Date.now() - FORGET_AFTER_MS)) })
     .execute();
   return { expiresAt };
 }
@@ -52,7 +44,7 @@ function live(app) {
   const rows = arrayOf(
     new DynamicModel({ owner: "", instance_id: "", url: "", accepting: false, max_connections: 0, updated: "", clients: 0 }),
   );
-  const now = storedDate(Date.now());
+  const now = storedDate(new Date());
   app
     .db()
     .newQuery(

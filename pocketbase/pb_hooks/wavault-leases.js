@@ -7,13 +7,23 @@
 
 const COLLECTION = "whatsapp_sessions";
 
-function findSession(txApp, userId) {
+/** PocketBase's "not found" (as opposed to a database failure). */
+function isNoRows(error) {
+  return String(error).includes("no rows in result set");
+}
+
+/** The first record `filter` selects, or null when there is none. */
+function findFirstOrNull(txApp, collection, filter, params) {
   try {
-    return txApp.findFirstRecordByFilter(COLLECTION, "user = {:user}", { user: userId });
+    return txApp.findFirstRecordByFilter(collection, filter, params);
   } catch (error) {
-    if (String(error).includes("no rows in result set")) return null;
-    throw error; // a database failure is not "no session"
+    if (isNoRows(error)) return null;
+    throw error; // a database failure is not "no record"
   }
+}
+
+function findSession(txApp, userId) {
+  return findFirstOrNull(txApp, COLLECTION, "user = {:user}", { user: userId });
 }
 
 /** A date field of a record in ms since the epoch (0 when unset). */
@@ -248,7 +258,7 @@ function archiveOf(app, recordId) {
   try {
     return app.findRecordById(COLLECTION, recordId).getString("archive");
   } catch (error) {
-    return String(error).includes("no rows in result set") ? "" : null;
+    return isNoRows(error) ? "" : null;
   }
 }
 
@@ -266,7 +276,9 @@ function deleteQuietly(app, fsys, key) {
 module.exports = {
   claim,
   deleteStale,
+  findFirstOrNull,
   heldBy,
+  isNoRows,
   leaseFields,
   leaseOf,
   MAX_TTL_MS,
@@ -277,5 +289,6 @@ module.exports = {
   requireFields,
   saveArchiveFenced,
   deleteQuietly,
+  storedDate,
   text,
 };

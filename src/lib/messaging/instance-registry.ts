@@ -54,6 +54,8 @@ export class InstanceRegistry {
   /** A heartbeat asked for while one was under way: it follows that one, with the standing as it is then. */
   #next: Promise<void> | null = null;
   #left = false;
+  /** The leave under way or done (a second leave, as a shutdown's stop after its withdraw, sends nothing more). */
+  #leaving: Promise<void> | null = null;
 
   constructor(pb: PocketBase, options: InstanceRegistryOptions) {
     this.#pb = pb;
@@ -69,6 +71,7 @@ export class InstanceRegistry {
     if (this.#timer) return;
     this.#readStanding = readStanding;
     this.#left = false;
+    this.#leaving = null;
     void this.beat();
     this.#timer = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.#options.ttlMs / 3)));
     this.#timer.unref();
@@ -95,13 +98,16 @@ export class InstanceRegistry {
   }
 
   /** No more heartbeats; deletes this instance's record, so no other instance waits for it (failures are logged: it then expires). */
-  async leave(): Promise<void> {
-    if (!this.#readStanding) return; // never announced
+  leave(): Promise<void> {
+    if (!this.#readStanding) return Promise.resolve(); // never announced
     this.#left = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#beating; // a heartbeat landing after the delete would bring the record back
-    await this.#send("leave", {}).catch((error: unknown) => log("warn", "Could not remove this instance's record", { code: errorCode(error) }));
+    this.#leaving ??= (async () => {
+      await this.#beating; // a heartbeat landing after the delete would bring the record back
+      await this.#send("leave", {}).catch((error: unknown) => log("warn", "Could not remove this instance's record", { code: errorCode(error) }));
+    })();
+    return this.#leaving;
   }
 
   /**
