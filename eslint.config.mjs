@@ -15,6 +15,21 @@ const eslintConfig = [
     },
   },
   {
+    // What Next.js bundles: the WhatsApp runtime built at boot has another bundle's copy of
+    // the SDK, so a class check fails on its errors (see isPocketBaseError).
+    files: ["app/**", "src/**", "instrumentation*.ts"],
+    ignores: ["src/lib/pocketbase/pocketbase-error.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "BinaryExpression[operator='instanceof'][right.name='ClientResponseError']",
+          message: "Use isPocketBaseError(): the error may come from another bundle's copy of the SDK.",
+        },
+      ],
+    },
+  },
+  {
     // PocketBase's JS runtime (goja): CommonJS require is how hooks share code.
     files: ["pocketbase/**/*.js"],
     rules: { "@typescript-eslint/no-require-imports": "off" },

@@ -44,6 +44,9 @@ export async function startWavaultInstance(env: Record<string, string> = {}): Pr
     WA_WEB_VERSION: EMULATOR_WEB_VERSION,
     WA_WEB_CACHE_DIR: webCacheDir,
     CHROME_PATH: findChromium()!.path,
+    // Resuming, as production's default does: the runtime is then built at boot, by the
+    // instrumentation hook (a bundle of its own), not by the first request.
+    SESSION_RESUME_INTERVAL_MS: "30000",
     WHATSAPP_MEMORY_BUDGET_MB: "",
     CRON_SECRET: "",
     STATUS_TOKEN: "",

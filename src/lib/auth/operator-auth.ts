@@ -1,7 +1,8 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
-import PocketBase, { ClientResponseError } from "pocketbase";
+import PocketBase from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { equalSecrets } from "./equal-secrets";
 import { InvalidCredentialsError } from "./user-accounts";
 
@@ -47,7 +48,7 @@ export async function signInOperator(
       const { record } = await new PocketBase(options.url).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
       claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS };
     } catch (error) {
-      if (error instanceof ClientResponseError && error.status === 400) throw new InvalidCredentialsError();
+      if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();
       throw toStoreError(error, "sign in as a superuser");
     }
   }

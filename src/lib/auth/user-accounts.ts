@@ -1,6 +1,7 @@
-import PocketBase, { ClientResponseError } from "pocketbase";
+import PocketBase from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { forgetVerifiedTokens } from "./user-token-verifier";
 
 /** The email and password do not match a user. */
@@ -34,7 +35,7 @@ export async function signInUser(url: string, email: string, password: string): 
     const { token } = await pb.collection("users").authWithPassword(email, password);
     return token;
   } catch (error) {
-    if (error instanceof ClientResponseError && error.status === 400) throw new InvalidCredentialsError();
+    if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();
     throw toStoreError(error, "sign in");
   }
 }
@@ -49,7 +50,7 @@ export async function signUpUser(url: string, email: string, password: string): 
   try {
     await pb.collection("users").create({ email, password, passwordConfirm: password, emailVisibility: false });
   } catch (error) {
-    if (error instanceof ClientResponseError && error.status === 400) {
+    if (isPocketBaseError(error, 400)) {
       const data = (error.response?.data ?? {}) as Record<string, { message?: string; code?: string }>;
       const fields = Object.fromEntries(
         Object.entries(data).map(([field, problem]) => [field, describeProblem(field, problem)]),

@@ -1,7 +1,8 @@
 import { getEnv } from "../../env";
 import { cookieSiteOf } from "../auth/auth-cookie";
 import { log } from "../log";
-import { SessionLeasedElsewhereError } from "../messaging/session-lease";
+import type { SessionLeasedElsewhereError } from "../messaging/session-lease";
+import { errorCode } from "../messaging/session-store-errors";
 import { ApiError } from "./api-error";
 import { credentialsFromRequest } from "./request-auth";
 
@@ -105,8 +106,11 @@ export async function forwardToOwner(
  *   answer came back (a send may have gone out: the caller must not take it for refused)
  */
 export async function answerFromOwner(request: Request, refusal: unknown, body: unknown): Promise<Response | null> {
-  if (!(refusal instanceof SessionLeasedElsewhereError) || !refusal.ownerUrl) return null;
-  const outcome = await forwardToOwner(request, refusal.ownerUrl, body);
+  // By code: the refusal may come from the runtime's copy of the class (see isPocketBaseError).
+  if (errorCode(refusal) !== "leased_elsewhere") return null;
+  const { ownerUrl } = refusal as SessionLeasedElsewhereError;
+  if (!ownerUrl) return null;
+  const outcome = await forwardToOwner(request, ownerUrl, body);
   if (outcome.answer) return outcome.answer;
   if (outcome.reached) {
     throw new ApiError("forward_failed", "The server instance running this WhatsApp session did not answer; the request may have been carried out there.");

@@ -2,8 +2,9 @@ import { existsSync, openAsBlob } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type PocketBase from "pocketbase";
-import { ClientResponseError, type RecordModel } from "pocketbase";
+import type { RecordModel } from "pocketbase";
 
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { downloadArchive } from "./archive-download";
 import { ArchiveMemoryCache } from "./archive-memory-cache";
 import { readArchive, type SessionArchive, type SessionArchiver } from "./session-archiver";
@@ -147,7 +148,7 @@ export class DatabaseSessionStore {
     if (existing) return collection.update(existing.id, fields);
     return collection.create({ ...fields, user: userId, status: "created" }).catch(async (error) => {
       // A concurrent first save won the unique index on user: update its record instead.
-      const lostRace = error instanceof ClientResponseError && error.status === 400 && error.response?.data?.user;
+      const lostRace = isPocketBaseError(error, 400) && error.response?.data?.user;
       const winner = lostRace ? await this.#findRecord(userId) : null;
       if (!winner) throw error;
       return collection.update(winner.id, fields);

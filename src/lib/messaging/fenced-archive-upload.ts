@@ -1,7 +1,8 @@
 import { openAsBlob } from "node:fs";
 import type PocketBase from "pocketbase";
-import { ClientResponseError, type RecordModel } from "pocketbase";
+import type { RecordModel } from "pocketbase";
 
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { LeaseLostError, type Lease } from "./session-lease";
 import { toStoreError } from "./session-store-errors";
 
@@ -41,6 +42,6 @@ export async function uploadArchiveFenced(pb: PocketBase, lease: Lease, archive:
 
 /** A 409 from a fenced hook route is a lost lease; anything else a store error. */
 export function fencedError(error: unknown, lease: Lease | undefined, action: string): Error {
-  if (lease && error instanceof ClientResponseError && error.status === 409) return new LeaseLostError(lease.userId, lease.generation);
+  if (lease && isPocketBaseError(error, 409)) return new LeaseLostError(lease.userId, lease.generation);
   return toStoreError(error, action);
 }

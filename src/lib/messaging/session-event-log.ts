@@ -1,8 +1,8 @@
 import type PocketBase from "pocketbase";
-import { ClientResponseError } from "pocketbase";
 
 import { log } from "../log";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
@@ -149,7 +149,7 @@ export class SessionEventLog {
         return;
       } catch (error) {
         // A cached session id whose record is gone: look it up again once.
-        if (attempt === 1 && error instanceof ClientResponseError && error.status === 400 && this.#sessionIds.has(userId)) {
+        if (attempt === 1 && isPocketBaseError(error, 400) && this.#sessionIds.has(userId)) {
           this.#sessionIds.delete(userId);
           continue;
         }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
-import { ClientResponseError } from "pocketbase";
 
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { toStoreError } from "./session-store-errors";
 
 /** Which instance runs a user's session, and under which generation it uploads. */
@@ -112,8 +112,8 @@ export class SessionLease {
       };
       return toLease(await this.#send<LeaseResponse>("claim", body));
     } catch (error) {
-      if (error instanceof ClientResponseError && error.status === 412) throw new SessionNotWantedError(userId);
-      if (error instanceof ClientResponseError && error.status === 409) {
+      if (isPocketBaseError(error, 412)) throw new SessionNotWantedError(userId);
+      if (isPocketBaseError(error, 409)) {
         const holder = error.response as Partial<LeaseResponse>;
         throw new SessionLeasedElsewhereError(userId, String(holder.owner), new Date(String(holder.expiresAt)), holder.ownerUrl || null);
       }
@@ -130,7 +130,7 @@ export class SessionLease {
       const body = { user: lease.userId, owner: lease.owner, generation: lease.generation, ttlMs: this.#ttlMs };
       return toLease(await this.#send<LeaseResponse>("renew", body));
     } catch (error) {
-      if (error instanceof ClientResponseError && error.status === 409) throw new LeaseLostError(lease.userId, lease.generation);
+      if (isPocketBaseError(error, 409)) throw new LeaseLostError(lease.userId, lease.generation);
       throw toStoreError(error, "renew the session lease");
     }
   }

@@ -1,4 +1,4 @@
-import { ClientResponseError } from "pocketbase";
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 
 /** PocketBase could not be reached (network error, connection refused, aborted upload). */
 export class PocketBaseUnavailableError extends Error {
@@ -20,7 +20,7 @@ export class SessionStoreError extends Error {
 
 /** Wraps a PocketBase SDK failure in the store's typed errors, keeping it as the cause. */
 export function toStoreError(error: unknown, action: string): Error {
-  if (error instanceof ClientResponseError) {
+  if (isPocketBaseError(error)) {
     return error.status === 0
       ? new PocketBaseUnavailableError(action, { cause: error })
       : new SessionStoreError(action, error.status, { cause: error });
@@ -31,7 +31,7 @@ export function toStoreError(error: unknown, action: string): Error {
 
 /** True for PocketBase's "not found" answer. */
 export function isNotFound(error: unknown): boolean {
-  return error instanceof ClientResponseError && error.status === 404;
+  return isPocketBaseError(error, 404);
 }
 
 /** A typed error's stable `code` (for logs), or "unknown". */

@@ -2,11 +2,12 @@ import { rm } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
 import { log } from "../log";
-import { ChannelStoppedError, NotReadyError } from "./channels/channel-errors";
+import { CHANNEL_STOPPED, NotReadyError } from "./channels/channel-errors";
 import type { SessionStatus } from "./database-session-store";
 import type { SessionEvent } from "./session-event-log";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
 import { SessionLeasedElsewhereError } from "./session-lease";
+import { errorCode } from "./session-store-errors";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 /** A user's WhatsApp session as the API and the dashboard show it. */
@@ -51,7 +52,8 @@ export class UserSessionService {
     if (!this.#runtime.manager.get(userId)) this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
     // A disconnect or logout that overtakes the start ends it: then the answer is the status.
     const starting = this.#runtime.manager.connect(userId).catch((error: unknown) => {
-      if (error instanceof ChannelStoppedError) return;
+      // By code: the runtime may come from another bundle's copy of this module (see isPocketBaseError).
+      if (errorCode(error) === CHANNEL_STOPPED) return;
       throw error;
     });
     starting.catch((error: unknown) => log("warn", "WhatsApp connect did not complete", { userId, error: String(error) }));

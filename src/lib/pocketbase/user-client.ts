@@ -1,4 +1,6 @@
-import PocketBase, { ClientResponseError, type RecordModel } from "pocketbase";
+import PocketBase, { type RecordModel } from "pocketbase";
+
+import { isPocketBaseError } from "./pocketbase-error";
 
 /** A request's token is missing, expired or not a user's. */
 export class UnauthorizedError extends Error {
@@ -33,7 +35,7 @@ export async function authenticateUserOrThrow(url: string, token: string): Promi
     return { pb, user: record };
   } catch (error) {
     // PocketBase answered "not a valid user token"; anything else (unreachable, 5xx) is not the caller's fault.
-    if (error instanceof ClientResponseError && [400, 401, 403, 404].includes(error.status)) {
+    if (isPocketBaseError(error) && [400, 401, 403, 404].includes(error.status)) {
       throw new UnauthorizedError({ cause: error });
     }
     throw error;

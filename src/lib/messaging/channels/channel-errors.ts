@@ -1,8 +1,11 @@
 import type { SessionStatus } from "../database-session-store";
 
+/** ChannelStoppedError's code (compare codes, not classes: see isPocketBaseError). */
+export const CHANNEL_STOPPED = "channel_stopped";
+
 /** A stop or logout came while the client was still starting: the start gave up. */
 export class ChannelStoppedError extends Error {
-  readonly code = "channel_stopped";
+  readonly code: typeof CHANNEL_STOPPED = CHANNEL_STOPPED;
   constructor(readonly userId: string) {
     super("The WhatsApp client was stopped before it finished starting.");
     this.name = "ChannelStoppedError";
