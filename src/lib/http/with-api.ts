@@ -6,6 +6,7 @@ import { log } from "../log";
 import { ApiError } from "./api-error";
 import { describeError } from "./error-status";
 import { ANSWERED_BY_HEADER, answerFromOwner, isForwarded, readFromOwner } from "./forward-to-owner";
+import { answerFromPeer, type PeerWithRoom } from "./forward-to-peer";
 import { readJsonBody } from "./read-json-body";
 import { authenticateRequestOrThrow } from "./request-auth";
 
@@ -29,6 +30,12 @@ export interface ApiOptions<Schema extends z.ZodType | undefined> {
    * answerFromOwner; else 409 leased_elsewhere).
    */
   forwardToOwner?: boolean;
+  /**
+   * For a request that starts a client: when this instance has no room for it (or is
+   * shutting down), another instance with room takes it (see answerFromPeer; else the
+   * refusal stands). Gives those instances, the one to try first first.
+   */
+  forwardWhenFull?: () => Promise<PeerWithRoom[]>;
 }
 
 type BodyOf<Schema> = Schema extends z.ZodType ? z.infer<Schema> : undefined;
@@ -56,9 +63,8 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
       const result = await handler(context);
       return result instanceof Response ? result : json(result.json, result.status ?? 200);
     } catch (error) {
-      if (!options.forwardToOwner) return errorResponse(error, request);
       try {
-        return (await answerFromOwner(request, error, raw)) ?? errorResponse(error, request);
+        return (await answerElsewhere(request, error, raw, options)) ?? errorResponse(error, request);
       } catch (forwardError) {
         return errorResponse(forwardError, request);
       }
@@ -70,6 +76,13 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
     if (isForwarded(request)) response.headers.set(ANSWERED_BY_HEADER, getEnv().INSTANCE_ID);
     return response;
   };
+}
+
+/** Another instance's answer to a request refused here, as the route allows (null: the refusal stands). */
+async function answerElsewhere(request: Request, refusal: unknown, body: unknown, options: ApiOptions<z.ZodType | undefined>): Promise<Response | null> {
+  const fromOwner = options.forwardToOwner ? await answerFromOwner(request, refusal, body) : null;
+  if (fromOwner || !options.forwardWhenFull) return fromOwner;
+  return answerFromPeer(request, refusal, body, options.forwardWhenFull);
 }
 
 function parseBody<Schema extends z.ZodType>(schema: Schema, raw: unknown): z.infer<Schema> {

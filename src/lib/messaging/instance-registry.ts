@@ -133,6 +133,17 @@ export class InstanceRegistry {
     return (await this.live()).filter((instance) => !instance.self && instance.accepting);
   }
 
+  /**
+   * The other live instances that take sessions now and said where they answer
+   * (INSTANCE_URL), the least loaded for its cap first (then the one running fewer).
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async peersWithRoom(): Promise<InstanceLoad[]> {
+    return (await this.peers())
+      .filter((instance) => instance.url !== "")
+      .sort((a, b) => loadShare(a) - loadShare(b) || a.clients - b.clients);
+  }
+
   async #send(action: "beat" | "leave", body: Record<string, unknown>): Promise<unknown> {
     try {
       return await this.#pb.send(`/api/wavault/instances/${action}`, {
@@ -150,4 +161,9 @@ export class InstanceRegistry {
   #signal(): AbortSignal {
     return AbortSignal.timeout(Math.max(1_000, Math.floor(this.#options.ttlMs / 3)));
   }
+}
+
+/** How full an instance is: its sessions against its cap. */
+export function loadShare(instance: Pick<InstanceLoad, "clients" | "maxConnections">): number {
+  return instance.clients / instance.maxConnections;
 }

@@ -1,6 +1,6 @@
 import { log } from "../log";
 import type { ConnectionManager } from "./connection-manager";
-import type { InstanceRegistry, InstanceStanding } from "./instance-registry";
+import { loadShare, type InstanceRegistry, type InstanceStanding } from "./instance-registry";
 import { errorCode } from "./session-store-errors";
 
 export interface ResumeShareOptions {
@@ -113,7 +113,8 @@ export class ResumeShare {
     }
     const clients = manager.list().length;
     const failing = this.#failing();
-    const other = peers.find((peer) => failing || peer.clients / peer.maxConnections < clients / manager.maxConnections);
+    const mine = loadShare({ clients, maxConnections: manager.maxConnections });
+    const other = peers.find((peer) => failing || loadShare(peer) < mine);
     if (other) log("info", "Leaving waiting sessions to another instance", { instance: other.instanceId, itsClients: other.clients, clients, failing });
     return !other;
   }

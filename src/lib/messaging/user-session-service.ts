@@ -4,6 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { log } from "../log";
 import { CHANNEL_STOPPED, NotReadyError } from "./channels/channel-errors";
 import type { SessionStatus } from "./database-session-store";
+import type { InstanceLoad } from "./instance-registry";
 import type { SessionEvent } from "./session-event-log";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
 import { SessionLeasedElsewhereError } from "./session-lease";
@@ -64,6 +65,17 @@ export class UserSessionService {
       timeout.abort();
     }
     return this.status(userId);
+  }
+
+  /**
+   * Where a connect this instance has no room for can go: the other live instances that
+   * take sessions and said where they answer, the least loaded first. The others hear
+   * at once that this one is full (a heartbeat with its standing now).
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  peersWithRoom(): Promise<InstanceLoad[]> {
+    void this.#runtime.registry.beat();
+    return this.#runtime.registry.peersWithRoom();
   }
 
   /** The user's session: the live client on this instance, else the stored record. */

@@ -96,6 +96,28 @@ describe("InstanceRegistry over PocketBase", () => {
     expect(live[0]!.seenSecondsAgo).toBeLessThan(30);
   });
 
+  it("names the peers a connect can go to, the least loaded for its cap first, only those with an address", async () => {
+    const [self, half, quarter, fewer, full] = [
+      instance("self"),
+      instance("half", { accepting: true, maxConnections: 4 }),
+      instance("quarter", { accepting: true, maxConnections: 8 }),
+      instance("fewer", { accepting: true, maxConnections: 4 }),
+      instance("full", { accepting: false, maxConnections: 10 }),
+    ];
+    const unreachable = new InstanceRegistry(admin, { owner: "no-url/0", instanceId: "no-url", ttlMs: 30_000 }); // no INSTANCE_URL
+    for (const each of [self, half, quarter, fewer, full]) await each.announce();
+    await announce(unreachable, () => ({ accepting: true, maxConnections: 10 }));
+    const users = await Promise.all([1, 2, 3, 4, 5].map(() => createTestUser(admin)));
+    await half.leases.claim(users[0]!.record.id);
+    await half.leases.claim(users[1]!.record.id);
+    await quarter.leases.claim(users[2]!.record.id);
+    await quarter.leases.claim(users[3]!.record.id);
+    await fewer.leases.claim(users[4]!.record.id);
+
+    // quarter (2 of 8) and fewer (1 of 4) stand alike: fewer runs fewer. Then half (2 of 4).
+    expect((await self.registry.peersWithRoom()).map((peer) => peer.instanceId)).toEqual(["fewer", "quarter", "half"]);
+  });
+
   it("deletes the records of instances that died more than an hour ago, and keeps newer ones", async () => {
     const records = admin.collection(INSTANCES_COLLECTION);
     const dead = (owner: string, msAgo: number) =>

@@ -5,4 +5,8 @@ import { getUserSessionService } from "@/lib/messaging/user-session-service";
 export const POST = withApi(async ({ user }) => ({
   json: await (await getUserSessionService()).connect(user.id),
   status: 202,
-}), { forwardToOwner: true });
+}), {
+  forwardToOwner: true,
+  // No room here (or shutting down): an instance with room starts it.
+  forwardWhenFull: async () => (await getUserSessionService()).peersWithRoom(),
+});
