@@ -58,7 +58,7 @@ export async function forwardToOwner(
   request: Request,
   ownerUrl: string,
   body: unknown,
-  { timeoutMs = FORWARD_TIMEOUT_MS }: { timeoutMs?: number } = {},
+  { timeoutMs = FORWARD_TIMEOUT_MS, to = "owner" }: { timeoutMs?: number; to?: "owner" | "peer" } = {},
 ): Promise<ForwardOutcome> {
   const env = getEnv();
   const credentials = credentialsFromRequest(request, cookieSiteOf(env));
@@ -87,7 +87,8 @@ export async function forwardToOwner(
     const failure = error as { code?: unknown; cause?: { code?: unknown } };
     const code = String(failure?.cause?.code ?? failure?.code ?? "");
     const reached = !NOT_SENT.has(code);
-    log("warn", "Could not forward a request to the instance running the session", {
+    const message = to === "owner" ? "Could not forward a request to the instance running the session" : "Could not forward a request to an instance with room";
+    log("warn", message, {
       path: pathname,
       ownerUrl,
       reached,

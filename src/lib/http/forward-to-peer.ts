@@ -17,10 +17,10 @@ export interface PeerWithRoom {
 
 /**
  * For a request refused because this instance has no room for another client (its cap
- * or memory budget) or is shutting down: the answer of another instance that takes it,
- * tried in the order `peersWithRoom` gives (at most 3). A peer that turns out to be full
- * too is passed over, and so is one that cannot be reached. Null when the refusal
- * stands: no peer, none took it, the request came forwarded already (it is never
+ * or memory budget) or is shutting down: the successful answer of another instance that
+ * takes it, tried in the order `peersWithRoom` gives (at most 3). A peer that refuses it
+ * (full too, say) is passed over, and so is one that cannot be reached. Null when the
+ * refusal stands: no peer, none took it, the request came forwarded already (it is never
  * forwarded twice), or the peers could not be read.
  * @throws ApiError forward_failed when a peer may have got the request but no answer
  *   came back (a client may be starting there: the caller's status shows it)
@@ -40,21 +40,17 @@ export async function answerFromPeer(
     return null;
   }
   for (const peer of peers.slice(0, MAX_PEERS_TRIED)) {
-    const outcome = await forwardToOwner(request, peer.url, body);
+    const outcome = await forwardToOwner(request, peer.url, body, { to: "peer" });
     if (!outcome.answer) {
       if (!outcome.reached) continue;
       throw new ApiError("forward_failed", "Another server instance took this request but did not answer; it may have been carried out there.");
     }
-    if (NO_ROOM_HERE.has(await answerCode(outcome.answer))) continue; // full since its last heartbeat
+    // Any refusal there — full since its last heartbeat, its own trouble, or this
+    // instance's lease still on the session (a client of its own stopping) — is no
+    // taking: the next is asked, and in the end this instance's refusal stands.
+    if (!outcome.answer.ok) continue;
     log("info", "A request this instance had no room for was taken by another instance", { path: new URL(request.url).pathname, instance: peer.instanceId });
     return outcome.answer;
   }
   return null;
-}
-
-/** The error code in a wavault answer's JSON body, if any. */
-async function answerCode(answer: Response): Promise<string> {
-  if (answer.ok) return "";
-  const body = (await answer.clone().json().catch(() => null)) as { error?: { code?: unknown } } | null;
-  return String(body?.error?.code ?? "");
 }

@@ -30,7 +30,7 @@ export interface InstanceRegistryOptions {
   /** This process's lease owner (SessionLease.owner): its record's key, and how its leases are counted. */
   owner: string;
   instanceId: string;
-  /** INSTANCE_URL, for operators reading the records. */
+  /** INSTANCE_URL: where the others send a connect they have no room for (see peersWithRoom); shown to operators. */
   url?: string;
   /** A record not renewed for this long is no longer live (the lease TTL: an instance that lost touch has also let its sessions go). */
   ttlMs: number;
@@ -135,12 +135,14 @@ export class InstanceRegistry {
 
   /**
    * The other live instances that take sessions now and said where they answer
-   * (INSTANCE_URL), the least loaded for its cap first (then the one running fewer).
+   * (INSTANCE_URL, not this one's), the least loaded for its cap first (then the one
+   * running fewer).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async peersWithRoom(): Promise<InstanceLoad[]> {
     return (await this.peers())
-      .filter((instance) => instance.url !== "")
+      // Not this instance's own address either: an earlier process here may still be listed.
+      .filter((instance) => instance.url !== "" && instance.url !== this.#options.url)
       .sort((a, b) => loadShare(a) - loadShare(b) || a.clients - b.clients);
   }
 

@@ -105,8 +105,10 @@ describe("InstanceRegistry over PocketBase", () => {
       instance("full", { accepting: false, maxConnections: 10 }),
     ];
     const unreachable = new InstanceRegistry(admin, { owner: "no-url/0", instanceId: "no-url", ttlMs: 30_000 }); // no INSTANCE_URL
+    // The process before this one at the same address (a restart), its record not expired yet.
+    const earlierSelf = new InstanceRegistry(admin, { owner: "self/earlier", instanceId: "self", url: "http://self.internal:3000", ttlMs: 30_000 });
     for (const each of [self, half, quarter, fewer, full]) await each.announce();
-    await announce(unreachable, () => ({ accepting: true, maxConnections: 10 }));
+    for (const other of [unreachable, earlierSelf]) await announce(other, () => ({ accepting: true, maxConnections: 10 }));
     const users = await Promise.all([1, 2, 3, 4, 5].map(() => createTestUser(admin)));
     await half.leases.claim(users[0]!.record.id);
     await half.leases.claim(users[1]!.record.id);
