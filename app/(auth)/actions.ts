@@ -8,16 +8,16 @@ import { z } from "zod";
 
 import { getEnv } from "@/env";
 import { authCookieName, authCookieOptions, BARE_COOKIE, cookieSiteOf } from "@/lib/auth/auth-cookie";
-import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
+import { signInThrottle } from "@/lib/auth/sign-in-throttle";
 import { getCurrentUser } from "@/lib/auth/current-user";
 import {
-  InvalidCredentialsError,
   MIN_PASSWORD_LENGTH,
   revokeUserTokens,
   signInUser,
-  SignupRejectedError,
+  type SignupRejectedError,
   signUpUser,
 } from "@/lib/auth/user-accounts";
+import { errorCode } from "@/lib/messaging/session-store-errors";
 import { log } from "@/lib/log";
 import { getServiceClient } from "@/lib/pocketbase/service-client";
 
@@ -43,8 +43,10 @@ async function handle(form: FormData, act: (email: string, password: string) => 
   try {
     token = await act(parsed.data.email, parsed.data.password);
   } catch (error) {
-    if (error instanceof InvalidCredentialsError || error instanceof TooManySignInsError) return { error: error.message, email };
-    if (error instanceof SignupRejectedError) return { error: error.message, fields: error.fields, email };
+    // By code: the throttle on globalThis may come from another bundle's copy of these classes.
+    const code = errorCode(error);
+    if (code === "invalid_credentials" || code === "too_many_sign_ins") return { error: (error as Error).message, email };
+    if (code === "signup_rejected") return { error: (error as SignupRejectedError).message, fields: (error as SignupRejectedError).fields, email };
     return { error: "The account service is unreachable right now; try again shortly.", email };
   }
   await setAuthCookie(token);

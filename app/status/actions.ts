@@ -6,8 +6,8 @@ import { redirect } from "next/navigation";
 import { getEnv } from "@/env";
 import { authCookieOptions, cookieSiteOf, OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { OPERATOR_SESSION_MS, operatorSigningKey, signInOperator } from "@/lib/auth/operator-auth";
-import { signInThrottle, TooManySignInsError } from "@/lib/auth/sign-in-throttle";
-import { InvalidCredentialsError } from "@/lib/auth/user-accounts";
+import { signInThrottle } from "@/lib/auth/sign-in-throttle";
+import { errorCode } from "@/lib/messaging/session-store-errors";
 
 export interface OperatorFormState {
   error?: string;
@@ -31,8 +31,13 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
       ? await signInOperator(options, input)
       : await signInThrottle().attempt("operator:superuser", () => signInOperator(options, input));
   } catch (error) {
-    if (error instanceof TooManySignInsError) return { error: env.STATUS_TOKEN ? `${error.message} The status token still works.` : error.message };
-    if (error instanceof InvalidCredentialsError) return { error: "Those credentials do not open this page." };
+    // By code: the throttle on globalThis may come from another bundle's copy of these classes.
+    const code = errorCode(error);
+    if (code === "too_many_sign_ins") {
+      const { message } = error as Error;
+      return { error: env.STATUS_TOKEN ? `${message} The status token still works.` : message };
+    }
+    if (code === "invalid_credentials") return { error: "Those credentials do not open this page." };
     return { error: "PocketBase is unreachable, so a superuser cannot be checked; use the status token." };
   }
   const cookie = authCookieOptions((await headers()).get("host"), cookieSiteOf(env), OPERATOR_SESSION_MS / 1000);

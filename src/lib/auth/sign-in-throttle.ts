@@ -1,4 +1,4 @@
-import { InvalidCredentialsError } from "./user-accounts";
+import { errorCode } from "../messaging/session-store-errors";
 
 /** Too many sign-ins failed for this key lately; the next may be tried after `retryAfterMs`. */
 export class TooManySignInsError extends Error {
@@ -48,7 +48,8 @@ export class SignInThrottle {
       this.#failures.delete(key);
       return result;
     } catch (error) {
-      if (error instanceof InvalidCredentialsError) this.#fail(key);
+      // By code: this throttle lives on globalThis, and the caller's bundle may have its own copy of the class.
+      if (errorCode(error) === "invalid_credentials") this.#fail(key);
       throw error;
     }
   }

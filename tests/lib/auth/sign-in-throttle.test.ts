@@ -33,6 +33,19 @@ describe("SignInThrottle", () => {
     expect(await limiter.attempt("a@x", succeed)).toBe("token");
   });
 
+  it("counts the failures of a sign-in in another bundle, whose copy of the error class is another", async () => {
+    // As `next build` gives each page its own copy of the modules, while the throttle is one, on globalThis.
+    const otherPath = "../../../src/lib/auth/user-accounts.ts?another-bundle";
+    const otherCopy = (await import(/* @vite-ignore */ otherPath)) as typeof import("../../../src/lib/auth/user-accounts");
+    expect(otherCopy.InvalidCredentialsError).not.toBe(InvalidCredentialsError);
+    clock = 0;
+    const limiter = throttle();
+    for (let i = 0; i < 3; i++) {
+      await expect(limiter.attempt("a@x", async () => Promise.reject(new otherCopy.InvalidCredentialsError()))).rejects.toThrow();
+    }
+    await expect(limiter.attempt("a@x", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+  });
+
   it("forgets a key's failures on a success, and does not count other errors", async () => {
     clock = 0;
     const limiter = throttle();
