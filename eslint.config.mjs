@@ -26,6 +26,10 @@ const eslintConfig = [
           selector: "BinaryExpression[operator='instanceof'][right.name='ClientResponseError']",
           message: "Use isPocketBaseError(): the error may come from another bundle's copy of the SDK.",
         },
+        {
+          selector: "CallExpression[callee.object.name='AbortSignal'][callee.property.name='any'] CallExpression[callee.object.name='AbortSignal'][callee.property.name='timeout']",
+          message: "Node 20 may garbage-collect an AbortSignal.timeout inside AbortSignal.any, and it never fires: abort an AbortController from a timer.",
+        },
       ],
     },
   },

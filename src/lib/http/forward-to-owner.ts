@@ -64,6 +64,10 @@ export async function forwardToOwner(
   const credentials = credentialsFromRequest(request, cookieSiteOf(env));
   if (isForwarded(request) || !credentials) return { answer: null, reached: false };
   const { pathname, search } = new URL(request.url);
+  // Not AbortSignal.timeout inside AbortSignal.any: Node 20 lets that timeout signal be
+  // garbage-collected, and the forward then waits for ever. The timer holds this one.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException(`No answer within ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
   try {
     const answer = await fetch(new URL(`${pathname}${search}`, ownerUrl), {
       method: request.method,
@@ -75,7 +79,7 @@ export async function forwardToOwner(
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "manual",
       // A caller that gives up (a dashboard poll cut short) ends the forward too.
-      signal: AbortSignal.any([request.signal, AbortSignal.timeout(timeoutMs)]),
+      signal: AbortSignal.any([request.signal, timeout.signal]),
     });
     // Read in full here: a connection that breaks mid-body is no answer either.
     const text = await answer.text();
@@ -96,6 +100,8 @@ export async function forwardToOwner(
       cause: code,
     });
     return { answer: null, reached };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -110,6 +110,28 @@ describe("any instance answers every route for a session running on another one"
     }
   });
 
+  it("gives up on an owner that takes the request and never answers: 504 after 30 s for a send, PocketBase's status after 5 s", async () => {
+    const hanging = createServer(() => {}); // reads every request, answers none
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    try {
+      const user = await createTestUser(admin);
+      const ownerUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+      await new SessionLease(admin, { instanceId: "hanging", ttlMs: 120_000, ownerUrl }).claim(user.record.id);
+      const viaB = caller(() => b, user.token);
+
+      let started = Date.now();
+      expect(await viaB("GET", "/api/whatsapp/status")).toMatchObject({ status: 200, body: { status: "created", qr: null } });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(5_000); // it did wait for the owner
+      started = Date.now();
+      const send = await viaB("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "hi" });
+      expect(send).toMatchObject({ status: 504, body: { error: { code: "forward_failed" } } });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(30_000);
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise((resolve) => hanging.close(resolve));
+    }
+  }, 60_000);
+
   it("never forwards a forwarded request again", async () => {
     // A lease naming B's own address for an owner that is not B: B forwards to itself once,
     // and the forwarded request is answered there (409), not sent round again.
