@@ -15,6 +15,7 @@ import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { SessionResumer, type SessionResumerOptions } from "../../src/lib/messaging/session-resumer";
 import type { WhatsAppRuntime } from "../../src/lib/messaging/whatsapp-runtime";
+import { limitRequestTime } from "../../src/lib/pocketbase/request-timeout";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../fixtures/wa-web-emulator";
 import { newArchiver, newKeyRing } from "./crafted-archive";
 import { startPartitionProxy } from "./partition-proxy";
@@ -177,7 +178,7 @@ export function emulatorDeployments(scratchPrefix: string, { qrRotateMs = 400 }:
     /** A deployment whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
     async behindProxy(name: string, leaseTtlMs: number, reconnectDelayMs?: number) {
       const proxy = await startPartitionProxy(admin.baseURL);
-      const proxied = new PocketBase(proxy.url);
+      const proxied = limitRequestTime(new PocketBase(proxy.url)); // as the app's service client
       proxied.autoCancellation(false);
       proxied.authStore.save(admin.authStore.token, admin.authStore.record);
       return { proxy, ...deploy(name, { admin: proxied, leaseTtlMs, reconnectDelayMs }) };

@@ -2,6 +2,7 @@ import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
 import { daysAgo } from "../days-ago";
+import { ARCHIVE_TRANSFER_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { toStoreError } from "./session-store-errors";
 
 /** Stale sessions deleted per cleanup transaction. */
@@ -57,7 +58,9 @@ export async function deleteStaleSessions(
  */
 export async function sweepArchiveFiles(pb: PocketBase): Promise<number> {
   try {
-    const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: SWEEP_LIMIT } });
+    // It lists the whole storage folder (S3 pages at 10,000 sessions): more than a request's usual 30 s.
+    const signal = AbortSignal.timeout(ARCHIVE_TRANSFER_TIMEOUT_MS);
+    const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: SWEEP_LIMIT }, signal });
     return result.deleted;
   } catch (error) {
     throw toStoreError(error, "sweep unnamed archive files");

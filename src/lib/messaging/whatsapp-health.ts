@@ -52,11 +52,12 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   const max = env.MAX_WHATSAPP_CONNECTIONS;
   const utilizationPercent = Number(((active / max) * 100).toFixed(1));
 
+  // Each part within the ping's time: a PocketBase that hangs makes the answer "unhealthy", not late.
   const [reachable, stored, restores, waiting] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
-    live ? readStorageStats(live.store) : Promise.resolve(null),
-    live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : Promise.resolve(null),
-    live ? cached(live.resumer, () => live.resumer.countWaiting()) : Promise.resolve(null),
+    live ? within(readStorageStats(live.store), PING_TIMEOUT_MS) : null,
+    live ? within(cached(live.events, () => live.events.restoreStats(daysAgo(1))), PING_TIMEOUT_MS) : null,
+    live ? within(cached(live.resumer, () => live.resumer.countWaiting()), PING_TIMEOUT_MS) : null,
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -101,6 +102,13 @@ function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
 /** The stored sessions' totals, read at most every 10 s (the health route and /status share them); null when unreadable. */
 export function readStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
   return cached(store, () => store.getStorageStats());
+}
+
+/** `reading`'s value, or null when it has not come within `ms`. */
+function within<T>(reading: Promise<T | null>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, ms, null)));
+  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
 }
 
 function oldestArchiveAgeSeconds(runtime: WhatsAppRuntime): number | null {

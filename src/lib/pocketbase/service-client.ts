@@ -1,11 +1,14 @@
 import PocketBase from "pocketbase";
 
 import { getEnv } from "../../env";
+import { limitRequestTime } from "./request-timeout";
 
 export interface ServiceClientConfig {
   url: string;
   email: string;
   password: string;
+  /** How long a request with no limit of its own may take (default POCKETBASE_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
 
 /** The backend could not sign in to PocketBase as its superuser. */
@@ -24,11 +27,12 @@ const REFRESH_THRESHOLD_SECONDS = 30 * 60;
  * A new PocketBase client signed in as the superuser. The SDK's auto-refresh hook
  * renews the token before it expires and signs in again with the password when a
  * refresh fails, so the client keeps working on its own. Auto-cancellation is off: a
- * server issues concurrent identical requests on purpose.
+ * server issues concurrent identical requests on purpose. A request with no abort
+ * signal of its own gives up after 30 s (see limitRequestTime), the sign-in too.
  * @throws ServiceAuthError when PocketBase is unreachable or refuses the credentials.
  */
 export async function createServiceClient(config: ServiceClientConfig): Promise<PocketBase> {
-  const pb = new PocketBase(config.url);
+  const pb = limitRequestTime(new PocketBase(config.url), config.requestTimeoutMs);
   pb.autoCancellation(false);
   try {
     await pb.collection("_superusers").authWithPassword(config.email, config.password, {

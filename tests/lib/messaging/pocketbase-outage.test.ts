@@ -1,11 +1,14 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
+import { parseEnv } from "../../../src/env";
 import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import type { startPartitionProxy } from "../../helpers/partition-proxy";
-import { createTestUser } from "../../helpers/pocketbase";
+import { createTestUser, testPocketBase } from "../../helpers/pocketbase";
 import { closed, connectPaired, emulatorDeployments, type newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 /**
@@ -133,4 +136,23 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       await proxy.close();
     }
   });
+
+  it("reports itself unhealthy within seconds while PocketBase hangs, rather than answering late", async () => {
+    const { proxy, runtime: hung } = await behindProxy("hung-health", 60_000);
+    try {
+      const { adminEmail, adminPassword } = testPocketBase();
+      const env = parseEnv({
+        POCKETBASE_URL: proxy.url, // the ping hangs too
+        POCKETBASE_ADMIN_EMAIL: adminEmail,
+        POCKETBASE_ADMIN_PASSWORD: adminPassword,
+        SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      });
+      proxy.partition();
+      // Within the test's 10 s: each part has the ping's 3 s, not the requests' 30.
+      const health = await getWhatsAppHealth(env, hung);
+      expect(health).toMatchObject({ healthy: false, pocketbase: { reachable: false }, storage: null, restore: null, waitingToResume: null });
+    } finally {
+      await proxy.close();
+    }
+  }, 10_000);
 });
