@@ -3,6 +3,7 @@ import PocketBase from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
+import { limitRequestTime } from "../pocketbase/request-timeout";
 import { equalSecrets } from "./equal-secrets";
 import { InvalidCredentialsError } from "./user-accounts";
 
@@ -45,7 +46,7 @@ export async function signInOperator(
     claims = { kind: "token", who: tokenTag(options.statusToken), exp: Date.now() + OPERATOR_SESSION_MS };
   } else {
     try {
-      const { record } = await new PocketBase(options.url).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
+      const { record } = await limitRequestTime(new PocketBase(options.url)).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
       claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS };
     } catch (error) {
       if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();

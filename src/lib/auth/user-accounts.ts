@@ -2,6 +2,7 @@ import PocketBase from "pocketbase";
 
 import { toStoreError } from "../messaging/session-store-errors";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
+import { limitRequestTime } from "../pocketbase/request-timeout";
 import { forgetVerifiedTokens } from "./user-token-verifier";
 
 /** The email and password do not match a user. */
@@ -30,7 +31,7 @@ export const MIN_PASSWORD_LENGTH = 8;
  * @throws InvalidCredentialsError, PocketBaseUnavailableError, SessionStoreError
  */
 export async function signInUser(url: string, email: string, password: string): Promise<string> {
-  const pb = new PocketBase(url);
+  const pb = limitRequestTime(new PocketBase(url));
   try {
     const { token } = await pb.collection("users").authWithPassword(email, password);
     return token;
@@ -46,7 +47,7 @@ export async function signInUser(url: string, email: string, password: string): 
  * @throws SignupRejectedError (an email taken or invalid, a weak password), PocketBaseUnavailableError
  */
 export async function signUpUser(url: string, email: string, password: string): Promise<string> {
-  const pb = new PocketBase(url);
+  const pb = limitRequestTime(new PocketBase(url));
   try {
     await pb.collection("users").create({ email, password, passwordConfirm: password, emailVisibility: false });
   } catch (error) {

@@ -1,6 +1,7 @@
 import PocketBase, { type RecordModel } from "pocketbase";
 
 import { isPocketBaseError } from "./pocketbase-error";
+import { limitRequestTime } from "./request-timeout";
 
 /** A request's token is missing, expired or not a user's. */
 export class UnauthorizedError extends Error {
@@ -13,10 +14,11 @@ export class UnauthorizedError extends Error {
 
 /**
  * A PocketBase client that acts as the user who owns `token`, for one request: every
- * call it makes is checked by the collections' API rules, never by superuser rights.
+ * call it makes is checked by the collections' API rules, never by superuser rights;
+ * each gives up after 30 s (see limitRequestTime).
  */
 export function createUserClient(url: string, token: string): PocketBase {
-  const pb = new PocketBase(url);
+  const pb = limitRequestTime(new PocketBase(url));
   pb.autoCancellation(false);
   pb.authStore.save(token, null);
   return pb;
