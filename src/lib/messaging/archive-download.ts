@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
-import { ARCHIVE_TRANSFER_TIMEOUT_MS } from "../pocketbase/request-timeout";
+import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { SessionStoreError, toStoreError } from "./session-store-errors";
 
 /**
@@ -16,7 +16,7 @@ export async function* downloadArchive(pb: PocketBase, record: RecordModel): Asy
   try {
     const token = await pb.files.getToken();
     // The whole transfer, body included, within the limit: a stalled download fails, typed.
-    response = await fetch(pb.files.getURL(record, record.archive as string, { token }), { signal: AbortSignal.timeout(ARCHIVE_TRANSFER_TIMEOUT_MS) });
+    response = await fetch(pb.files.getURL(record, record.archive as string, { token }), { signal: AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS) });
   } catch (error) {
     throw toStoreError(error, "download the session archive");
   }

@@ -3,7 +3,7 @@ import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
-import { ARCHIVE_TRANSFER_TIMEOUT_MS } from "../pocketbase/request-timeout";
+import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { LeaseLostError, type Lease } from "./session-lease";
 import { toStoreError } from "./session-store-errors";
 
@@ -35,7 +35,7 @@ export async function uploadArchiveFenced(pb: PocketBase, lease: Lease, archive:
   if (archive.phoneNumber) form.set("phone_number", archive.phoneNumber);
   if (archive.keepLastActive) form.set("keep_last_active", "true");
   try {
-    return await pb.send<RecordModel>("/api/wavault/sessions/archive", { method: "POST", body: form, signal: AbortSignal.timeout(ARCHIVE_TRANSFER_TIMEOUT_MS) });
+    return await pb.send<RecordModel>("/api/wavault/sessions/archive", { method: "POST", body: form, signal: AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS) });
   } catch (error) {
     throw fencedError(error, lease, "save the session archive");
   }

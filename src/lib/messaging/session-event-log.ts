@@ -3,6 +3,7 @@ import type PocketBase from "pocketbase";
 import { log } from "../log";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
+import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
@@ -111,6 +112,7 @@ export class SessionEventLog {
       const { deleted } = await this.#pb.send<{ deleted: number }>("/api/wavault/events/prune", {
         method: "POST",
         body: { before: before.toISOString() },
+        signal: AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS), // one DELETE, of a backlog after a long cron outage perhaps
       });
       return deleted;
     } catch (error) {

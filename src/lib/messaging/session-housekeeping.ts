@@ -2,7 +2,7 @@ import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
 import { daysAgo } from "../days-ago";
-import { ARCHIVE_TRANSFER_TIMEOUT_MS } from "../pocketbase/request-timeout";
+import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { toStoreError } from "./session-store-errors";
 
 /** Stale sessions deleted per cleanup transaction. */
@@ -36,7 +36,9 @@ export async function deleteStaleSessions(
   for (;;) {
     let batch: { deleted: number; users: string[] };
     try {
-      batch = await pb.send("/api/wavault/sessions/cleanup", { method: "POST", body: { before, limit: CLEANUP_BATCH } });
+      // Each deleted record's archive goes from storage in the same request (S3: a call each).
+      const signal = AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS);
+      batch = await pb.send("/api/wavault/sessions/cleanup", { method: "POST", body: { before, limit: CLEANUP_BATCH }, signal });
     } catch (error) {
       throw toStoreError(error, "delete stale sessions");
     }
@@ -59,7 +61,7 @@ export async function deleteStaleSessions(
 export async function sweepArchiveFiles(pb: PocketBase): Promise<number> {
   try {
     // It lists the whole storage folder (S3 pages at 10,000 sessions): more than a request's usual 30 s.
-    const signal = AbortSignal.timeout(ARCHIVE_TRANSFER_TIMEOUT_MS);
+    const signal = AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS);
     const result = await pb.send<{ deleted: number }>("/api/wavault/sessions/sweep-files", { method: "POST", body: { limit: SWEEP_LIMIT }, signal });
     return result.deleted;
   } catch (error) {

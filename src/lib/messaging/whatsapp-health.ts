@@ -52,12 +52,11 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   const max = env.MAX_WHATSAPP_CONNECTIONS;
   const utilizationPercent = Number(((active / max) * 100).toFixed(1));
 
-  // Each part within the ping's time: a PocketBase that hangs makes the answer "unhealthy", not late.
   const [reachable, stored, restores, waiting] = await Promise.all([
     pingPocketBase(env.POCKETBASE_URL),
-    live ? within(readStorageStats(live.store), PING_TIMEOUT_MS) : null,
-    live ? within(cached(live.events, () => live.events.restoreStats(daysAgo(1))), PING_TIMEOUT_MS) : null,
-    live ? within(cached(live.resumer, () => live.resumer.countWaiting()), PING_TIMEOUT_MS) : null,
+    live ? readStorageStats(live.store) : null,
+    live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : null,
+    live ? cached(live.resumer, () => live.resumer.countWaiting()) : null,
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -85,30 +84,54 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 }
 
 // The health route is public and probes call it often; the totals list every session
-// record, so one reading of each serves every call for a few seconds.
+// record, so one reading of each serves every call for a few seconds. Every call is
+// answered within the ping's time: a reading still under way by then gives way to the
+// last good one (at most 5 minutes old), so a PocketBase that is slow but works never
+// makes the answer late or "unhealthy", and one that hangs makes it "unhealthy" (the
+// ping fails), not late.
 const READING_TTL_MS = 10_000;
-const readings = new WeakMap<object, { at: number; value: Promise<unknown> }>();
+const LAST_GOOD_MAX_AGE_MS = 5 * 60_000;
+interface Reading {
+  at: number;
+  pending: Promise<unknown>;
+  lastGood?: { at: number; value: unknown };
+}
+const readings = new WeakMap<object, Reading>();
 
-/** `read()`'s answer for `source`, at most READING_TTL_MS old; null when it fails (and a failure is not kept). */
+/** `read()`'s answer for `source`, at most READING_TTL_MS old, within PING_TIMEOUT_MS (see above); null when it fails or is late with nothing good to fall back on. */
 function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
-  const hit = readings.get(source);
-  if (hit && Date.now() - hit.at < READING_TTL_MS) return hit.value as Promise<T | null>;
-  const value = read().catch(() => null);
-  readings.set(source, { at: Date.now(), value });
-  void value.then((result) => result === null && readings.delete(source));
-  return value;
+  let reading = readings.get(source);
+  if (!reading || Date.now() - reading.at >= READING_TTL_MS) {
+    const next: Reading = { at: Date.now(), pending: Promise.resolve(null), lastGood: reading?.lastGood };
+    next.pending = read().then(
+      (value) => {
+        next.lastGood = { at: Date.now(), value };
+        return value;
+      },
+      () => {
+        next.at = 0; // a failure is not kept: the next call reads again
+        return null;
+      },
+    );
+    readings.set(source, (reading = next));
+  }
+  return answerPromptly(reading) as Promise<T | null>;
+}
+
+function answerPromptly(reading: Reading): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      const good = reading.lastGood;
+      resolve(good && Date.now() - good.at < LAST_GOOD_MAX_AGE_MS ? good.value : null);
+    }, PING_TIMEOUT_MS);
+  });
+  return Promise.race([reading.pending, late]).finally(() => clearTimeout(timer));
 }
 
 /** The stored sessions' totals, read at most every 10 s (the health route and /status share them); null when unreadable. */
 export function readStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
   return cached(store, () => store.getStorageStats());
-}
-
-/** `reading`'s value, or null when it has not come within `ms`. */
-function within<T>(reading: Promise<T | null>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, ms, null)));
-  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
 }
 
 function oldestArchiveAgeSeconds(runtime: WhatsAppRuntime): number | null {

@@ -26,14 +26,13 @@ const REFRESH_THRESHOLD_SECONDS = 30 * 60;
 /**
  * A new PocketBase client signed in as the superuser. The SDK's auto-refresh hook
  * renews the token before it expires and signs in again with the password when a
- * refresh fails, so the client keeps working on its own. Auto-cancellation is off: a
- * server issues concurrent identical requests on purpose. A request with no abort
- * signal of its own gives up after 30 s (see limitRequestTime), the sign-in too.
+ * refresh fails, so the client keeps working on its own. A request with no abort
+ * signal of its own gives up after 30 s, the sign-in too, and none cancels another
+ * (see limitRequestTime).
  * @throws ServiceAuthError when PocketBase is unreachable or refuses the credentials.
  */
 export async function createServiceClient(config: ServiceClientConfig): Promise<PocketBase> {
   const pb = limitRequestTime(new PocketBase(config.url), config.requestTimeoutMs);
-  pb.autoCancellation(false);
   try {
     await pb.collection("_superusers").authWithPassword(config.email, config.password, {
       autoRefreshThreshold: REFRESH_THRESHOLD_SECONDS,

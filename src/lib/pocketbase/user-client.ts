@@ -19,7 +19,6 @@ export class UnauthorizedError extends Error {
  */
 export function createUserClient(url: string, token: string): PocketBase {
   const pb = limitRequestTime(new PocketBase(url));
-  pb.autoCancellation(false);
   pb.authStore.save(token, null);
   return pb;
 }

@@ -1,8 +1,9 @@
-import type PocketBase from "pocketbase";
+import PocketBase from "pocketbase";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
 import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
+import { limitRequestTime } from "../../../src/lib/pocketbase/request-timeout";
 import { createServiceClient } from "../../../src/lib/pocketbase/service-client";
 import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
@@ -41,6 +42,13 @@ describe("the service client's request time limit", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900); // the limit ended it, not a cut connection
     proxy.heal();
     expect(await readSessionSummary(client, user.record.id)).toBeNull(); // no session yet: read, not failed
+  }, 10_000);
+
+  it("limits a client built with the SDK's defaults too, as the sign-in clients are", async () => {
+    // The SDK's auto-cancellation, on by default, gives each request a signal of its own first.
+    const fresh = limitRequestTime(new PocketBase(proxy.url), 1_000);
+    await partition();
+    await expect(fresh.health.check()).rejects.toMatchObject({ status: 0 });
   }, 10_000);
 
   it("leaves a request that has a limit of its own to it", async () => {
