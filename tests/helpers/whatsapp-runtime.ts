@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   sessionRoot: string;
   /** Where writeEmulatorCache put the emulator. */
   webCacheDir: string;
+  /** The page of webCacheDir WhatsApp Web is (default: the emulator's). */
+  webVersion?: string;
   maxConnections?: number;
   instanceId?: string;
   leaseTtlMs?: number;
@@ -35,6 +37,8 @@ export interface RuntimeOptions {
   reconnectDelayMs?: number;
   /** The browser its clients start (default: Debian's Chromium). */
   chromePath?: string;
+  /** A client not ready this long after its start stops by itself (default: never; the app's is 15 minutes). */
+  readyWithinMs?: number;
   /** The resumer's timings (default: the app's). */
   resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch" | "patienceMs">;
 }
@@ -67,11 +71,12 @@ export function newRuntime(options: RuntimeOptions) {
         archiver,
         sessionRoot: options.sessionRoot,
         chromePath: options.chromePath ?? findChromium()!.path,
-        webVersion: EMULATOR_WEB_VERSION,
+        webVersion: options.webVersion ?? EMULATOR_WEB_VERSION,
         webCacheDir: options.webCacheDir,
         archiveIntervalMs: 60_000,
         leases,
         events,
+        readyWithinMs: options.readyWithinMs,
       }),
   });
   const runtime: WhatsAppRuntime = {
@@ -171,6 +176,10 @@ export function emulatorDeployments(scratchPrefix: string, { qrRotateMs = 400 }:
   return {
     get admin() {
       return admin;
+    },
+    /** The web-version cache the deployments load WhatsApp Web from (a page added here is a webVersion). */
+    get webCacheDir() {
+      return webCacheDir;
     },
     /** Where the deployment `name` keeps its profiles. */
     sessionRoot: (name: string) => path.join(dir, name),

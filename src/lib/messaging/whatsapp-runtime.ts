@@ -9,6 +9,7 @@ import { WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
 import { InstanceRegistry } from "./instance-registry";
+import { STALE_CONNECTION_MS } from "./session-cleanup";
 import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
 import { SessionResumer } from "./session-resumer";
@@ -66,6 +67,7 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         webCacheDir: env.WA_WEB_CACHE_DIR,
         archiveIntervalMs: env.SESSION_ARCHIVE_INTERVAL_MS,
         events,
+        readyWithinMs: STALE_CONNECTION_MS,
       }),
   });
   const registry = new InstanceRegistry(pb, {

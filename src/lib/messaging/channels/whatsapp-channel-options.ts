@@ -20,4 +20,9 @@ export interface WhatsAppChannelOptions {
   archiveIntervalMs: number;
   /** Where the session's history goes (optional: tools and some tests run without). */
   events?: SessionEventLog;
+  /**
+   * A client not ready this long after its start (a QR nobody scans, a start that hangs)
+   * stops by itself and gives its room back; the session stays as marked. Default: never.
+   */
+  readyWithinMs?: number;
 }

@@ -12,6 +12,7 @@ import { guardReinjection } from "./guard-reinjection";
 import { deleteLoggedOutProfile, deleteLoggedOutSession } from "./logged-out-session";
 import { PendingQr } from "./pending-qr";
 import { profileDirOf } from "./profile-dir";
+import { ReadyDeadline } from "./ready-deadline";
 import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
@@ -53,6 +54,7 @@ export class WhatsAppChannel extends EventEmitter {
   /** This start is a resume (the session starting by itself), not a user's connect. */
   #resumed = false;
   #generation: number | null = null;
+  readonly #readyDeadline: ReadyDeadline;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -66,6 +68,7 @@ export class WhatsAppChannel extends EventEmitter {
       void this.#closeBrowser(true);
       void this.#finish("disconnected", { leaseLost: true });
     });
+    this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, (limitMs) => this.#giveUpNotReady(limitMs));
     this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
     this.#saver = new SessionSaver({
       userId: options.userId,
@@ -143,6 +146,7 @@ export class WhatsAppChannel extends EventEmitter {
 
   async #start(resume: boolean): Promise<void> {
     this.#resumed = resume;
+    this.#readyDeadline.start();
     let client: WaClient | undefined;
     try {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
@@ -177,6 +181,19 @@ export class WhatsAppChannel extends EventEmitter {
       if (client && this.#client !== client) await destroyQuietly(client);
       throw error;
     }
+  }
+
+  /**
+   * Not ready in time: the browser goes at once (without waiting for a start that may
+   * hang; closing it ends that start), and the channel ends as after a deploy's stop:
+   * the session stays as marked, so a resumed one is tried again later, maybe elsewhere.
+   */
+  #giveUpNotReady(limitMs: number): void {
+    if (this.#status === "ready" || this.stopping) return;
+    log("info", "A WhatsApp client not ready in time was stopped", { userId: this.userId, status: this.#status, afterMinutes: limitMs / 60_000 });
+    this.#event("stale_closed", { afterMinutes: Math.round(limitMs / 60_000) });
+    this.#stopRequested = true;
+    void this.#closeBrowser().then(() => this.#finish("disconnected"));
   }
 
   /** A stop, a logout or an end (a lost lease, a crash) came while starting: go no further. */
@@ -291,6 +308,7 @@ export class WhatsAppChannel extends EventEmitter {
     });
     client.on("ready", () => {
       if (!live()) return;
+      this.#readyDeadline.clear();
       this.#qr.clear();
       this.#phoneNumber = client.info?.wid?.user ?? null;
       void this.#setStatus("ready");
@@ -343,6 +361,7 @@ export class WhatsAppChannel extends EventEmitter {
   /** Every way the channel ends: browser closed, status recorded, lease released, then "closed". Once. */
   #finish(status: SessionStatus, { leaseLost = false } = {}): Promise<void> {
     this.#finishing ??= (async () => {
+      this.#readyDeadline.clear();
       // A start that restored a session and ended before ready missed, whatever ended it.
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser(leaseLost);

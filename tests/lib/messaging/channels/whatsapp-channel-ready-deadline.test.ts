@@ -1,0 +1,64 @@
+import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+
+import { createTestUser } from "../../../helpers/pocketbase";
+import { closed, connectPaired, emulatorDeployments, waitForStatus } from "../../../helpers/whatsapp-runtime";
+
+/** A client must be ready within `readyWithinMs` of its start (the app's: 15 minutes), or it stops by itself. */
+describe("a WhatsApp client that does not get ready in time", () => {
+  const deployments = emulatorDeployments("wavault-deadline-");
+
+  const historyOf = async (events: { flushed(userId: string): Promise<void>; list(userId: string, limit: number): Promise<{ event: string }[]> }, userId: string) => {
+    await events.flushed(userId);
+    return (await events.list(userId, 50)).map((entry) => entry.event);
+  };
+
+  it("stops when nobody links it, gives its room back and says so", async () => {
+    const { manager, events, admin } = { ...deployments.deploy("unlinked", { maxConnections: 1, readyWithinMs: 3_000 }), admin: deployments.admin };
+    const user = await createTestUser(admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    expect(manager.hasRoom()).toBe(false);
+
+    await closed(channel, 15_000);
+    expect([channel.status, channel.browserPid, manager.get(user.record.id)]).toEqual(["disconnected", null, undefined]);
+    expect(manager.hasRoom()).toBe(true);
+    expect(await historyOf(events, user.record.id)).toContain("stale_closed");
+    const record = await admin.collection("whatsapp_sessions").getFirstListItem(admin.filter("user = {:user}", { user: user.record.id }));
+    expect(record).toMatchObject({ status: "disconnected", lease_owner: "" });
+  });
+
+  it("stops a start that hangs (WhatsApp Web never finishes loading), browser and all", async () => {
+    // A page whose load never ends: it waits for an image from a server that never answers.
+    const never = createServer(() => {});
+    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
+    try {
+      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
+      await writeFile(path.join(deployments.webCacheDir, "2.9999.0-stalled.html"), stalled);
+      const { manager, events } = deployments.deploy("stalled", { readyWithinMs: 4_000, webVersion: "2.9999.0-stalled" });
+      const user = await createTestUser(deployments.admin);
+      const starting = manager.connect(user.record.id);
+      const channel = manager.get(user.record.id)!;
+      await expect(starting).rejects.toThrow(); // the start ends with its browser
+      await channel.whenClosed();
+      expect([channel.status, channel.browserPid, manager.get(user.record.id)]).toEqual(["disconnected", null, undefined]);
+      expect(await historyOf(events, user.record.id)).toContain("stale_closed");
+    } finally {
+      never.closeAllConnections();
+      await new Promise((resolve) => never.close(resolve));
+    }
+  });
+
+  it("leaves a client that got ready alone", async () => {
+    const { manager } = deployments.deploy("linked", { readyWithinMs: 4_000 });
+    const user = await createTestUser(deployments.admin);
+    const channel = await connectPaired(manager, user.record.id);
+    await delay(Math.max(0, channel.startedAt.getTime() + 5_000 - Date.now())); // past the limit, from its start
+    expect([channel.status, manager.get(user.record.id)]).toEqual(["ready", channel]);
+    await manager.stopAll();
+  });
+});
