@@ -119,10 +119,11 @@ export function nextArchive(channel: WhatsAppChannel, timeoutMs = 30_000): Promi
 }
 
 /** Acts as the phone on the emulator page of a channel's browser. */
-export function phone(channel: WhatsAppChannel, action: "pair" | "unlink"): Promise<unknown> {
+export function phone(channel: WhatsAppChannel, action: "pair" | "unlink", options: { syncDelayMs?: number } = {}): Promise<unknown> {
   return channel.client!.pupPage!.evaluate(
-    (what) => (window as unknown as { __waEmulator: Record<string, () => Promise<unknown>> }).__waEmulator[what]!(),
+    (what, given) => (window as unknown as { __waEmulator: Record<string, (options: object) => Promise<unknown>> }).__waEmulator[what]!(given),
     action,
+    options,
   );
 }
 

@@ -208,7 +208,8 @@ export class ConnectionManager {
   async cleanupStaleConnections(idleMs: number): Promise<string[]> {
     const now = Date.now();
     const stale = [...this.#channels.entries()].filter(
-      ([, channel]) => channel.status !== "ready" && now - channel.startedAt.getTime() > idleMs,
+      // One already on its way out (its own ready deadline, say) ends as it is.
+      ([, channel]) => channel.status !== "ready" && !channel.stopping && now - channel.startedAt.getTime() > idleMs,
     );
     await Promise.allSettled(stale.map(([userId]) => this.disconnect(userId)));
     return stale.map(([userId]) => userId);

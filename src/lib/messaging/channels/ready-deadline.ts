@@ -20,6 +20,12 @@ export class ReadyDeadline {
     this.#timer.unref();
   }
 
+  /** A fresh budget from now (a step forward: the phone scanned, say). */
+  restart(): void {
+    this.clear();
+    this.start();
+  }
+
   clear(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;

@@ -43,3 +43,23 @@ export async function destroyQuietly(client: WaClient, timeoutMs = CLOSE_TIMEOUT
     clearTimeout(timer);
   }
 }
+
+/**
+ * Whether the phone has scanned and WhatsApp Web is linking (its socket PAIRING or
+ * CONNECTED, before the first sync ends): whatsapp-web.js reports nothing until then.
+ * Read from the page as the library reads it; false when it cannot be read in 5 s.
+ */
+export async function linkInProgress(client: WaClient | null): Promise<boolean> {
+  const page = client?.pupPage;
+  if (!page) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const unread = new Promise<string>((resolve) => (timer = setTimeout(resolve, 5_000, "")));
+  const read = page
+    .evaluate(() => (window as unknown as { require(name: string): { Socket: { state: string } } }).require("WAWebSocketModel").Socket.state)
+    .catch(() => "");
+  try {
+    return ["PAIRING", "CONNECTED"].includes(await Promise.race([read, unread]));
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -16,7 +16,7 @@ import { ReadyDeadline } from "./ready-deadline";
 import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
-import { createWaClient, destroyQuietly, type WaClient } from "./wa-client";
+import { createWaClient, destroyQuietly, linkInProgress, type WaClient } from "./wa-client";
 import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 
 /** A browser whose lease is lost gets this long to close before it is killed (the lease deadline leaves a sixth of the TTL). */
@@ -55,6 +55,7 @@ export class WhatsAppChannel extends EventEmitter {
   #resumed = false;
   #generation: number | null = null;
   readonly #readyDeadline: ReadyDeadline;
+  #syncGivenMore = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -68,7 +69,7 @@ export class WhatsAppChannel extends EventEmitter {
       void this.#closeBrowser(true);
       void this.#finish("disconnected", { leaseLost: true });
     });
-    this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, (limitMs) => this.#giveUpNotReady(limitMs));
+    this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, (limitMs) => void this.#giveUpNotReady(limitMs));
     this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
     this.#saver = new SessionSaver({
       userId: options.userId,
@@ -188,8 +189,17 @@ export class WhatsAppChannel extends EventEmitter {
    * hang; closing it ends that start), and the channel ends as after a deploy's stop:
    * the session stays as marked, so a resumed one is tried again later, maybe elsewhere.
    */
-  #giveUpNotReady(limitMs: number): void {
-    if (this.#status === "ready" || this.stopping) return;
+  async #giveUpNotReady(limitMs: number): Promise<void> {
+    const over = () => this.#status === "ready" || this.stopping; // ready meanwhile, or ending anyway
+    if (over()) return;
+    // The phone scanned and the first sync is under way (whatsapp-web.js says nothing
+    // until it ends): that gets one fresh budget. Cut short, the new link would be lost.
+    if (!this.#syncGivenMore && (await linkInProgress(this.#client))) {
+      this.#syncGivenMore = true;
+      this.#readyDeadline.restart();
+      return;
+    }
+    if (over()) return;
     log("info", "A WhatsApp client not ready in time was stopped", { userId: this.userId, status: this.#status, afterMinutes: limitMs / 60_000 });
     this.#event("stale_closed", { afterMinutes: Math.round(limitMs / 60_000) });
     this.#stopRequested = true;

@@ -6,7 +6,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 
 import { createTestUser } from "../../../helpers/pocketbase";
-import { closed, connectPaired, emulatorDeployments, waitForStatus } from "../../../helpers/whatsapp-runtime";
+import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../../helpers/whatsapp-runtime";
 
 /** A client must be ready within `readyWithinMs` of its start (the app's: 15 minutes), or it stops by itself. */
 describe("a WhatsApp client that does not get ready in time", () => {
@@ -51,6 +51,21 @@ describe("a WhatsApp client that does not get ready in time", () => {
       never.closeAllConnections();
       await new Promise((resolve) => never.close(resolve));
     }
+  });
+
+  it("gives a client whose phone has just scanned a fresh budget for its first sync", async () => {
+    const { manager } = deployments.deploy("slow-sync", { readyWithinMs: 4_000 });
+    const user = await createTestUser(deployments.admin);
+    const channel = await manager.connect(user.record.id);
+    await waitForStatus(channel, "qr_ready");
+    await delay(Math.max(0, channel.startedAt.getTime() + 2_500 - Date.now())); // most of the budget gone
+    const archived = nextArchive(channel);
+    // The first sync takes 3 s: ready comes 5.5 s after the start, past the first budget.
+    await phone(channel, "pair", { syncDelayMs: 3_000 });
+    await waitForStatus(channel, "ready", 10_000);
+    await archived; // the new link is stored
+    expect(manager.get(user.record.id)).toBe(channel);
+    await manager.stopAll();
   });
 
   it("leaves a client that got ready alone", async () => {
