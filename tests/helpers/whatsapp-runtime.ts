@@ -186,12 +186,11 @@ export function emulatorDeployments(scratchPrefix: string, { qrRotateMs = 400 }:
     sessionRoot: (name: string) => path.join(dir, name),
     deploy,
     /** A deployment whose PocketBase traffic goes through a proxy the test can break; `proxy.close()` after. */
-    async behindProxy(name: string, leaseTtlMs: number, reconnectDelayMs?: number) {
+    async behindProxy(name: string, leaseTtlMs: number, reconnectDelayMs?: number, options: Partial<RuntimeOptions> = {}) {
       const proxy = await startPartitionProxy(admin.baseURL);
       const proxied = limitRequestTime(new PocketBase(proxy.url)); // as the app's service client
-      proxied.autoCancellation(false);
       proxied.authStore.save(admin.authStore.token, admin.authStore.record);
-      return { proxy, ...deploy(name, { admin: proxied, leaseTtlMs, reconnectDelayMs }) };
+      return { proxy, ...deploy(name, { ...options, admin: proxied, leaseTtlMs, reconnectDelayMs }) };
     },
   };
 }

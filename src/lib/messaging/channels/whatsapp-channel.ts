@@ -55,6 +55,8 @@ export class WhatsAppChannel extends EventEmitter {
   #resumed = false;
   #generation: number | null = null;
   readonly #readyDeadline: ReadyDeadline;
+  /** The restore under way or done (settled either way): an end waits for it. */
+  #restoring: Promise<unknown> | null = null;
   #syncGivenMore = false;
 
   constructor(options: WhatsAppChannelOptions) {
@@ -130,7 +132,9 @@ export class WhatsAppChannel extends EventEmitter {
    * SessionRestorer.restore.
    */
   restoreSessionFromDatabase(options: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
-    return this.#restorer.restore(options);
+    const restoring = this.#restorer.restore(options);
+    this.#restoring = restoring.catch(() => {});
+    return restoring;
   }
 
   /**
@@ -372,6 +376,10 @@ export class WhatsAppChannel extends EventEmitter {
   #finish(status: SessionStatus, { leaseLost = false } = {}): Promise<void> {
     this.#finishing ??= (async () => {
       this.#readyDeadline.clear();
+      // A restore still unpacking (the channel ended meanwhile: a lost lease, its ready
+      // deadline) finishes first: once "closed", a new start here uses the profile, and
+      // the restore's swap must not take it away from under it.
+      await this.#restoring;
       // A start that restored a session and ended before ready missed, whatever ended it.
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser(leaseLost);

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -5,6 +6,7 @@ import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 
+import { VERSION_MARKER } from "../../../../src/lib/messaging/database-session-store";
 import { createTestUser } from "../../../helpers/pocketbase";
 import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../../helpers/whatsapp-runtime";
 
@@ -66,6 +68,27 @@ describe("a WhatsApp client that does not get ready in time", () => {
     await archived; // the new link is stored
     expect(manager.get(user.record.id)).toBe(channel);
     await manager.stopAll();
+  });
+
+  it("ends only once a restore under way has finished, so a new start never has its profile swapped away", async () => {
+    const source = deployments.deploy("restore-source");
+    const user = await createTestUser(deployments.admin);
+    await connectPaired(source.manager, user.record.id);
+    await source.manager.stopAll(); // a stored session to restore
+    // The next instance downloads it slowly (3 s) and gives up on ready after 1 s: mid-restore.
+    const { proxy, ...slow } = await deployments.behindProxy("slow-restore", 30_000, undefined, { readyWithinMs: 1_000 });
+    try {
+      proxy.slowResponses("GET /api/files/", 3_000);
+      const starting = slow.manager.connect(user.record.id).catch(() => {});
+      const channel = slow.manager.get(user.record.id)!;
+      await channel.whenClosed();
+      // Closed only now: the restore is over, its profile whole and swapped in, no staging left.
+      expect(existsSync(path.join(channel.sessionDir, VERSION_MARKER))).toBe(true);
+      expect(readdirSync(path.dirname(channel.sessionDir))).toEqual([path.basename(channel.sessionDir)]);
+      await starting;
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("leaves a client that got ready alone", async () => {
