@@ -46,8 +46,9 @@ export function isForwarded(request: Request): boolean {
 }
 
 /**
- * Sends an authenticated user's request on to the instance that runs their session (its
- * lease's `ownerUrl`) and returns that instance's answer. There is none when the request
+ * Sends an authenticated user's request on to another instance at `ownerUrl` — the one
+ * that runs their session (its lease's `ownerUrl`), or, `to: "peer"`, one with room for
+ * a connect (see answerFromPeer) — and returns that instance's answer. There is none when the request
  * came forwarded already (no loops), when it could not be sent (`reached: false`: nothing
  * happened there), or when no answer of wavault's came back in `timeoutMs` (`reached:
  * true`: it may have been carried out). The owner authenticates the user again; the

@@ -36,7 +36,6 @@ export interface InstanceRegistryOptions {
   ttlMs: number;
 }
 
-
 /**
  * The instances that resume sessions (PocketBase collection `whatsapp_instances`,
  * through the hook routes in pocketbase/pb_hooks/instances.pb.js), so each resumer can

@@ -2,6 +2,7 @@ import PocketBase from "pocketbase";
 
 import type { Env } from "../../env";
 import { daysAgo } from "../days-ago";
+import { settleWithin } from "../settle-within";
 import type { DatabaseSessionStore } from "./database-session-store";
 import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
@@ -119,14 +120,10 @@ function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
 }
 
 function answerPromptly(reading: Reading): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => {
-      const good = reading.lastGood;
-      resolve(good && Date.now() - good.at < LAST_GOOD_MAX_AGE_MS ? good.value : null);
-    }, PING_TIMEOUT_MS);
+  return settleWithin(reading.pending, PING_TIMEOUT_MS, () => {
+    const good = reading.lastGood;
+    return good && Date.now() - good.at < LAST_GOOD_MAX_AGE_MS ? good.value : null;
   });
-  return Promise.race([reading.pending, late]).finally(() => clearTimeout(timer));
 }
 
 /** The stored sessions' totals, read at most every 10 s (the health route and /status share them); null when unreadable. */

@@ -1,33 +1,51 @@
+/** What a ReadyDeadline asks of its channel. */
+export interface ReadyDeadlineHooks {
+  /** Ready meanwhile, or ending anyway: nothing to do. */
+  over(): boolean;
+  /** Whether the phone has scanned and the first sync is under way (see linkInProgress). */
+  linking(): Promise<boolean>;
+  /** Not ready in time: stop the channel. */
+  giveUp(limitMs: number): void;
+}
+
 /**
- * A channel's time to reach ready (WhatsAppChannelOptions.readyWithinMs): `expire` is
- * called once if `clear()` has not come within `limitMs` of `start()`. Without a limit
- * it never fires. The timer does not keep the process alive.
+ * A channel's time to reach ready (WhatsAppChannelOptions.readyWithinMs), from
+ * `start()` until `clear()`. When it runs out, a channel whose phone has just scanned
+ * gets one more budget (whatsapp-web.js says nothing until the first sync ends, and
+ * cutting that short loses the new link); otherwise it is given up. Without a limit it
+ * never runs out. The timer does not keep the process alive.
  */
 export class ReadyDeadline {
   readonly #limitMs: number | undefined;
-  readonly #expire: (limitMs: number) => void;
+  readonly #hooks: ReadyDeadlineHooks;
   #timer: NodeJS.Timeout | null = null;
+  #extended = false;
 
-  constructor(limitMs: number | undefined, expire: (limitMs: number) => void) {
+  constructor(limitMs: number | undefined, hooks: ReadyDeadlineHooks) {
     this.#limitMs = limitMs;
-    this.#expire = expire;
+    this.#hooks = hooks;
   }
 
   start(): void {
     const limitMs = this.#limitMs;
     if (!limitMs || this.#timer) return;
-    this.#timer = setTimeout(() => this.#expire(limitMs), limitMs);
+    this.#timer = setTimeout(() => void this.#runOut(limitMs), limitMs);
     this.#timer.unref();
-  }
-
-  /** A fresh budget from now (a step forward: the phone scanned, say). */
-  restart(): void {
-    this.clear();
-    this.start();
   }
 
   clear(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+  }
+
+  async #runOut(limitMs: number): Promise<void> {
+    this.#timer = null;
+    if (this.#hooks.over()) return;
+    if (!this.#extended && (await this.#hooks.linking())) {
+      this.#extended = true;
+      this.start();
+      return;
+    }
+    if (!this.#hooks.over()) this.#hooks.giveUp(limitMs);
   }
 }

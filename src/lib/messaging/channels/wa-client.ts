@@ -1,6 +1,7 @@
 import wwebjs from "whatsapp-web.js";
 
 import { WHATSAPP_CHROMIUM_ARGS } from "../../browser/chromium-args";
+import { settleWithin } from "../../settle-within";
 
 const { Client, LocalAuth } = wwebjs;
 export type WaClient = InstanceType<typeof Client>;
@@ -33,14 +34,10 @@ const CLOSE_TIMEOUT_MS = 5_000;
  * not close within `timeoutMs`, is killed.
  */
 export async function destroyQuietly(client: WaClient, timeoutMs = CLOSE_TIMEOUT_MS): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
   try {
-    if ((await Promise.race([client.destroy(), timedOut])) === "timeout") throw new Error("the browser did not close in time");
+    if ((await settleWithin(client.destroy(), timeoutMs, () => "timeout" as const)) === "timeout") throw new Error("the browser did not close in time");
   } catch {
     client.pupBrowser?.process()?.kill("SIGKILL");
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -52,14 +49,8 @@ export async function destroyQuietly(client: WaClient, timeoutMs = CLOSE_TIMEOUT
 export async function linkInProgress(client: WaClient | null): Promise<boolean> {
   const page = client?.pupPage;
   if (!page) return false;
-  let timer: NodeJS.Timeout | undefined;
-  const unread = new Promise<string>((resolve) => (timer = setTimeout(resolve, 5_000, "")));
   const read = page
     .evaluate(() => (window as unknown as { require(name: string): { Socket: { state: string } } }).require("WAWebSocketModel").Socket.state)
     .catch(() => "");
-  try {
-    return ["PAIRING", "CONNECTED"].includes(await Promise.race([read, unread]));
-  } finally {
-    clearTimeout(timer);
-  }
+  return ["PAIRING", "CONNECTED"].includes(await settleWithin(read, 5_000, () => ""));
 }

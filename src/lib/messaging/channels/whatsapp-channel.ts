@@ -5,7 +5,7 @@ import type { LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
 import type { SessionArchive } from "../session-archiver";
 import type { SessionEventType } from "../session-event-log";
-import { LeaseLostError, SessionLeasedElsewhereError, SessionNotWantedError } from "../session-lease";
+import { SessionLeasedElsewhereError, SessionNotWantedError } from "../session-lease";
 import { errorCode } from "../session-store-errors";
 import { ChannelStoppedError, NotReadyError, SendFailedError } from "./channel-errors";
 import { guardReinjection } from "./guard-reinjection";
@@ -16,6 +16,7 @@ import { ReadyDeadline } from "./ready-deadline";
 import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
+import { writeStatus } from "./status-writer";
 import { createWaClient, destroyQuietly, linkInProgress, type WaClient } from "./wa-client";
 import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 
@@ -57,7 +58,6 @@ export class WhatsAppChannel extends EventEmitter {
   readonly #readyDeadline: ReadyDeadline;
   /** The restore under way or done (settled either way): an end waits for it. */
   #restoring: Promise<unknown> | null = null;
-  #syncGivenMore = false;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -71,7 +71,11 @@ export class WhatsAppChannel extends EventEmitter {
       void this.#closeBrowser(true);
       void this.#finish("disconnected", { leaseLost: true });
     });
-    this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, (limitMs) => void this.#giveUpNotReady(limitMs));
+    this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, {
+      over: () => this.#status === "ready" || this.stopping,
+      linking: () => linkInProgress(this.#client),
+      giveUp: (limitMs) => this.#giveUpNotReady(limitMs),
+    });
     this.#restorer = new SessionRestorer(options.userId, this.sessionDir, options.store, (event, data) => this.#event(event, data));
     this.#saver = new SessionSaver({
       userId: options.userId,
@@ -189,21 +193,11 @@ export class WhatsAppChannel extends EventEmitter {
   }
 
   /**
-   * Not ready in time: the browser goes at once (without waiting for a start that may
-   * hang; closing it ends that start), and the channel ends as after a deploy's stop:
-   * the session stays as marked, so a resumed one is tried again later, maybe elsewhere.
+   * Not ready in time (see ReadyDeadline): the browser goes at once (without waiting for
+   * a start that may hang; closing it ends that start), and the channel ends as after a
+   * deploy's stop: the session stays as marked, so a resumed one is tried again later.
    */
-  async #giveUpNotReady(limitMs: number): Promise<void> {
-    const over = () => this.#status === "ready" || this.stopping; // ready meanwhile, or ending anyway
-    if (over()) return;
-    // The phone scanned and the first sync is under way (whatsapp-web.js says nothing
-    // until it ends): that gets one fresh budget. Cut short, the new link would be lost.
-    if (!this.#syncGivenMore && (await linkInProgress(this.#client))) {
-      this.#syncGivenMore = true;
-      this.#readyDeadline.restart();
-      return;
-    }
-    if (over()) return;
+  #giveUpNotReady(limitMs: number): void {
     log("info", "A WhatsApp client not ready in time was stopped", { userId: this.userId, status: this.#status, afterMinutes: limitMs / 60_000 });
     this.#event("stale_closed", { afterMinutes: Math.round(limitMs / 60_000) });
     this.#stopRequested = true;
@@ -414,18 +408,7 @@ export class WhatsAppChannel extends EventEmitter {
     // the lease has no status of its own to record (nor events).
     if (this.#loggedOut || this.#generation === null) return this.statusRecorded();
     this.#event("status", {}, status);
-    const [lease, phoneNumber] = [this.#lease.lease, this.#phoneNumber];
-    // Fenced by the lease (none once it is lost or released): never over a newer owner's status.
-    if (!lease) return this.statusRecorded();
-    // A session that reached ready is to run until the user stops it (see SessionResumer).
-    const keepRunning = status === "ready" ? true : this.#stoppedByUser ? false : undefined;
-    // A user's own start that reached ready ends a run of failed resumes; a resumed one
-    // must first stay up a while (the resumer clears it then).
-    const clearResumeFailures = status === "ready" && !this.#resumed;
-    const details = { phoneNumber, keepRunning, clearResumeFailures };
-    return this.#writes.run(() => this.#options.store.recordStatus(lease, status, details)).catch((error: unknown) => {
-      if (error instanceof LeaseLostError) return this.#lease.lost();
-      log("warn", "Failed to record the session status", { userId: this.userId, status, code: errorCode(error) });
-    });
+    const channel = { userId: this.userId, lease: this.#lease, writes: this.#writes, store: this.#options.store };
+    return writeStatus(channel, status, { phoneNumber: this.#phoneNumber, stoppedByUser: this.#stoppedByUser, resumed: this.#resumed });
   }
 }
