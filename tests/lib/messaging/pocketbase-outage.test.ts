@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
@@ -137,16 +138,19 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
     }
   });
 
+  /** The configuration a health probe reads: PocketBase pinged at `pocketbaseUrl`. */
+  const healthEnv = (pocketbaseUrl: string) =>
+    parseEnv({
+      POCKETBASE_URL: pocketbaseUrl,
+      POCKETBASE_ADMIN_EMAIL: testPocketBase().adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: testPocketBase().adminPassword,
+      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    });
+
   it("reports itself unhealthy within seconds while PocketBase hangs, rather than answering late", async () => {
     const { proxy, runtime: hung } = await behindProxy("hung-health", 60_000);
     try {
-      const { adminEmail, adminPassword } = testPocketBase();
-      const env = parseEnv({
-        POCKETBASE_URL: proxy.url, // the ping hangs too
-        POCKETBASE_ADMIN_EMAIL: adminEmail,
-        POCKETBASE_ADMIN_PASSWORD: adminPassword,
-        SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      });
+      const env = healthEnv(proxy.url); // the ping hangs too
       proxy.partition();
       // Within the test's 10 s: each part has the ping's 3 s, not the requests' 30.
       const health = await getWhatsAppHealth(env, hung);
@@ -155,4 +159,19 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       await proxy.close();
     }
   }, 10_000);
+
+  it("stays healthy while PocketBase is slow but answers: a late reading gives way to the last good one", async () => {
+    const { proxy, runtime: slow } = await behindProxy("slow-health", 60_000);
+    try {
+      const env = healthEnv(admin.baseURL); // the ping goes straight to PocketBase, and answers
+      const first = await getWhatsAppHealth(env, slow);
+      expect(first).toMatchObject({ healthy: true, storage: { totalSessions: expect.any(Number) } });
+      await delay(10_500); // the readings' 10 s are over: the next call reads again
+      proxy.slowResponses("GET /api/collections/", 6_000); // every record read now answers in 6 s
+      const second = await getWhatsAppHealth(env, slow);
+      expect(second).toMatchObject({ healthy: true, storage: first.storage, waitingToResume: first.waitingToResume });
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
 });
