@@ -24,6 +24,8 @@ export class SessionRestorer {
   #last: LoadedSession | null = null;
   #tried = false;
   #outcomeRecorded = false;
+  /** The restore under way or done, settled either way. */
+  #restoring: Promise<unknown> = Promise.resolve();
 
   constructor(
     userId: string,
@@ -60,7 +62,21 @@ export class SessionRestorer {
    *   start fails rather than run a profile the database may not vouch for;
    *   ArchiveKeyMissingError with `failIfKeyMissing`.
    */
-  async restore({ failIfKeyMissing = false }: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
+  restore(options: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
+    const restoring = this.#restore(options);
+    this.#restoring = restoring.catch(() => {});
+    return restoring;
+  }
+
+  /**
+   * Resolves once no restore is under way (at once if none was started). A channel that
+   * ends waits for it: a new start must not have its profile swapped away by an old restore.
+   */
+  settled(): Promise<unknown> {
+    return this.#restoring;
+  }
+
+  async #restore({ failIfKeyMissing = false }: { failIfKeyMissing?: boolean }): Promise<LoadedSession | null> {
     const userId = this.#userId;
     let loaded: LoadedSession | null;
     try {

@@ -56,8 +56,6 @@ export class WhatsAppChannel extends EventEmitter {
   #resumed = false;
   #generation: number | null = null;
   readonly #readyDeadline: ReadyDeadline;
-  /** The restore under way or done (settled either way): an end waits for it. */
-  #restoring: Promise<unknown> | null = null;
 
   constructor(options: WhatsAppChannelOptions) {
     super();
@@ -136,9 +134,7 @@ export class WhatsAppChannel extends EventEmitter {
    * SessionRestorer.restore.
    */
   restoreSessionFromDatabase(options: { failIfKeyMissing?: boolean } = {}): Promise<LoadedSession | null> {
-    const restoring = this.#restorer.restore(options);
-    this.#restoring = restoring.catch(() => {});
-    return restoring;
+    return this.#restorer.restore(options);
   }
 
   /**
@@ -281,9 +277,7 @@ export class WhatsAppChannel extends EventEmitter {
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     }
-    const deleted = await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
-    this.#event("logout", { by: "user" });
-    await this.#finish("disconnected");
+    const deleted = await this.#endLoggedOut("user");
     // #finish deletes a logged-out profile, unless it was already under way (a crash,
     // a lost lease) when the logout came: then it is deleted here.
     await deleteLoggedOutProfile(this.sessionDir, this.userId);
@@ -340,11 +334,17 @@ export class WhatsAppChannel extends EventEmitter {
     this.#loggedOut = true;
     log("info", "WhatsApp logged out from the phone", { userId: this.userId });
     await this.#quiesce();
-    await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
-    this.#event("logout", { by: "phone" });
     // The library now reloads the page and re-injects; guardReinjection makes closing
     // the browser in the middle of that safe.
+    await this.#endLoggedOut("phone");
+  }
+
+  /** After a LOGOUT: the stored session deleted (false if that failed), recorded, the channel ended. */
+  async #endLoggedOut(by: "user" | "phone"): Promise<boolean> {
+    const deleted = await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
+    this.#event("logout", { by });
     await this.#finish("disconnected");
+    return deleted;
   }
 
   /** No archives from now on: stop the timers, wait for one in flight. */
@@ -373,7 +373,7 @@ export class WhatsAppChannel extends EventEmitter {
       // A restore still unpacking (the channel ended meanwhile: a lost lease, its ready
       // deadline) finishes first: once "closed", a new start here uses the profile, and
       // the restore's swap must not take it away from under it.
-      await this.#restoring;
+      await this.#restorer.settled();
       // A start that restored a session and ended before ready missed, whatever ended it.
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser(leaseLost);
