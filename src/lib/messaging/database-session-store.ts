@@ -257,7 +257,7 @@ export class DatabaseSessionStore {
 
   /** Totals over every stored session. */
   getStorageStats(): Promise<StorageStats> {
-    return collectStorageStats(this.#pb, SESSIONS_COLLECTION);
+    return collectStorageStats(this.#pb);
   }
 
   async #findRecord(userId: string): Promise<RecordModel | null> {

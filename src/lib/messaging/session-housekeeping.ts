@@ -1,5 +1,4 @@
 import type PocketBase from "pocketbase";
-import type { RecordModel } from "pocketbase";
 
 import { daysAgo } from "../days-ago";
 import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
@@ -70,27 +69,18 @@ export async function sweepArchiveFiles(pb: PocketBase): Promise<number> {
 }
 
 /**
- * Totals over every stored session (records with an archive).
+ * Totals over every stored session (records with an archive), in one SQL aggregate
+ * PocketBase runs (the hook route in pb_hooks/storage-stats.pb.js): one request however
+ * many sessions there are.
  * @throws PocketBaseUnavailableError, SessionStoreError
  */
-export async function collectStorageStats(pb: PocketBase, collection: string): Promise<StorageStats> {
-  let records: RecordModel[];
+export async function collectStorageStats(pb: PocketBase): Promise<StorageStats> {
+  let totals: Omit<StorageStats, "averageSizeBytes">;
   try {
-    records = await pb.collection(collection).getFullList({ fields: "size_bytes,last_active", filter: "archive != ''" });
+    totals = await pb.send("/api/wavault/sessions/stats", { method: "GET" });
   } catch (error) {
     throw toStoreError(error, "read storage stats");
   }
-  const sizes = records.map((record) => (record.size_bytes as number) || 0);
-  const totalSizeBytes = sizes.reduce((sum, size) => sum + size, 0);
-  const lastActive = records
-    .map((record) => record.last_active as string)
-    .filter(Boolean)
-    .sort();
-  return {
-    totalSessions: records.length,
-    totalSizeBytes,
-    averageSizeBytes: records.length ? Math.round(totalSizeBytes / records.length) : 0,
-    largestSizeBytes: sizes.length ? Math.max(...sizes) : 0,
-    oldestLastActive: lastActive[0] ?? null,
-  };
+  const { totalSessions, totalSizeBytes } = totals;
+  return { ...totals, averageSizeBytes: totalSessions ? Math.round(totalSizeBytes / totalSessions) : 0 };
 }

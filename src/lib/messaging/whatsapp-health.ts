@@ -84,12 +84,12 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   };
 }
 
-// The health route is public and probes call it often; the totals list every session
-// record, so one reading of each serves every call for a few seconds. Every call is
-// answered within the ping's time: a reading still under way by then gives way to the
-// last good one (at most 5 minutes old), so a PocketBase that is slow but works never
-// makes the answer late or "unhealthy", and one that hangs makes it "unhealthy" (the
-// ping fails), not late.
+// The health route is public and probes call it often; each reading is a query over
+// every session record (an aggregate or a count), so one reading of each serves every
+// call for a few seconds. Every call is answered within the ping's time: a reading
+// still under way by then gives way to the last good one (at most 5 minutes old), so a
+// PocketBase that is slow but works never makes the answer late or "unhealthy", and one
+// that hangs makes it "unhealthy" (the ping fails), not late.
 const READING_TTL_MS = 10_000;
 const LAST_GOOD_MAX_AGE_MS = 5 * 60_000;
 interface Reading {

@@ -225,20 +225,35 @@ describe("DatabaseSessionStore housekeeping", () => {
     await setLastActive(stale, 45);
     await setLastActive(borderline, 29);
 
-    const stats = await store.getStorageStats();
-    expect(stats).toMatchObject({
-      totalSessions: 3,
-      totalSizeBytes: archived.sizeBytes * 3,
-      averageSizeBytes: archived.sizeBytes,
-      largestSizeBytes: archived.sizeBytes,
-    });
-    expect(new Date(stats.oldestLastActive!).getTime()).toBeLessThan(Date.now() - 44 * 86_400_000);
+    // A larger archive, and a record with none (a user who never reached ready): the
+    // totals count archives only, and the largest is the larger one.
+    await writeFile(path.join(dir, "profile", LOG), randomBytes(64 * 1024));
+    const larger = await archiver.archiveSession(path.join(dir, "profile"));
+    const withLarger = await createTestUser(admin);
+    await store.saveSession(withLarger.record.id, larger);
+    const withoutArchive = await createTestUser(admin);
+    await admin.collection("whatsapp_sessions").create({ user: withoutArchive.record.id, status: "qr_ready", last_active: new Date(Date.now() - 90 * 86_400_000).toISOString() });
 
-    expect(await store.cleanupOldSessions(30)).toBe(1);
+    const stats = await store.getStorageStats();
+    const total = archived.sizeBytes * 3 + larger.sizeBytes;
+    expect(larger.sizeBytes).toBeGreaterThan(archived.sizeBytes + 60 * 1024);
+    expect(stats).toMatchObject({
+      totalSessions: 4,
+      totalSizeBytes: total,
+      averageSizeBytes: Math.round(total / 4),
+      largestSizeBytes: larger.sizeBytes,
+    });
+    // The stale session's, not the archive-less record's 90 days.
+    const oldest = new Date(stats.oldestLastActive!).getTime();
+    expect(oldest).toBeLessThan(Date.now() - 44 * 86_400_000);
+    expect(oldest).toBeGreaterThan(Date.now() - 46 * 86_400_000);
+    await expect(withLarger.pb.send("/api/wavault/sessions/stats", {})).rejects.toMatchObject({ status: 403 });
+
+    expect(await store.cleanupOldSessions(30)).toBe(2); // the stale one and the archive-less one
     expect(await store.hasSession(stale.record.id)).toBe(false);
     expect(await store.hasSession(fresh.record.id)).toBe(true);
     expect(await store.hasSession(borderline.record.id)).toBe(true);
-    expect((await store.getStorageStats()).totalSessions).toBe(2);
+    expect((await store.getStorageStats()).totalSessions).toBe(3);
   });
 });
 
