@@ -38,9 +38,14 @@ export class PocketBaseStartError extends Error {
   readonly code = "pocketbase_start_failed";
 }
 
-/** The flags that point any PocketBase command at a data dir and the project's migrations and hooks. */
-export function projectDirArgs(dataDir: string): string[] {
-  return [`--dir=${dataDir}`, `--migrationsDir=${MIGRATIONS_DIR}`, `--hooksDir=${HOOKS_DIR}`];
+/**
+ * The flags for any PocketBase command: the data dir, the project's migrations and hooks,
+ * and dev mode off. PocketBase turns dev mode on by itself when its binary lies under the
+ * OS temp dir (it takes that for `go run`), and then prints every SQL statement with its
+ * values — users' emails and password hashes among them — to its output.
+ */
+export function projectArgs(dataDir: string): string[] {
+  return [`--dir=${dataDir}`, `--migrationsDir=${MIGRATIONS_DIR}`, `--hooksDir=${HOOKS_DIR}`, "--dev=false"];
 }
 
 /**
@@ -54,7 +59,7 @@ export async function upsertSuperuser(options: PocketBaseServerOptions): Promise
     options.bin,
     // "--" ends the flags: a password may start with "-" (random ones do, 1 time in 64),
     // and PocketBase's CLI would otherwise read it as flags and ignore it.
-    ["superuser", "upsert", ...projectDirArgs(options.dataDir), "--", options.superuserEmail, options.superuserPassword],
+    ["superuser", "upsert", ...projectArgs(options.dataDir), "--", options.superuserEmail, options.superuserPassword],
     options.env,
   );
   if (code !== 0) {
@@ -79,7 +84,7 @@ export async function startPocketBase(options: PocketBaseServerOptions): Promise
 
   const child = spawn(
     options.bin,
-    ["serve", `--http=${options.host}:${options.port}`, `--hooksWatch=${options.hooksWatch ?? false}`, ...projectDirArgs(options.dataDir)],
+    ["serve", `--http=${options.host}:${options.port}`, `--hooksWatch=${options.hooksWatch ?? false}`, ...projectArgs(options.dataDir)],
     { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

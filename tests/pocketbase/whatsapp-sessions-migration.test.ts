@@ -4,7 +4,7 @@ import path from "node:path";
 import type { CollectionField, CollectionModel } from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { MIGRATIONS_DIR, projectDirArgs, runToExit } from "../../scripts/lib/pocketbase-server";
+import { MIGRATIONS_DIR, projectArgs, runToExit } from "../../scripts/lib/pocketbase-server";
 import { adminClient, testPocketBase } from "../helpers/pocketbase";
 
 const MIGRATION = "1739630000_create_whatsapp_sessions.js";
@@ -107,7 +107,7 @@ describe("the whatsapp_sessions migration", () => {
     const { bin } = testPocketBase();
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-"));
     try {
-      const migrate = (...args: string[]) => runToExit(bin, ["migrate", ...args, ...projectDirArgs(dataDir)], {}, "y\n");
+      const migrate = (...args: string[]) => runToExit(bin, ["migrate", ...args, ...projectArgs(dataDir)], {}, "y\n");
 
       const up = await migrate("up");
       expect(up.code, up.output).toBe(0);
