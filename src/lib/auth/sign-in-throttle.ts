@@ -35,7 +35,9 @@ export class SignInThrottle {
 
   /**
    * Runs `signIn` unless `key` has failed too often lately; an InvalidCredentialsError
-   * counts as a failure, a success forgets the key's failures.
+   * counts as a failure, a success forgets the key's failures. An attempt counts as a
+   * failure from its start until it is known not to be one, so sign-ins sent all at once
+   * cannot all be let through before the first has failed.
    * @throws TooManySignInsError, and whatever `signIn` throws
    */
   async attempt<T>(key: string, signIn: () => Promise<T>): Promise<T> {
@@ -43,13 +45,14 @@ export class SignInThrottle {
     if (recent.length >= this.#options.maxFailures) {
       throw new TooManySignInsError(recent[0]! + this.#options.windowMs - this.#now());
     }
+    const at = this.#fail(key);
     try {
       const result = await signIn();
       this.#failures.delete(key);
       return result;
     } catch (error) {
       // By code: this throttle lives on globalThis, and the caller's bundle may have its own copy of the class.
-      if (errorCode(error) === "invalid_credentials") this.#fail(key);
+      if (errorCode(error) !== "invalid_credentials") this.#unfail(key, at);
       throw error;
     }
   }
@@ -62,11 +65,23 @@ export class SignInThrottle {
     return recent;
   }
 
-  #fail(key: string): void {
+  /** Counts a failure of `key` now; returns its time. */
+  #fail(key: string): number {
     const failures = this.#recent(key);
+    const at = this.#now();
     this.#failures.delete(key); // re-inserted last: the map stays ordered by latest failure
-    this.#failures.set(key, [...failures, this.#now()]);
+    this.#failures.set(key, [...failures, at]);
     while (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#failures.keys().next().value!);
+    return at;
+  }
+
+  /** Takes back the failure of `key` counted at `at` (the attempt was no guess: PocketBase did not answer, say). */
+  #unfail(key: string, at: number): void {
+    const failures = this.#failures.get(key);
+    const index = failures?.indexOf(at) ?? -1;
+    if (index < 0) return;
+    failures!.splice(index, 1);
+    if (!failures!.length) this.#failures.delete(key);
   }
 }
 

@@ -33,6 +33,31 @@ describe("SignInThrottle", () => {
     expect(await limiter.attempt("a@x", succeed)).toBe("token");
   });
 
+  it("lets no more sign-ins through at once than failures are allowed: one under way counts until it is known", async () => {
+    clock = 0;
+    const limiter = throttle();
+    let tried = 0;
+    const slowFail = async () => {
+      tried += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new InvalidCredentialsError();
+    };
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => limiter.attempt("a@x", slowFail)));
+    expect(tried).toBe(3);
+    expect(results.filter((result) => result.status === "rejected" && result.reason instanceof TooManySignInsError)).toHaveLength(17);
+
+    // An attempt under way that turns out not to be a guess (PocketBase down) gives its place back.
+    clock = 0;
+    const other = throttle();
+    let release!: () => void;
+    const down = new Promise<never>((_, reject) => (release = () => reject(new Error("PocketBase is down"))));
+    const pending = [other.attempt("b@x", () => down), other.attempt("b@x", () => down), other.attempt("b@x", () => down)];
+    await expect(other.attempt("b@x", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+    release();
+    for (const attempt of pending) await expect(attempt).rejects.toThrow("PocketBase is down");
+    expect(await other.attempt("b@x", succeed)).toBe("token");
+  });
+
   it("counts the failures of a sign-in in another bundle, whose copy of the error class is another", async () => {
     // As `next build` gives each page its own copy of the modules, while the throttle is one, on globalThis.
     const otherPath = "../../../src/lib/auth/user-accounts.ts?another-bundle";
