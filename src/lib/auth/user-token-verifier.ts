@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { RecordModel } from "pocketbase";
 
-import { authenticateUserOrThrow } from "../pocketbase/user-client";
+import { authenticateUserOrThrow, UnauthorizedError } from "../pocketbase/user-client";
 
 /**
  * How long a token PocketBase accepted is taken on trust. Every API call and every
@@ -39,12 +39,18 @@ function expiryOf(token: string): number {
   }
 }
 
+/** What a token can be at all: a JWT is base64url parts joined by dots. */
+const TOKEN_SHAPE = /^[\w.-]+$/;
+
 /**
  * The user a PocketBase token belongs to: verified with PocketBase, then remembered for
  * VERIFIED_TOKEN_TTL_MS (never past the token's own expiry).
- * @throws UnauthorizedError when PocketBase does not accept it; other failures as they are
+ * @throws UnauthorizedError when PocketBase does not accept it, or it is no token at all
+ *   (a character no header may carry would fail the request to PocketBase, and that
+ *   would read as PocketBase being down); other failures as they are
  */
 export async function verifyUserTokenOrThrow(url: string, token: string): Promise<RecordModel> {
+  if (!TOKEN_SHAPE.test(token)) throw new UnauthorizedError();
   const key = keyOf(token);
   const hit = verified.get(key);
   if (hit && hit.until > Date.now()) return hit.user;

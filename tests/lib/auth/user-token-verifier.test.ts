@@ -24,4 +24,14 @@ describe("verifyUserTokenOrThrow", () => {
     vi.setSystemTime(Date.now() + VERIFIED_TOKEN_TTL_MS + 1);
     await expect(verifyUserTokenOrThrow(url, user.token)).rejects.toBeInstanceOf(UnauthorizedError);
   });
+
+  it("refuses what cannot be a token without asking PocketBase, which it would report as unreachable", async () => {
+    const { url } = testPocketBase();
+    // A cookie decodes to anything: a line break, a character above U+00FF, a space.
+    for (const token of ["a\nb", "\u0100", "two words", ""]) {
+      await expect(verifyUserTokenOrThrow(url, token)).rejects.toBeInstanceOf(UnauthorizedError);
+    }
+    // Refused before any request: even with PocketBase nowhere to be found.
+    await expect(verifyUserTokenOrThrow("http://127.0.0.1:9", "a\nb")).rejects.toBeInstanceOf(UnauthorizedError);
+  });
 });
