@@ -64,7 +64,14 @@ export const EnvSchema = ToolEnvSchema.extend({
   SESSION_RESTORE_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   SESSION_MEMORY_CACHE_MB: z.coerce.number().int().min(0).default(64),
   // At most 200: lease owners are "<prefix>/<INSTANCE_ID>/<8 hex>" within PocketBase's 255.
-  INSTANCE_ID: z.string().trim().min(1).max(200).default(`${os.hostname()}-${process.pid}`),
+  // Printable ASCII: it goes in a header of every request forwarded between instances.
+  INSTANCE_ID: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, { message: "must be printable ASCII without spaces" })
+    .default(`${os.hostname()}-${process.pid}`),
   // Where users reach the app (https://wavault.example.com): in production the dashboard's
   // cookies are Secure exactly when it is https, whatever Host header a reverse proxy sends
   // (next.config.ts also lets sign-in forms come from it).

@@ -74,6 +74,8 @@ describe("src/env.ts", () => {
     ["INSTANCE_URL", "10.0.0.5:3000", "http(s) URL"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/app", "origin with no path"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],
+    ["INSTANCE_ID", "instance-ā", "printable ASCII"],
+    ["INSTANCE_ID", "web 1", "printable ASCII"],
   ])("rejects %s=%j with a message naming it", (name, value, hint) => {
     const error = errorOf({ ...valid, [name]: value });
     expect(error.variables).toEqual([name]);

@@ -35,6 +35,15 @@ const NOT_SENT = new Set([
   "EADDRNOTAVAIL",
   "UND_ERR_CONNECT_TIMEOUT",
   "ERR_INVALID_URL", // a lease_owner_url no claim would have written
+  // TLS refused before the request went out (an https INSTANCE_URL with a bad certificate).
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_SSL_WRONG_VERSION_NUMBER", // https to a plain http port
 ]);
 
 /** What became of a forward: the owner's answer, or none, and then whether the request may have got there. */
@@ -91,7 +100,10 @@ export async function forwardToOwner(
   } catch (error) {
     const failure = error as { code?: unknown; cause?: { code?: unknown } };
     const code = String(failure?.cause?.code ?? failure?.code ?? "");
-    const reached = !NOT_SENT.has(code);
+    // fetch's own TypeError with no cause: it refused the request itself (a header value
+    // it cannot send), so nothing went out.
+    const refusedByFetch = error instanceof TypeError && failure.cause === undefined;
+    const reached = !NOT_SENT.has(code) && !refusedByFetch;
     const message = to === "owner" ? "Could not forward a request to the instance running the session" : "Could not forward a request to an instance with room";
     log("warn", message, {
       path: pathname,

@@ -54,17 +54,19 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
   options: ApiOptions<Schema> = {},
 ): (request: Request) => Promise<Response> {
   const answer = async (request: Request): Promise<Response> => {
-    let raw: unknown;
+    // What another instance gets, should this one refuse: the body as validated here
+    // (known fields only), so it passes the same checks there, size limit included.
+    let validated: unknown;
     try {
       const user = options.auth === "none" ? (undefined as unknown as RecordModel) : await authenticateRequestOrThrow(request);
-      raw = options.body ? await readJsonBody(request) : undefined;
-      const body = options.body ? parseBody(options.body, raw) : undefined;
+      const raw = options.body ? await readJsonBody(request) : undefined;
+      const body = (validated = options.body ? parseBody(options.body, raw) : undefined);
       const context = { request, user, body: body as BodyOf<Schema>, readFromOwner: (ownerUrl: string) => readFromOwner(request, ownerUrl) };
       const result = await handler(context);
       return result instanceof Response ? result : json(result.json, result.status ?? 200);
     } catch (error) {
       try {
-        return (await answerElsewhere(request, error, raw, options)) ?? errorResponse(error, request);
+        return (await answerElsewhere(request, error, validated, options)) ?? errorResponse(error, request);
       } catch (forwardError) {
         return errorResponse(forwardError, request);
       }

@@ -60,6 +60,13 @@ describe("any instance answers every route for a session running on another one"
       expect(sent.status).toBe(200);
       expect(sent.headers.get("x-wavault-answered-by")).toBe("forward-a");
       expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ id: sent.body.id, body: "sent through B" }));
+      // B forwards what it validated, not what it read: fields it ignores never make A's
+      // copy bigger than the limit (1e20 is 4 characters here, 21 once re-serialised).
+      const padded = `{"to":"+4915123456789","text":"padded","pad":[${Array(12_000).fill("1e20").join(",")}]}`;
+      expect(padded.length).toBeLessThan(64 * 1024);
+      const sentPadded = await viaB("POST", "/api/whatsapp/messages", padded);
+      expect(sentPadded).toMatchObject({ status: 200, body: { id: expect.any(String) } });
+      expect(sentPadded.headers.get("x-wavault-answered-by")).toBe("forward-a");
       // B validates what it forwards and what it does not: a bad body is B's own 422.
       expect((await viaB("POST", "/api/whatsapp/messages", { to: "nobody", text: "" })).status).toBe(422);
     } finally {
