@@ -102,6 +102,28 @@ describe("SessionResumer against the emulator", () => {
     await instance.manager.stopAll();
   });
 
+  it("ends a client whose WhatsApp Web page crashed while its browser lived on, and starts the session again", async () => {
+    const userId = await pairedThenDeployed("page");
+    const instance = runtime("page-crash", { resume: { stableMs: 300 } });
+    await instance.resumer.resumeOnce();
+    const channel = instance.manager.get(userId)!;
+    await waitForStatus(channel, "ready");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    // The page's renderer dies (as the OOM killer picks renderers first); the browser stays up.
+    const ended = closed(channel);
+    const pid = channel.browserPid!;
+    const cdp = await channel.client!.pupPage!.createCDPSession();
+    void cdp.send("Page.crash").catch(() => {});
+    await ended;
+    expect(channel.status).toBe("disconnected");
+    expect(() => process.kill(pid, 0)).toThrow(); // the browser went with it
+    expect(await sessionOf(userId)).toMatchObject({ keep_running: true, lease_owner: "" });
+    expect(await instance.resumer.resumeOnce()).toBe(1);
+    await waitForStatus(instance.manager.get(userId)!, "ready");
+    await instance.manager.stopAll();
+  });
+
   it("waits longer and longer before starting again a session that keeps dying soon after ready, on every instance", async () => {
     const userId = await pairedThenDeployed("flaky");
     const timings = { backoffMs: 1_500, stableMs: 60_000 };

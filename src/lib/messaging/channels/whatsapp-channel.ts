@@ -168,12 +168,16 @@ export class WhatsAppChannel extends EventEmitter {
       this.#wire(client);
       await client.initialize();
       this.#throwIfStopped();
-      // A browser that dies (crash, kill -9) is noticed here.
-      client.pupBrowser?.once("disconnected", () => {
+      // A browser that dies (crash, kill -9) is noticed here; so is a WhatsApp Web page
+      // whose renderer dies while the browser lives on (the OOM killer picks renderers
+      // first): whatsapp-web.js would wait on it for ever, the channel still "ready".
+      const died = (what: string) => () => {
         if (this.#finishing || this.#stopRequested) return;
-        log("warn", "WhatsApp browser disconnected", { userId: this.userId });
+        log("warn", `WhatsApp ${what}`, { userId: this.userId });
         void this.#finish("disconnected");
-      });
+      };
+      client.pupBrowser?.once("disconnected", died("browser disconnected"));
+      client.pupPage?.once("error", died("page crashed"));
     } catch (error) {
       // A resume that finds the session not to be started, or taken, is no failure.
       const expected = error instanceof SessionNotWantedError || (resume && error instanceof SessionLeasedElsewhereError);
