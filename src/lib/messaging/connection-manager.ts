@@ -208,8 +208,9 @@ export class ConnectionManager {
   async cleanupStaleConnections(idleMs: number): Promise<string[]> {
     const now = Date.now();
     const stale = [...this.#channels.entries()].filter(
-      // One already on its way out (its own ready deadline, say) ends as it is.
-      ([, channel]) => channel.status !== "ready" && !channel.stopping && now - channel.startedAt.getTime() > idleMs,
+      // One already on its way out (its own ready deadline, say) ends as it is; one whose
+      // phone has scanned is syncing a new link, which a stop now would lose.
+      ([, channel]) => channel.status !== "ready" && !channel.stopping && !channel.syncingNewLink && now - channel.startedAt.getTime() > idleMs,
     );
     await Promise.allSettled(stale.map(([userId]) => this.disconnect(userId)));
     return stale.map(([userId]) => userId);

@@ -26,6 +26,11 @@ export class ReadyDeadline {
     this.#hooks = hooks;
   }
 
+  /** Whether it gave a channel whose phone had scanned its one more budget. */
+  get extended(): boolean {
+    return this.#extended;
+  }
+
   start(): void {
     const limitMs = this.#limitMs;
     if (!limitMs || this.#timer) return;

@@ -230,6 +230,11 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#stoppedByUser || this.#loggedOut;
   }
 
+  /** Whether its phone has scanned and its first sync was given more time (see ReadyDeadline): not ready, yet not stale. */
+  get syncingNewLink(): boolean {
+    return this.#readyDeadline.extended && this.#status !== "ready";
+  }
+
   /** Whether a stop, a logout or an end is under way or done: such a channel never runs again. */
   get stopping(): boolean {
     return this.#stopRequested || this.#finishing !== null;

@@ -62,8 +62,12 @@ describe("a WhatsApp client that does not get ready in time", () => {
     await waitForStatus(channel, "qr_ready");
     await delay(Math.max(0, channel.startedAt.getTime() + 2_500 - Date.now())); // most of the budget gone
     const archived = nextArchive(channel);
-    // The first sync takes 3 s: ready comes 5.5 s after the start, past the first budget.
-    await phone(channel, "pair", { syncDelayMs: 3_000 });
+    // The first sync takes 4 s: ready comes 6.5 s after the start, past the first budget.
+    await phone(channel, "pair", { syncDelayMs: 4_000 });
+    // Past the first budget, the cleanup cron's sweep of clients not ready in time leaves it too.
+    await delay(Math.max(0, channel.startedAt.getTime() + 5_000 - Date.now()));
+    expect(channel.status).not.toBe("ready");
+    expect(await manager.cleanupStaleConnections(4_000)).toEqual([]);
     await waitForStatus(channel, "ready", 10_000);
     await archived; // the new link is stored
     expect(manager.get(user.record.id)).toBe(channel);
