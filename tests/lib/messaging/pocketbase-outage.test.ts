@@ -1,10 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import type PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { parseEnv } from "../../../src/env";
+import { SessionLease, SessionLeasedElsewhereError, SessionNotWantedError } from "../../../src/lib/messaging/session-lease";
 import { readSessionSummary } from "../../../src/lib/messaging/session-summary";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
@@ -134,6 +137,36 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       expect([channel.status, slow.manager.get(user.record.id)]).toEqual(["ready", channel]);
       await slow.manager.stopAll();
     } finally {
+      await proxy.close();
+    }
+  });
+
+  it("holds its lease through a logout that waits for a slow upload: no other instance starts the session meanwhile", async () => {
+    // A 6 s lease (given up after 5 s without a renewal); every archive upload takes 7 s.
+    const { proxy, ...slow } = await behindProxy("logout-slow", 6_000);
+    // Another instance's resume: it claims only a session marked to keep running whose lease has lapsed.
+    const heir = new SessionLease(admin, { instanceId: "logout-heir", ttlMs: 6_000 });
+    try {
+      const user = await createTestUser(admin);
+      const userId = user.record.id;
+      proxy.slowRequests("POST /api/wavault/sessions/archive", 7_000);
+      const channel = await connectPaired(slow.manager, userId);
+      // A changed profile: the next archive uploads (for 7 s), and the logout waits for it.
+      await writeFile(path.join(channel.sessionDir, "Default/Local Storage/leveldb/000009.log"), randomBytes(4096));
+      const saving = channel.archiveSessionToDatabase("interval");
+      await delay(300);
+      const loggingOut = new UserSessionService(slow.runtime).logout(userId);
+      // Refused while the logout runs (leased here), and once it is done (no session to resume).
+      for (let waited = 0; waited < 8_000; waited += 1_000) {
+        const refusal = await heir.claim(userId, { onlyIfKeepRunning: true }).then(() => null, (error: unknown) => error);
+        expect(refusal instanceof SessionLeasedElsewhereError || refusal instanceof SessionNotWantedError, "another instance claimed the session during the logout").toBe(true);
+        await delay(1_000);
+      }
+      await saving;
+      expect(await loggingOut).toMatchObject({ status: "disconnected", archive: null, keepRunning: false });
+      expect(await admin.collection("whatsapp_sessions").getList(1, 1, { filter: `user = "${userId}"` })).toMatchObject({ totalItems: 0 });
+    } finally {
+      await slow.manager.stopAll();
       await proxy.close();
     }
   });

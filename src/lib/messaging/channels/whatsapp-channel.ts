@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 
 import { log } from "../../log";
+import { settleWithin } from "../../settle-within";
 import type { LoadedSession, SessionStatus } from "../database-session-store";
 import { LeaseKeeper } from "../lease-keeper";
 import type { SessionArchive } from "../session-archiver";
@@ -22,6 +23,8 @@ import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 
 /** A browser whose lease is lost gets this long to close before it is killed (the lease deadline leaves a sixth of the TTL). */
 const LOST_LEASE_CLOSE_MS = 2_000;
+/** WhatsApp Web gets this long to log out; the stored session is deleted either way. */
+const LOGOUT_MS = 30_000;
 
 /**
  * One user's WhatsApp Web client: claims the user's lease, restores the stored session
@@ -63,7 +66,9 @@ export class WhatsAppChannel extends EventEmitter {
     this.#options = options;
     this.#lease = new LeaseKeeper(options.leases, options.userId, (work) => this.#writes.run(work), (reason) => {
       this.#event("lease_lost", { reason });
-      this.emit("lease_lost", reason, this.#status === "ready");
+      // "Was ready" asks for a restart once PocketBase answers: not for a client a stop or
+      // a logout was already ending.
+      this.emit("lease_lost", reason, this.#status === "ready" && !this.#stopRequested && !this.#loggedOut);
       // Another instance may run the session now or soon: the browser goes at once,
       // whatever a stop already under way is still waiting for.
       void this.#closeBrowser(true);
@@ -282,7 +287,9 @@ export class WhatsAppChannel extends EventEmitter {
     await this.#starting?.catch(() => {});
     await this.#quiesce();
     try {
-      await this.#client?.logout();
+      const client = this.#client;
+      const late = () => "late" as const;
+      if (client && (await settleWithin(client.logout(), LOGOUT_MS, late)) === "late") throw new Error(`no answer within ${LOGOUT_MS} ms`);
     } catch (error) {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     }
@@ -350,15 +357,21 @@ export class WhatsAppChannel extends EventEmitter {
 
   /** After a LOGOUT: the stored session deleted (false if that failed), recorded, the channel ended. */
   async #endLoggedOut(by: "user" | "phone"): Promise<boolean> {
+    // Held until now, so that no instance resumed the session meanwhile; a renewal of the
+    // deleted record would only fail.
+    this.#lease.stopRenewing();
     const deleted = await deleteLoggedOutSession(this.#options.store, this.userId, this.#writes, this.#options.events);
     this.#event("logout", { by });
     await this.#finish("disconnected");
     return deleted;
   }
 
-  /** No archives from now on: stop the timers, wait for one in flight. */
+  /**
+   * No archives from now on: wait for one in flight. The lease is still renewed (an
+   * upload may take longer than its TTL): lapsed, another instance would resume the
+   * session and run the device while this one logs it out.
+   */
   async #quiesce(): Promise<void> {
-    this.#lease.stopRenewing();
     await this.#saver.settle();
   }
 
