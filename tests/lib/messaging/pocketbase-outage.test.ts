@@ -115,6 +115,11 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       const ended = closed(channel, 15_000);
       proxy.slowResponses("POST /api/wavault/leases/renew", 60_000); // PocketBase renews, this instance never hears
       await ended;
+      // Its browser is gone before the lease is released (then another instance may start one).
+      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((line) => line.includes(deaf.sessionDir(user.record.id)));
+      expect(browsers).toEqual([]);
       // The lease it gave up on its deadline was still its own in PocketBase: released, not left to expire.
       const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
       expect(record.lease_owner).toBe("");

@@ -44,6 +44,8 @@ export class WhatsAppChannel extends EventEmitter {
   readonly #saver: SessionSaver;
   readonly #restorer: SessionRestorer;
   #client: WaClient | null = null;
+  /** Settles once the last browser closed (see #closeBrowser). */
+  #browserClosed: Promise<void> = Promise.resolve();
   #status: SessionStatus = "created";
   readonly #qr = new PendingQr();
   #phoneNumber: string | null = null;
@@ -384,7 +386,10 @@ export class WhatsAppChannel extends EventEmitter {
     if (!leaseLost) await this.#saver.settle();
     const client = this.#client;
     this.#client = null;
-    if (client) await destroyQuietly(client, leaseLost ? LOST_LEASE_CLOSE_MS : undefined);
+    // Every caller waits until the browser is gone, not only the first: the lease is
+    // released after this, and then another instance may start the session.
+    if (client) this.#browserClosed = destroyQuietly(client, leaseLost ? LOST_LEASE_CLOSE_MS : undefined);
+    await this.#browserClosed;
     await this.#saver.settle();
   }
 
