@@ -130,6 +130,8 @@ export class ConnectionManager {
     // A resume only ever starts a client of its own: one running or starting here is
     // someone else's (a user's connect, which may yet wait for a QR).
     if (options.resume && (running || this.#connecting.has(userId))) return Promise.reject(new SessionNotWantedError(userId));
+    // A user's connect that joins a resumed client makes it the user's own (see joinedByUser).
+    if (!options.resume) running?.joinedByUser();
     // A client still starting is shared only once its start has succeeded. A resume's
     // start that turns out not to be wanted does not end a user's connect: it starts anew.
     const pending = this.#connecting.get(userId);

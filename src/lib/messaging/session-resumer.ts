@@ -204,6 +204,9 @@ export class SessionResumer {
   /** Watches a resumed client: ready and still up after `stableMs`, asks for a QR (then stops it), or ends. */
   async #followUp(userId: string, channel: WhatsAppChannel): Promise<void> {
     const outcome = await outcomeOf(channel);
+    // A user's connect joined it meanwhile: the client is theirs (a QR it shows is theirs
+    // to scan), and how it goes says nothing about resuming.
+    if (!channel.startedByItself) return;
     if (outcome === "ended") {
       if (channel.stoppedByUser || this.#stopped) return;
       this.#share.countStart(true);

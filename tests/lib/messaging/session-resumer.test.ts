@@ -239,6 +239,30 @@ describe("SessionResumer against the emulator", () => {
     expect(await instance.resumer.resumeOnce()).toBe(0);
   });
 
+  it("leaves a resumed session that asks for a QR running when its user's own connect joined it: the QR is theirs", async () => {
+    const userId = await newUser();
+    const seeded = runtime("qr-joined-seed");
+    const profile = path.join(world.dir, "qr-joined-profile");
+    await writeFakeProfile(profile);
+    const lease = await seeded.leases.claim(userId);
+    await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
+    await seeded.store.recordStatus(lease, "disconnected", { keepRunning: true });
+    await seeded.leases.release(lease);
+
+    const instance = runtime("qr-joined");
+    const resuming = instance.resumer.resumeOnce();
+    while (!instance.manager.get(userId)) await new Promise((resolve) => setTimeout(resolve, 10));
+    const channel = instance.manager.get(userId)!;
+    expect(channel.status).not.toBe("qr_ready");
+    const joined = await instance.manager.connect(userId); // the user presses Connect meanwhile
+    expect(joined).toBe(channel);
+    expect(await resuming).toBe(1);
+    await waitForStatus(channel, "qr_ready");
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the resume's follow-up has seen the QR
+    expect([channel.stopping, channel.status, instance.manager.get(userId)]).toEqual([false, "qr_ready", channel]);
+    await instance.manager.stopAll();
+  });
+
   it("starts no more sessions than the instance has room for, and leaves the rest to others", async () => {
     const users = [await pairedThenDeployed("room-1"), await pairedThenDeployed("room-2")];
     const small = runtime("room-small", { maxConnections: 1 });

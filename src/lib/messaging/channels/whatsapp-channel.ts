@@ -232,6 +232,19 @@ export class WhatsAppChannel extends EventEmitter {
     }
   }
 
+  /** Whether it started by itself (a resume) and no user's connect has joined it since. */
+  get startedByItself(): boolean {
+    return this.#resumed;
+  }
+
+  /**
+   * A user's connect joined this client: from now on it is the user's own start (a QR it
+   * asks for is theirs to scan; reaching ready ends a run of failed resumes).
+   */
+  joinedByUser(): void {
+    this.#resumed = false;
+  }
+
   /** Whether the user (or an operator's rule) stopped it: it is not to start again by itself. */
   get stoppedByUser(): boolean {
     return this.#stoppedByUser || this.#loggedOut;
