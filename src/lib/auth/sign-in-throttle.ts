@@ -27,6 +27,8 @@ export class SignInThrottle {
   readonly #options: SignInThrottleOptions;
   readonly #now: () => number;
   readonly #failures = new Map<string, number[]>();
+  /** Attempts per key whose answer has not come yet (as many as run at once: never more than maxFailures a key). */
+  readonly #underWay = new Map<string, number>();
 
   constructor(options: SignInThrottleOptions, now: () => number = Date.now) {
     this.#options = options;
@@ -34,26 +36,33 @@ export class SignInThrottle {
   }
 
   /**
-   * Runs `signIn` unless `key` has failed too often lately; an InvalidCredentialsError
-   * counts as a failure, a success forgets the key's failures. An attempt counts as a
-   * failure from its start until it is known not to be one, so sign-ins sent all at once
-   * cannot all be let through before the first has failed.
+   * Runs `signIn` unless `key` has failed too often lately, counting the attempts still
+   * under way as failures (so sign-ins sent all at once cannot all get through before
+   * the first has failed); an InvalidCredentialsError counts as a failure, a success
+   * forgets the key's failures.
    * @throws TooManySignInsError, and whatever `signIn` throws
    */
   async attempt<T>(key: string, signIn: () => Promise<T>): Promise<T> {
     const recent = this.#recent(key);
-    if (recent.length >= this.#options.maxFailures) {
-      throw new TooManySignInsError(recent[0]! + this.#options.windowMs - this.#now());
+    const underWay = this.#underWay.get(key) ?? 0;
+    if (recent.length + underWay >= this.#options.maxFailures) {
+      // Held back by attempts under way only: they end within seconds.
+      const retryAfterMs = recent.length >= this.#options.maxFailures ? recent[0]! + this.#options.windowMs - this.#now() : 1_000;
+      throw new TooManySignInsError(retryAfterMs);
     }
-    const at = this.#fail(key);
+    this.#underWay.set(key, underWay + 1);
     try {
       const result = await signIn();
       this.#failures.delete(key);
       return result;
     } catch (error) {
       // By code: this throttle lives on globalThis, and the caller's bundle may have its own copy of the class.
-      if (errorCode(error) !== "invalid_credentials") this.#unfail(key, at);
+      if (errorCode(error) === "invalid_credentials") this.#fail(key);
       throw error;
+    } finally {
+      const left = (this.#underWay.get(key) ?? 1) - 1;
+      if (left > 0) this.#underWay.set(key, left);
+      else this.#underWay.delete(key);
     }
   }
 
@@ -65,23 +74,11 @@ export class SignInThrottle {
     return recent;
   }
 
-  /** Counts a failure of `key` now; returns its time. */
-  #fail(key: string): number {
+  #fail(key: string): void {
     const failures = this.#recent(key);
-    const at = this.#now();
     this.#failures.delete(key); // re-inserted last: the map stays ordered by latest failure
-    this.#failures.set(key, [...failures, at]);
+    this.#failures.set(key, [...failures, this.#now()]);
     while (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#failures.keys().next().value!);
-    return at;
-  }
-
-  /** Takes back the failure of `key` counted at `at` (the attempt was no guess: PocketBase did not answer, say). */
-  #unfail(key: string, at: number): void {
-    const failures = this.#failures.get(key);
-    const index = failures?.indexOf(at) ?? -1;
-    if (index < 0) return;
-    failures!.splice(index, 1);
-    if (!failures!.length) this.#failures.delete(key);
   }
 }
 

@@ -43,7 +43,8 @@ const NOT_SENT = new Set([
   "CERT_HAS_EXPIRED",
   "CERT_NOT_YET_VALID",
   "ERR_TLS_CERT_ALTNAME_INVALID",
-  "ERR_SSL_WRONG_VERSION_NUMBER", // https to a plain http port
+  "ERR_SSL_WRONG_VERSION_NUMBER", // https to a plain http port (OpenSSL 3.0)
+  "ERR_SSL_PACKET_LENGTH_TOO_LONG", // the same, OpenSSL 3.2 and later
 ]);
 
 /** What became of a forward: the owner's answer, or none, and then whether the request may have got there. */
@@ -78,6 +79,7 @@ export async function forwardToOwner(
   // garbage-collected, and the forward then waits for ever. The timer holds this one.
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(new DOMException(`No answer within ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
+  let answered = false;
   try {
     const answer = await fetch(new URL(`${pathname}${search}`, ownerUrl), {
       method: request.method,
@@ -91,6 +93,7 @@ export async function forwardToOwner(
       // A caller that gives up (a dashboard poll cut short) ends the forward too.
       signal: AbortSignal.any([request.signal, timeout.signal]),
     });
+    answered = true;
     // Read in full here: a connection that breaks mid-body is no answer either.
     const text = await answer.text();
     const answeredBy = answer.headers.get(ANSWERED_BY_HEADER);
@@ -100,9 +103,9 @@ export async function forwardToOwner(
   } catch (error) {
     const failure = error as { code?: unknown; cause?: { code?: unknown } };
     const code = String(failure?.cause?.code ?? failure?.code ?? "");
-    // fetch's own TypeError with no cause: it refused the request itself (a header value
-    // it cannot send), so nothing went out.
-    const refusedByFetch = error instanceof TypeError && failure.cause === undefined;
+    // fetch's own TypeError with no cause, before any answer: it refused the request
+    // itself (a header value it cannot send), so nothing went out.
+    const refusedByFetch = !answered && error instanceof TypeError && failure.cause === undefined;
     const reached = !NOT_SENT.has(code) && !refusedByFetch;
     const message = to === "owner" ? "Could not forward a request to the instance running the session" : "Could not forward a request to an instance with room";
     log("warn", message, {

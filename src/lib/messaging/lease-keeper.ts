@@ -125,6 +125,8 @@ export class LeaseKeeper {
       this.#lease = renewed;
       if (this.#timer) this.#armDeadline(sentAt);
     } catch (error) {
+      // Renewals stopped meanwhile (the session is being deleted, say): nothing was lost.
+      if (this.#lease !== current || !this.#timer) return;
       if (error instanceof LeaseLostError) this.lost();
       else log("warn", "Failed to renew the session lease", { userId: this.#userId, code: errorCode(error) });
     } finally {

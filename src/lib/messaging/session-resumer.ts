@@ -228,6 +228,7 @@ export class SessionResumer {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.#options.stableMs).unref())),
     ]);
     clearTimeout(timer);
+    if (!channel.startedByItself) return; // a user's connect joined it meanwhile (see above)
     if (stayedUp) this.#note(userId, channel.claimedGeneration, "stayed_up");
     else if (!channel.stoppedByUser && !this.#stopped) this.#note(userId, channel.claimedGeneration, "failed", "ended_soon_after_ready");
   }

@@ -56,6 +56,17 @@ describe("SignInThrottle", () => {
     release();
     for (const attempt of pending) await expect(attempt).rejects.toThrow("PocketBase is down");
     expect(await other.attempt("b@x", succeed)).toBe("token");
+
+    // A success forgets the failures before it, not those of guesses still under way.
+    const third = throttle();
+    let answer!: () => void;
+    const wrong = new Promise<never>((_, reject) => (answer = () => reject(new InvalidCredentialsError())));
+    const guesses = [third.attempt("c@x", () => wrong), third.attempt("c@x", () => wrong)];
+    expect(await third.attempt("c@x", succeed)).toBe("token");
+    answer();
+    for (const guess of guesses) await expect(guess).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(third.attempt("c@x", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    await expect(third.attempt("c@x", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
   });
 
   it("counts the failures of a sign-in in another bundle, whose copy of the error class is another", async () => {

@@ -20,15 +20,16 @@ export class ReadyDeadline {
   readonly #hooks: ReadyDeadlineHooks;
   #timer: NodeJS.Timeout | null = null;
   #extended = false;
+  #checking = false;
 
   constructor(limitMs: number | undefined, hooks: ReadyDeadlineHooks) {
     this.#limitMs = limitMs;
     this.#hooks = hooks;
   }
 
-  /** Whether it gave a channel whose phone had scanned its one more budget. */
+  /** Whether it gave a channel whose phone had scanned its one more budget, or is finding out whether to. */
   get extended(): boolean {
-    return this.#extended;
+    return this.#extended || this.#checking;
   }
 
   start(): void {
@@ -46,10 +47,14 @@ export class ReadyDeadline {
   async #runOut(limitMs: number): Promise<void> {
     this.#timer = null;
     if (this.#hooks.over()) return;
-    if (!this.#extended && (await this.#hooks.linking())) {
-      this.#extended = true;
-      this.start();
-      return;
+    if (!this.#extended) {
+      this.#checking = true;
+      const linking = await this.#hooks.linking().finally(() => (this.#checking = false));
+      if (linking) {
+        this.#extended = true;
+        this.start();
+        return;
+      }
     }
     if (!this.#hooks.over()) this.#hooks.giveUp(limitMs);
   }

@@ -72,9 +72,11 @@ export class WhatsAppChannel extends EventEmitter {
       // a logout was already ending.
       this.emit("lease_lost", reason, this.#status === "ready" && !this.#stopRequested && !this.#loggedOut);
       // Another instance may run the session now or soon: the browser goes at once,
-      // whatever a stop already under way is still waiting for.
+      // whatever a stop already under way is still waiting for. A logout under way ends
+      // the channel itself, once the stored session is deleted: the lease is released
+      // after that, never before.
       void this.#closeBrowser(true);
-      void this.#finish("disconnected", { leaseLost: true });
+      if (!this.#loggedOut) void this.#finish("disconnected", { leaseLost: true });
     });
     this.#readyDeadline = new ReadyDeadline(options.readyWithinMs, {
       over: () => this.#status === "ready" || this.stopping,
@@ -179,7 +181,7 @@ export class WhatsAppChannel extends EventEmitter {
       // whose renderer dies while the browser lives on (the OOM killer picks renderers
       // first): whatsapp-web.js would wait on it for ever, the channel still "ready".
       const died = (what: string) => () => {
-        if (this.#finishing || this.#stopRequested) return;
+        if (this.#finishing || this.#stopRequested || this.#loggedOut) return;
         log("warn", `WhatsApp ${what}`, { userId: this.userId });
         void this.#finish("disconnected");
       };
@@ -250,7 +252,7 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#stoppedByUser || this.#loggedOut;
   }
 
-  /** Whether its phone has scanned and its first sync was given more time (see ReadyDeadline): not ready, yet not stale. */
+  /** Whether its phone has scanned and its first sync was given more time, or that is being checked (see ReadyDeadline): not ready, yet not stale. */
   get syncingNewLink(): boolean {
     return this.#readyDeadline.extended && this.#status !== "ready";
   }
