@@ -1,12 +1,16 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
 import type PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../../../src/lib/messaging/database-session-store";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
+import { findChromium } from "../../../src/lib/browser/find-chromium";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { createTestUser } from "../../helpers/pocketbase";
 import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
@@ -230,6 +234,52 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     const record = await sessions.getFirstListItem(`user = "${user.record.id}"`);
     expect(record).toMatchObject({ lease_owner: "instance-thief", status: "ready" });
   });
+
+  it("losing the lease while the browser starts ends the start even when WhatsApp Web never loads, browser and all", async () => {
+    // A page whose load never ends (an image from a server that never answers): initialize() would wait for ever.
+    const never = createServer(() => {});
+    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
+    try {
+      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
+      await writeFile(path.join(deployments.webCacheDir, "2.9999.1-stalled.html"), stalled);
+      // A browser that takes 2 s to launch: the lease (renewed every 300 ms) is lost while
+      // it does, before whatsapp-web.js has a browser to close.
+      const slowChromium = path.join(deployments.webCacheDir, "slow-chromium.sh");
+      await writeFile(slowChromium, `#!/bin/sh\nsleep 2\nexec "${findChromium()!.path}" "$@"\n`, { mode: 0o755 });
+      // No ready deadline: only the lost lease ends this start.
+      const starting = deployments.deploy("outrun-stalled", { leaseTtlMs: 900, webVersion: "2.9999.1-stalled", chromePath: slowChromium });
+      const user = await createTestUser(admin);
+      const sessions = admin.collection("whatsapp_sessions");
+      const takeover = (async () => {
+        for (;;) {
+          const record = await sessions.getFirstListItem(`user = "${user.record.id}"`).catch(() => null);
+          if (record?.lease_owner && record.status === "initializing") {
+            await sessions.update(record.id, {
+              lease_owner: "instance-thief",
+              lease_generation: (record.lease_generation as number) + 1,
+              lease_expires: new Date(Date.now() + 60_000).toISOString(),
+            });
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })();
+      const connecting = starting.manager.connect(user.record.id);
+      const channel = starting.manager.get(user.record.id)!;
+      await takeover;
+      // The channel ends (and releases the lease) only once the browser that came up is gone.
+      await channel.whenClosed();
+      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((line) => line.includes(starting.sessionDir(user.record.id)));
+      expect(browsers, "a Chromium outlived the channel that lost its lease").toEqual([]);
+      await expect(connecting).rejects.toThrow(); // and so does the start that was loading it
+      expect(starting.manager.get(user.record.id)).toBeUndefined();
+    } finally {
+      never.closeAllConnections();
+      await new Promise((resolve) => never.close(resolve));
+    }
+  }, 60_000);
 
   it("an owner whose session was taken over before it noticed writes no status over the new owner's", async () => {
     // The lease lasts 30 s (renewed every 10 s): the takeover below goes unnoticed

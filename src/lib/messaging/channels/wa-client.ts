@@ -41,6 +41,31 @@ export async function destroyQuietly(client: WaClient, timeoutMs = CLOSE_TIMEOUT
   }
 }
 
+/** How long a browser still launching is waited for (puppeteer's own launch timeout is 30 s). */
+const LAUNCH_WAIT_MS = 30_000;
+
+/**
+ * Closes a client's browser (see destroyQuietly), also one `initializing` (its
+ * initialize()) is still launching: whatsapp-web.js names the browser only once Chromium
+ * is up, so until then there is nothing to close — this waits for it to come up (or
+ * for initialize() to end without one), then closes it. Closed, it ends initialize()
+ * too, even one waiting on a page that never loads.
+ */
+export async function destroyLaunched(client: WaClient, initializing: Promise<unknown>, timeoutMs?: number): Promise<void> {
+  let over = false;
+  const ended = initializing.then(
+    () => {},
+    () => {},
+  );
+  const up = (async () => {
+    const until = Date.now() + LAUNCH_WAIT_MS;
+    while (!over && !client.pupBrowser && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  })();
+  await Promise.race([ended, up]);
+  over = true;
+  await destroyQuietly(client, timeoutMs);
+}
+
 /**
  * Whether the phone has scanned and WhatsApp Web is linking (its socket PAIRING or
  * CONNECTED, before the first sync ends): whatsapp-web.js reports nothing until then.

@@ -18,7 +18,7 @@ import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver } from "./session-saver";
 import { writeStatus } from "./status-writer";
-import { createWaClient, destroyQuietly, linkInProgress, type WaClient } from "./wa-client";
+import { createWaClient, destroyLaunched, destroyQuietly, linkInProgress, type WaClient } from "./wa-client";
 import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 
 /** A browser whose lease is lost gets this long to close before it is killed (the lease deadline leaves a sixth of the TTL). */
@@ -46,6 +46,8 @@ export class WhatsAppChannel extends EventEmitter {
   #client: WaClient | null = null;
   /** Settles once the last browser closed (see #closeBrowser). */
   #browserClosed: Promise<void> = Promise.resolve();
+  /** The client's initialize(), once called: it launches the browser (see destroyLaunched). */
+  #initializing: Promise<unknown> = Promise.resolve();
   #status: SessionStatus = "created";
   readonly #qr = new PendingQr();
   #phoneNumber: string | null = null;
@@ -175,7 +177,8 @@ export class WhatsAppChannel extends EventEmitter {
       this.#client = client;
       guardReinjection(client, this.userId, () => this.#finishing !== null);
       this.#wire(client);
-      await client.initialize();
+      this.#initializing = client.initialize();
+      await this.#initializing;
       this.#throwIfStopped();
       // A browser that dies (crash, kill -9) is noticed here; so is a WhatsApp Web page
       // whose renderer dies while the browser lives on (the OOM killer picks renderers
@@ -403,7 +406,7 @@ export class WhatsAppChannel extends EventEmitter {
     this.#client = null;
     // Every caller waits until the browser is gone, not only the first: the lease is
     // released after this, and then another instance may start the session.
-    if (client) this.#browserClosed = destroyQuietly(client, leaseLost ? LOST_LEASE_CLOSE_MS : undefined);
+    if (client) this.#browserClosed = destroyLaunched(client, this.#initializing, leaseLost ? LOST_LEASE_CLOSE_MS : undefined);
     await this.#browserClosed;
     await this.#saver.settle();
   }
