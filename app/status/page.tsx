@@ -4,8 +4,9 @@ import { cookies } from "next/headers";
 
 import { getEnv } from "@/env";
 import { OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
-import { isOperator, operatorSigningKey } from "@/lib/auth/operator-auth";
+import { isOperator, operatorSigningKey, superuserVersionVia } from "@/lib/auth/operator-auth";
 import { getInstanceStatus } from "@/lib/messaging/instance-status";
+import { getServiceClient } from "@/lib/pocketbase/service-client";
 import { signOutOperator } from "./actions";
 import { OperatorForm } from "./operator-form";
 
@@ -15,7 +16,8 @@ export const dynamic = "force-dynamic";
 export default async function StatusPage() {
   const env = getEnv();
   const cookie = (await cookies()).get(OPERATOR_COOKIE)?.value;
-  if (!isOperator(cookie, { statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) })) {
+  const signingKey = operatorSigningKey(env.SESSION_ENCRYPTION_KEY);
+  if (!(await isOperator(cookie, { statusToken: env.STATUS_TOKEN, signingKey, superuserVersion: superuserVersionVia(getServiceClient) }))) {
     return (
       <main className="narrow">
         <h1>Instance status</h1>

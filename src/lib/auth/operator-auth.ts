@@ -20,7 +20,16 @@ interface OperatorClaims {
   who: string;
   /** Expiry, ms since the epoch. */
   exp: number;
+  /** A superuser sign-in: the record's id and its `updated` then (a new password changes it). */
+  sid?: string;
+  ver?: string;
 }
+
+/**
+ * A superuser's `updated` now, or null when the record is gone (PocketBase asked with the
+ * backend's own superuser client; a failure to ask throws).
+ */
+export type SuperuserVersion = (id: string) => Promise<string | null>;
 
 /** The key the operator cookie is signed with, derived from SESSION_ENCRYPTION_KEY (never the key itself). */
 export function operatorSigningKey(sessionEncryptionKey: string): Buffer {
@@ -47,7 +56,7 @@ export async function signInOperator(
   } else {
     try {
       const { record } = await limitRequestTime(new PocketBase(options.url)).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
-      claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS };
+      claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS, sid: record.id, ver: String(record.updated) };
     } catch (error) {
       if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();
       throw toStoreError(error, "sign in as a superuser");
@@ -59,20 +68,50 @@ export async function signInOperator(
 
 /**
  * Whether an operator cookie still opens /status: its signature holds, it has not
- * expired, and (for a token sign-in) STATUS_TOKEN is still the token it was made with.
+ * expired, and it is still good for what signed it in — a token sign-in while
+ * STATUS_TOKEN is the token it was made with, a superuser's while that superuser exists
+ * and has not been changed since (a new password, or deleting the superuser, ends it at
+ * once; asked of PocketBase on every visit, so while PocketBase cannot be asked only the
+ * status token opens the page).
  */
-export function isOperator(cookie: string | undefined, options: { statusToken: string | undefined; signingKey: Buffer }): boolean {
-  const [payload, signature] = (cookie ?? "").split(".");
-  if (!payload || !signature) return false;
-  const expected = Buffer.from(sign(payload, options.signingKey));
-  const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+export async function isOperator(
+  cookie: string | undefined,
+  options: { statusToken: string | undefined; signingKey: Buffer; superuserVersion: SuperuserVersion },
+): Promise<boolean> {
+  const claims = verifiedClaims(cookie, options.signingKey);
+  if (!claims || !(claims.exp > Date.now())) return false;
+  if (claims.kind === "token") return Boolean(options.statusToken) && claims.who === tokenTag(options.statusToken!);
+  if (claims.kind !== "superuser" || !claims.sid || !claims.ver) return false;
   try {
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as OperatorClaims;
-    if (!(claims.exp > Date.now())) return false;
-    if (claims.kind === "token") return Boolean(options.statusToken) && claims.who === tokenTag(options.statusToken!);
-    return claims.kind === "superuser";
+    return (await options.superuserVersion(claims.sid)) === claims.ver;
   } catch {
     return false;
   }
+}
+
+/** The claims of a cookie whose signature holds, else null. */
+function verifiedClaims(cookie: string | undefined, signingKey: Buffer): OperatorClaims | null {
+  const [payload, signature] = (cookie ?? "").split(".");
+  if (!payload || !signature) return null;
+  const expected = Buffer.from(sign(payload, signingKey));
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  try {
+    return JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as OperatorClaims;
+  } catch {
+    return null;
+  }
+}
+
+/** SuperuserVersion through a superuser client. */
+export function superuserVersionVia(pb: () => Promise<PocketBase>): SuperuserVersion {
+  return async (id) => {
+    try {
+      const record = await (await pb()).collection("_superusers").getOne(id, { fields: "updated", requestKey: null });
+      return String(record.updated);
+    } catch (error) {
+      if (isPocketBaseError(error, 404)) return null;
+      throw error;
+    }
+  };
 }
