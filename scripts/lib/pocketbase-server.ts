@@ -24,6 +24,12 @@ export interface PocketBaseServerOptions {
   hooksWatch?: boolean;
   /** Where the server's output goes: inherited by a terminal, or kept for error messages. */
   output?: "inherit" | "capture";
+  /**
+   * In a process group of its own: a terminal's Ctrl-C (sent to the whole foreground
+   * group) then does not stop it while the app it serves still saves its sessions; the
+   * caller stops it after the app (npm run dev / npm start).
+   */
+  ownProcessGroup?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -85,7 +91,7 @@ export async function startPocketBase(options: PocketBaseServerOptions): Promise
   const child = spawn(
     options.bin,
     ["serve", `--http=${options.host}:${options.port}`, `--hooksWatch=${options.hooksWatch ?? false}`, ...projectArgs(options.dataDir)],
-    { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
+    { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: options.ownProcessGroup ?? false },
   );
   let output = "";
   // "Server started at …" comes from this child once it has bound its port: proof that

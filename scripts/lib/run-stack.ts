@@ -54,6 +54,8 @@ export async function runStack(mode: "dev" | "start"): Promise<void> {
       superuserPassword: env.POCKETBASE_ADMIN_PASSWORD,
       hooksWatch: mode === "dev",
       output: "inherit",
+      // Stopped below, after Next: the app's last archives and lease releases need it.
+      ownProcessGroup: true,
     });
     log(`PocketBase ${pocketbase.url} (admin UI: ${pocketbase.url}/_/)`);
   } else {
@@ -65,8 +67,9 @@ export async function runStack(mode: "dev" | "start"): Promise<void> {
     cwd: PROJECT_ROOT,
     stdio: "inherit",
     // Next would exit on SIGTERM at once; instrumentation.ts stops the WhatsApp clients
-    // (a final archive each) and then exits.
-    env: { ...process.env, NEXT_MANUAL_SIG_HANDLE: "true" },
+    // (a final archive each) and then exits. `next dev` kills its server 100 ms after
+    // passing a signal on unless told to wait: it gets the 30 s a stop may take.
+    env: { NEXT_EXIT_TIMEOUT_MS: "35000", ...process.env, NEXT_MANUAL_SIG_HANDLE: "true" },
   });
 
   let stopping = false;
