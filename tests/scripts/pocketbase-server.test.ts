@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
