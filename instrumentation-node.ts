@@ -8,9 +8,15 @@ const env = getEnv(); // a bad configuration stops the start here, naming the va
 // instance that died) come back by themselves.
 startSessionResume(env);
 
+// A final archive of every session before the process goes (deploys, Ctrl-C). Once:
+// the same signal often comes twice (a terminal's Ctrl-C reaches every process of the
+// job, and `next dev` passes it on too), and a second one must not end the process
+// mid-stop, as it would with no listener left.
+let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
-    // A final archive of every session before the process goes (deploys, Ctrl-C).
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     void shutdownWhatsApp().finally(() => process.exit(0));
   });
 }

@@ -54,7 +54,7 @@ describe("the WhatsApp runtime built from the configuration", () => {
     expect(record.lease_owner).toBe(""); // released for the next instance
   });
 
-  it("stops gracefully on SIGTERM through the instrumentation hook: final archive, lease released", async () => {
+  it("stops gracefully on SIGTERM through the instrumentation hook, also when the signal comes twice: final archive, lease released", async () => {
     const { adminEmail, adminPassword, url } = testPocketBase();
     const user = await createTestUser(admin);
     const key = randomBytes(32).toString("base64");
@@ -91,6 +91,9 @@ describe("the WhatsApp runtime built from the configuration", () => {
     expect(running.status).toBe("ready");
     expect(running.lease_owner).toMatch(/^sigterm-instance\//);
 
+    child.kill("SIGTERM");
+    // Again, mid-stop (as a terminal's Ctrl-C reaches every process of the job and `next dev` passes it on).
+    await new Promise((resolve) => setTimeout(resolve, 50));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
