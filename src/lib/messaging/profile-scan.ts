@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
+import { ProfileChangedError } from "./archive-errors";
 import { isKeptProfilePath } from "./profile-rules";
 
 export interface ProfileEntry {
@@ -25,16 +26,33 @@ export interface ProfileScan {
 
 /**
  * Walks a profile once: measures it whole and lists what profile-rules.ts keeps.
- * Links, sockets and devices are never kept (a restore refuses them anyway).
+ * Links, sockets and devices are never kept (a restore refuses them anyway). A running
+ * browser creates and deletes files meanwhile: one that goes from a pruned folder (a
+ * cache) is left out; one that goes from a kept folder means the login data is being
+ * written.
+ * @throws ProfileChangedError when a kept file or folder goes during the walk (try again);
+ *   the file system's error when the profile itself cannot be read
  */
 export async function scanProfile(root: string): Promise<ProfileScan> {
   const scan: ProfileScan = { rawBytes: 0, rawFiles: 0, kept: [], keptBytes: 0, keptFiles: 0 };
+  /** `read` of an entry, or null when it is gone (and is not kept). */
+  const unlessGone = async <T>(relativePath: string, read: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (!relativePath || (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      if (isKeptProfilePath(relativePath)) throw new ProfileChangedError(relativePath);
+      return null;
+    }
+  };
   const walk = async (relativeDir: string) => {
-    const names = await readdir(path.join(root, relativeDir));
+    const names = await unlessGone(relativeDir, () => readdir(path.join(root, relativeDir)));
+    if (!names) return;
     names.sort();
     for (const name of names) {
       const relativePath = relativeDir ? `${relativeDir}/${name}` : name;
-      const stat = await lstat(path.join(root, relativePath));
+      const stat = await unlessGone(relativePath, () => lstat(path.join(root, relativePath)));
+      if (!stat) continue;
       const kept = isKeptProfilePath(relativePath);
       if (stat.isDirectory()) {
         if (kept) scan.kept.push({ path: relativePath, type: "dir", size: 0, mtimeMs: stat.mtimeMs });
