@@ -122,6 +122,10 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
 
     const parser = new Parser({
       strict: true,
+      // Not node-tar's default of 1000: a kept file of zeros compresses further, and
+      // bombs are stopped by the limits on what is unpacked (accept), counted on input
+      // that has already passed the checksum and the GCM tag.
+      maxDecompressionRatio: Infinity,
       onReadEntry: (entry) => {
         if (failure) return entry.resume();
         const accepted = accept(entry);

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import { ProfileChangedError, ProfileEmptyError } from "./archive-errors";
+import { ArchiveTooLargeError, ProfileChangedError, ProfileEmptyError } from "./archive-errors";
 import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
 import { ArchiveFileWriter } from "./archive-file-writer";
 import { ARCHIVE_FORMAT_VERSION, decryptArchiveStream } from "./archive-format";
@@ -83,12 +83,17 @@ export class SessionArchiver {
   /**
    * Prunes, tars, gzips and encrypts `sessionDir` into a new file in the work dir.
    * @throws ProfileEmptyError when nothing worth keeping is there; ProfileChangedError
-   *   when a kept file changed while it was read.
+   *   when a kept file changed while it was read; ArchiveTooLargeError when a restore
+   *   would refuse it (more entries or bytes than the restore limits): saved, it would
+   *   replace the last archive that can be restored.
    */
   async archiveSession(sessionDir: string, scanned?: ProfileScan): Promise<SessionArchive> {
     if (!existsSync(sessionDir)) throw new ProfileEmptyError(sessionDir);
     const scan = scanned ?? (await scanProfile(sessionDir));
     if (scan.keptFiles === 0) throw new ProfileEmptyError(sessionDir);
+    // One tar entry per kept file and folder, their bytes as a restore counts them.
+    if (scan.kept.length > this.#options.maxEntries) throw new ArchiveTooLargeError("entries", this.#options.maxEntries);
+    if (scan.keptBytes > this.#options.maxBytes) throw new ArchiveTooLargeError("bytes", this.#options.maxBytes);
 
     const key = this.#options.keys.current;
     const workDir = this.#options.workDir ?? os.tmpdir();

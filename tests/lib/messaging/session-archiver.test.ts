@@ -20,6 +20,7 @@ import {
   hasValidSession,
   readArchive,
 } from "../../../src/lib/messaging/session-archiver";
+import { scanProfile } from "../../../src/lib/messaging/profile-scan";
 import { craftArchive, newArchiver, newKeyRing, sealArchive, type CraftedEntry } from "../../helpers/crafted-archive";
 import { snapshotTree, writeFakeProfile } from "../../helpers/fake-profile";
 
@@ -108,6 +109,29 @@ describe("SessionArchiver", () => {
     await writeFile(path.join(empty, "Default", "Cache", "x"), "cache");
     await expect(newArchiver().archiveSession(empty)).rejects.toBeInstanceOf(ProfileEmptyError);
     await expect(newArchiver().archiveSession(path.join(dir, "missing"))).rejects.toBeInstanceOf(ProfileEmptyError);
+  });
+
+  it("refuses to make an archive a restore would refuse: more entries or bytes than the restore limits", async () => {
+    const archiver = newArchiver(undefined, { maxEntries: 5 });
+    await expect(archiver.archiveSession(profile)).rejects.toMatchObject({ name: "ArchiveTooLargeError", limit: "entries" });
+    await expect(newArchiver(undefined, { maxBytes: 1024 }).archiveSession(profile)).rejects.toMatchObject({ name: "ArchiveTooLargeError", limit: "bytes" });
+    // What a restore accepts, the archiver makes.
+    const scan = await scanProfile(profile);
+    const exact = newArchiver(undefined, { maxEntries: scan.kept.length, maxBytes: scan.keptBytes });
+    const archive = await exact.archiveSession(profile);
+    await exact.restoreSession(await readArchive(archive), path.join(dir, "exact-limits"));
+    await disposeArchive(archive);
+  });
+
+  it("restores a kept file that compresses better than 1000 to 1 (64 MB of zeros)", async () => {
+    const zeros = path.join(dir, "zeros-profile");
+    await writeFakeProfile(zeros);
+    await writeFile(path.join(zeros, "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leveldb/000005.ldb"), Buffer.alloc(64 * 1024 * 1024));
+    const archiver = newArchiver();
+    const archive = await archiver.archiveSession(zeros);
+    expect(archive.sizeBytes).toBeLessThan(200 * 1024);
+    await archiver.restoreSession(await readArchive(archive), path.join(dir, "zeros-restored"));
+    await disposeArchive(archive);
   });
 
   it("skips symlinks in the profile instead of archiving them", async () => {
