@@ -47,14 +47,16 @@ const mb = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(2));
  * clients fill 90% of the cap. Never throws: a part that cannot be read shows so.
  */
 export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | null): Promise<WhatsAppHealth> {
-  const live = runtime === undefined ? await getWhatsAppRuntime().catch(() => null) : runtime;
+  const pinging = pingPocketBase(env.POCKETBASE_URL);
+  // Not built yet (it signs in to PocketBase first, which may hang): no longer than the ping.
+  const live = runtime === undefined ? await settleWithin(getWhatsAppRuntime().catch(() => null), PING_TIMEOUT_MS, () => null) : runtime;
   const stats = live?.manager.getStats();
   const active = stats?.activeConnections ?? 0;
   const max = env.MAX_WHATSAPP_CONNECTIONS;
   const utilizationPercent = Number(((active / max) * 100).toFixed(1));
 
   const [reachable, stored, restores, waiting] = await Promise.all([
-    pingPocketBase(env.POCKETBASE_URL),
+    pinging,
     live ? readStorageStats(live.store) : null,
     live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : null,
     live ? cached(live.resumer, () => live.resumer.countWaiting()) : null,
