@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
@@ -220,6 +220,20 @@ async function swapIn(staging: string, targetDir: string, previous: string): Pro
     throw error;
   }
   if (hadPrevious) await rm(previous, { recursive: true, force: true });
+}
+
+/**
+ * Deletes what restores into `targetDir` left behind when their process died mid-way
+ * (an unpacked staging folder, a decrypted scratch file — the login keys in plain — or
+ * the previous profile of an unfinished swap). Call it only while no restore into
+ * `targetDir` runs: one restore at a time per profile.
+ */
+export async function removeRestoreLeftovers(targetDir: string): Promise<void> {
+  const parent = path.dirname(path.resolve(targetDir));
+  const base = `.${path.basename(targetDir)}.`;
+  const names = await readdir(parent).catch(() => [] as string[]);
+  const leftovers = names.filter((name) => name.startsWith(`${base}restore-`) || name.startsWith(`${base}previous-`));
+  await Promise.all(leftovers.map((name) => rm(path.join(/*turbopackIgnore: true*/ parent, name), { recursive: true, force: true })));
 }
 
 /** Scratch paths beside `targetDir` (same filesystem, so renames are atomic), hidden and unique. */

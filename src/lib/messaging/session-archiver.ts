@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { ArchiveTooLargeError, ProfileChangedError, ProfileEmptyError } from "./archive-errors";
-import { extractArchiveAtomically, siblingPaths, type ExtractLimits } from "./archive-extractor";
+import { extractArchiveAtomically, removeRestoreLeftovers, siblingPaths, type ExtractLimits } from "./archive-extractor";
 import { ArchiveFileWriter } from "./archive-file-writer";
 import { ARCHIVE_FORMAT_VERSION, decryptArchiveStream } from "./archive-format";
 import type { ArchiveKeyRing } from "./archive-keys";
@@ -139,6 +139,7 @@ export class SessionArchiver {
   ): Promise<RestoredSession> {
     const { plaintext } = siblingPaths(targetDir);
     await mkdir(path.dirname(plaintext), { recursive: true });
+    await removeRestoreLeftovers(targetDir); // of a restore whose process died
     const out = await PrivateFileWriter.create(plaintext);
     try {
       const source = Buffer.isBuffer(archive) ? [archive] : archive;

@@ -134,6 +134,21 @@ describe("SessionArchiver", () => {
     await disposeArchive(archive);
   });
 
+  it("clears what a restore into the same target left when its process died (plaintext keys among it), and nothing else", async () => {
+    const leftovers = [".restored.restore-0a1b2c3d4e5f", ".restored.restore-0a1b2c3d4e5f.tgz", ".restored.previous-aa11bb22cc33"];
+    for (const name of leftovers) {
+      if (name.endsWith(".tgz")) await writeFile(path.join(dir, name), "decrypted login data");
+      else await writeFakeProfile(path.join(dir, name));
+    }
+    const neighbour = path.join(dir, ".restored-2.restore-0a1b2c3d4e5f.tgz"); // another profile's restore, under way
+    await writeFile(neighbour, "not ours");
+    const archiver = newArchiver();
+    await archiver.restoreSession(await readArchive(await archiver.archiveSession(profile)), target);
+    expect(leftovers.filter((name) => existsSync(path.join(dir, name)))).toEqual([]);
+    expect(existsSync(neighbour)).toBe(true);
+    expect(existsSync(path.join(target, "Default/Local Storage/leveldb/000003.log"))).toBe(true);
+  });
+
   it("skips symlinks in the profile instead of archiving them", async () => {
     const { symlink } = await import("node:fs/promises");
     await symlink("/etc/passwd", path.join(profile, "Default", "Local Storage", "leveldb", "evil"));

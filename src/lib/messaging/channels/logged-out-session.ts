@@ -1,6 +1,7 @@
 import { rm } from "node:fs/promises";
 
 import { log } from "../../log";
+import { removeRestoreLeftovers } from "../archive-extractor";
 import type { DatabaseSessionStore } from "../database-session-store";
 import type { SessionEventLog } from "../session-event-log";
 import { errorCode } from "../session-store-errors";
@@ -29,9 +30,12 @@ export async function deleteLoggedOutSession(
   return false;
 }
 
-/** Deletes a logged-out profile from disk (a later start must not reuse it); failures are logged. */
+/**
+ * Deletes a logged-out profile from disk (a later start must not reuse it), and whatever a
+ * restore of it that died mid-way left beside it; failures are logged.
+ */
 export async function deleteLoggedOutProfile(sessionDir: string, userId: string): Promise<void> {
-  await rm(sessionDir, { recursive: true, force: true }).catch((error: unknown) => {
+  await Promise.all([rm(sessionDir, { recursive: true, force: true }), removeRestoreLeftovers(sessionDir)]).catch((error: unknown) => {
     log("error", "Failed to delete the logged-out profile", { userId, error: String(error) });
   });
 }
