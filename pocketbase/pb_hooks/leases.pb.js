@@ -43,7 +43,8 @@ routerAdd(
       record.set("lease_expires", new Date(Date.now() + ttlMs).toISOString());
       // A running session is an active one, however long nothing in it changed: the
       // cleanup must not take it for stale if its owner later loses touch with PocketBase.
-      record.set("last_active", new Date().toISOString());
+      // A tool's lease (keepLastActive: re-encryption) is no activity of the user's.
+      if (body.keepLastActive !== true) record.set("last_active", new Date().toISOString());
       txApp.save(record);
       lease = lib.leaseOf(record);
     });

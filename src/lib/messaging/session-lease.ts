@@ -122,12 +122,13 @@ export class SessionLease {
   }
 
   /**
-   * Extends a held lease by the TTL.
+   * Extends a held lease by the TTL. A renewal counts as the session's activity
+   * (last_active), unless `keepLastActive` (a tool working on it, not the user).
    * @throws LeaseLostError when another instance took it over.
    */
-  async renew(lease: Lease): Promise<Lease> {
+  async renew(lease: Lease, { keepLastActive = false }: { keepLastActive?: boolean } = {}): Promise<Lease> {
     try {
-      const body = { user: lease.userId, owner: lease.owner, generation: lease.generation, ttlMs: this.#ttlMs };
+      const body = { user: lease.userId, owner: lease.owner, generation: lease.generation, ttlMs: this.#ttlMs, ...(keepLastActive ? { keepLastActive } : {}) };
       return toLease(await this.#send<LeaseResponse>("renew", body));
     } catch (error) {
       if (isPocketBaseError(error, 409)) throw new LeaseLostError(lease.userId, lease.generation);

@@ -103,7 +103,7 @@ export class SessionReencryptor {
 
     let held: HeldLease;
     try {
-      held = await holdLease(this.#leases, row.userId);
+      held = await holdLease(this.#leases, row.userId, { keepLastActive: true }); // no activity of the user's
     } catch (error) {
       if (error instanceof SessionLeasedElsewhereError) return done("running", "an instance runs this session now (its lease is live); run again later");
       return done("failed", describe(error));

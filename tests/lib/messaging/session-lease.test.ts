@@ -36,6 +36,22 @@ describe("SessionLease over the PocketBase hook routes", () => {
     expect((await lease("instance-a").claim(user.record.id)).owner).toMatch(/^instance-a\//);
   });
 
+  it("counts a running session's renewals as activity (last_active), and a tool's held with keepLastActive not", async () => {
+    const sessions = admin.collection("whatsapp_sessions");
+    const longAgo = "2026-01-02 03:04:05.000Z";
+    const renewedBy = async (hold: (userId: string) => Promise<{ release(): Promise<void> }>) => {
+      const user = await createTestUser(admin);
+      const held = await hold(user.record.id);
+      const record = await sessions.getFirstListItem(`user = "${user.record.id}"`);
+      await sessions.update(record.id, { last_active: longAgo });
+      await new Promise((resolve) => setTimeout(resolve, 700)); // renewed every 200 ms: no event to await
+      await held.release();
+      return (await sessions.getOne(record.id)).last_active as string;
+    };
+    expect(await renewedBy((userId) => holdLease(lease("reencrypt", 600), userId, { keepLastActive: true }))).toBe(longAgo);
+    expect(await renewedBy((userId) => holdLease(lease("tool", 600), userId))).not.toBe(longAgo);
+  });
+
   it("lets exactly one of two instances claim a session at once", async () => {
     const user = await createTestUser(admin);
     const results = await Promise.allSettled([lease("instance-a").claim(user.record.id), lease("instance-b").claim(user.record.id)]);
