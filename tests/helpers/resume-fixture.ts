@@ -87,7 +87,8 @@ export function useResumeFixture() {
         INSTANCE_ID: instanceId,
         SESSION_RESUME_INTERVAL_MS: "1000",
       };
-      const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/booted-instance.ts"], {
+      // node with tsx's loader, not tsx's CLI (which kills a child slow to acknowledge a relayed signal).
+      const child = spawn(process.execPath, ["--import", "tsx", "tests/fixtures/booted-instance.ts"], {
         env: { ...process.env, ...env, NEXT_RUNTIME: "nodejs", NODE_ENV: "production" },
         stdio: ["ignore", "inherit", "inherit"],
       });

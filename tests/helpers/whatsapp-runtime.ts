@@ -88,6 +88,7 @@ export function newRuntime(options: RuntimeOptions) {
     registry,
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
+    hasBrowser: true,
   };
   return { ...runtime, archiver, runtime };
 }

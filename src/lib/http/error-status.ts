@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   forward_failed: { status: 504, message: "The server instance running this WhatsApp session did not answer." },
   connection_limit: { status: 503, message: "The server has no room for another WhatsApp connection right now." },
   shutting_down: { status: 503, message: "This server instance is shutting down; try again shortly." },
+  browser_not_found: { status: 503, message: "This server instance cannot run WhatsApp clients (it has no browser)." },
   pocketbase_unavailable: { status: 503, message: "The session database is unreachable; try again shortly." },
   pocketbase_service_auth_failed: { status: 503, message: "The session database is unreachable; try again shortly." },
   cron_disabled: { status: 503, message: "CRON_SECRET is not set on this server." },

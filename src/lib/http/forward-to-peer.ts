@@ -4,7 +4,7 @@ import { ApiError } from "./api-error";
 import { forwardToOwner, isForwarded } from "./forward-to-owner";
 
 /** Refusals that say only "not here": another instance may take the request. */
-const NO_ROOM_HERE = new Set(["connection_limit", "shutting_down"]);
+const NO_ROOM_HERE = new Set(["connection_limit", "shutting_down", "browser_not_found"]);
 
 /** At most this many other instances are asked, one after another, before the refusal stands. */
 const MAX_PEERS_TRIED = 3;

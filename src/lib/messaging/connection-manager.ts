@@ -145,7 +145,12 @@ export class ConnectionManager {
 
     const limit = this.#limitReached();
     if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
-    const channel = this.#options.createChannel(userId);
+    let channel: WhatsAppChannel;
+    try {
+      channel = this.#options.createChannel(userId);
+    } catch (error) {
+      return Promise.reject(error); // no browser to start one with, say
+    }
     this.registerConnection(userId, "whatsapp", channel);
     const starting = channel
       .start(options)

@@ -1,7 +1,7 @@
 import type PocketBase from "pocketbase";
 
 import { getEnv, type Env } from "../../env";
-import { findChromium } from "../browser/find-chromium";
+import { findChromium, type FoundChromium } from "../browser/find-chromium";
 import { log } from "../log";
 import { getServiceClient } from "../pocketbase/service-client";
 import { profileDirOf } from "./channels/profile-dir";
@@ -38,12 +38,23 @@ export interface WhatsAppRuntime {
   pb: PocketBase;
   /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
   sessionDir: (userId: string) => string;
+  /** Whether a Chromium was found: without one the runtime serves PocketBase's side only (status, history, cleanup) and starts no client. */
+  hasBrowser: boolean;
 }
 
-/** Builds the runtime the configuration describes over a superuser PocketBase client. */
-export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime {
-  const chromium = findChromium({ chromePath: env.CHROME_PATH });
-  if (!chromium) throw new BrowserNotFoundError();
+/**
+ * Builds the runtime the configuration describes over a superuser PocketBase client.
+ * Without a Chromium (a serverless deployment that only answers PocketBase's side of
+ * the routes and runs the cron) it is built all the same: starting a client then fails
+ * with BrowserNotFoundError.
+ * @throws ChromePathInvalidError when CHROME_PATH names no browser
+ */
+export function createWhatsAppRuntime(
+  env: Env,
+  pb: PocketBase,
+  findBrowser: () => FoundChromium | null = () => findChromium({ chromePath: env.CHROME_PATH }),
+): WhatsAppRuntime {
+  const chromium = findBrowser();
   const archiver = createSessionArchiver(env);
   const store = new DatabaseSessionStore(pb, archiver, {
     instanceId: env.INSTANCE_ID,
@@ -55,8 +66,9 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
     leaseOwner: leases.owner,
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
-    createChannel: (userId) =>
-      new WhatsAppChannel({
+    createChannel: (userId) => {
+      if (!chromium) throw new BrowserNotFoundError();
+      return new WhatsAppChannel({
         userId,
         store,
         archiver,
@@ -68,7 +80,8 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
         archiveIntervalMs: env.SESSION_ARCHIVE_INTERVAL_MS,
         events,
         readyWithinMs: STALE_CONNECTION_MS,
-      }),
+      });
+    },
   });
   const registry = new InstanceRegistry(pb, {
     owner: leases.owner,
@@ -77,7 +90,17 @@ export function createWhatsAppRuntime(env: Env, pb: PocketBase): WhatsAppRuntime
     ttlMs: env.SESSION_LEASE_TTL_MS,
   });
   const resumer = new SessionResumer({ pb, manager, registry });
-  return { manager, store, leases, events, resumer, registry, pb, sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId) };
+  return {
+    manager,
+    store,
+    leases,
+    events,
+    resumer,
+    registry,
+    pb,
+    sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId),
+    hasBrowser: chromium !== null,
+  };
 }
 
 // One runtime per process, on globalThis so dev hot reload never starts a second set
@@ -86,7 +109,7 @@ const holder = globalThis as typeof globalThis & { __wavaultWhatsApp?: Promise<W
 
 /**
  * The process's WhatsApp runtime, built from the configuration on first use.
- * @throws EnvError, ServiceAuthError, BrowserNotFoundError, ChromePathInvalidError
+ * @throws EnvError, ServiceAuthError, ChromePathInvalidError
  *   (and the next call tries again)
  */
 export function getWhatsAppRuntime(): Promise<WhatsAppRuntime> {
@@ -110,7 +133,11 @@ export function startSessionResume(env: Env): void {
   if (!intervalMs) return;
   const attempt = () =>
     getWhatsAppRuntime().then(
-      (runtime) => runtime.resumer.start(intervalMs),
+      (runtime) => {
+        // Every resume would fail here, and count against the session on every instance.
+        if (!runtime.hasBrowser) return log("error", "No Chromium: this instance resumes no sessions (set CHROME_PATH, or SESSION_RESUME_INTERVAL_MS=0)", {});
+        runtime.resumer.start(intervalMs);
+      },
       (error: unknown) => {
         log("warn", "Cannot resume sessions yet; trying again", { code: errorCode(error), error: String(error) });
         setTimeout(attempt, intervalMs).unref();

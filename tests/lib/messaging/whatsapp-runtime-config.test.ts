@@ -7,7 +7,10 @@ import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { parseEnv } from "../../../src/env";
-import { createWhatsAppRuntime, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
+import { describeError } from "../../../src/lib/http/error-status";
+import { runSessionCleanup } from "../../../src/lib/messaging/session-cleanup";
+import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import { BrowserNotFoundError, createWhatsAppRuntime, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
 import { phone, waitForStatus } from "../../helpers/whatsapp-runtime";
@@ -54,6 +57,26 @@ describe("the WhatsApp runtime built from the configuration", () => {
     expect(record.lease_owner).toBe(""); // released for the next instance
   });
 
+  it("without a Chromium still serves PocketBase's side (status, cleanup) and refuses to start a client, with a code of its own", async () => {
+    const { adminEmail, adminPassword, url } = testPocketBase();
+    const env = parseEnv({
+      POCKETBASE_URL: url,
+      POCKETBASE_ADMIN_EMAIL: adminEmail,
+      POCKETBASE_ADMIN_PASSWORD: adminPassword,
+      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      SESSION_TMP_DIR: path.join(dir, "no-browser-sessions"),
+    });
+    const runtime = createWhatsAppRuntime(env, admin, () => null); // a serverless deployment, say
+    expect(runtime.hasBrowser).toBe(false);
+    const user = await createTestUser(admin);
+    expect(await new UserSessionService(runtime).status(user.record.id)).toMatchObject({ status: "disconnected", archive: null });
+    await expect(runSessionCleanup(runtime, { sessionDays: 30, eventDays: 7 })).resolves.toMatchObject({ closedConnections: 0 });
+    const refused = runtime.manager.connect(user.record.id);
+    await expect(refused).rejects.toBeInstanceOf(BrowserNotFoundError);
+    expect(describeError(await refused.catch((error: unknown) => error))).toMatchObject({ code: "browser_not_found", status: 503 });
+    expect(runtime.manager.get(user.record.id)).toBeUndefined();
+  });
+
   it("stops gracefully on SIGTERM through the instrumentation hook, also when the signal comes twice: final archive, lease released", async () => {
     const { adminEmail, adminPassword, url } = testPocketBase();
     const user = await createTestUser(admin);
@@ -78,7 +101,9 @@ describe("the WhatsApp runtime built from the configuration", () => {
     await stopRuntime(pairing, 20_000);
     const before = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
 
-    const child = spawn(path.resolve("node_modules/.bin/tsx"), ["tests/fixtures/sigterm-instance.ts", user.record.id], {
+    // node with tsx's loader, not tsx's CLI: that one relays signals to a child of its own,
+    // and kills it if the child does not acknowledge a signal within 30 ms (a busy machine).
+    const child = spawn(process.execPath, ["--import", "tsx", "tests/fixtures/sigterm-instance.ts", user.record.id], {
       env: { ...process.env, ...env, NEXT_RUNTIME: "nodejs", NODE_ENV: "production" },
       stdio: ["ignore", "pipe", "inherit"],
     });
