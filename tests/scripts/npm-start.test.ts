@@ -28,6 +28,8 @@ const processesNaming = (marker: string) =>
  */
 describe("npm start", () => {
   let dir: string;
+  /** npm's process group (npm, the app, next-server): all of it goes after the test, whatever happened. */
+  let group: number | undefined;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "wavault-npm-start-"));
@@ -35,6 +37,13 @@ describe("npm start", () => {
     await ensureNextBuild();
   }, 300_000);
   afterAll(async () => {
+    if (group) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
     for (const pid of processesNaming(dir)) process.kill(pid, "SIGKILL");
     await rm(dir, { recursive: true, force: true });
   });
@@ -60,7 +69,9 @@ describe("npm start", () => {
         NODE_ENV: "production",
       },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group, for the clean-up; the signal below goes to npm alone
     });
+    group = npm.pid;
     let output = "";
     npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
