@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -91,6 +92,17 @@ export function newRuntime(options: RuntimeOptions) {
     hasBrowser: true,
   };
   return { ...runtime, archiver, runtime };
+}
+
+/**
+ * The command lines of the Chromium processes running `profileDir`: the browser's main
+ * process only ("main": a launcher wrapper counts), or every one ("all": its helpers,
+ * zygotes and renderers, which exit a moment after the main process).
+ */
+export function browserProcesses(profileDir: string, which: "main" | "all" = "all"): string[] {
+  return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.includes(profileDir) && (which === "all" || !line.includes("--type=")));
 }
 
 /** Resolves when the channel reaches `status` (at once if it is there). */

@@ -13,7 +13,7 @@ import { UserSessionService } from "../../../src/lib/messaging/user-session-serv
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import type { startPartitionProxy } from "../../helpers/partition-proxy";
 import { createTestUser, testPocketBase } from "../../helpers/pocketbase";
-import { closed, connectPaired, emulatorDeployments, type newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { browserProcesses, closed, connectPaired, emulatorDeployments, type newRuntime, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 /**
  * An instance that loses touch with PocketBase (its traffic goes through a proxy the
@@ -116,10 +116,7 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       proxy.slowResponses("POST /api/wavault/leases/renew", 60_000); // PocketBase renews, this instance never hears
       await ended;
       // Its browser is gone before the lease is released (then another instance may start one).
-      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
-        .split("\n")
-        .filter((line) => line.includes(deaf.sessionDir(user.record.id)));
-      expect(browsers).toEqual([]);
+      expect(browserProcesses(deaf.sessionDir(user.record.id), "main")).toEqual([]);
       // The lease it gave up on its deadline was still its own in PocketBase: released, not left to expire.
       const record = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${user.record.id}"`);
       expect(record.lease_owner).toBe("");

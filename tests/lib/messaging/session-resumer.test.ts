@@ -220,17 +220,21 @@ describe("SessionResumer against the emulator", () => {
     expect(await sessionOf(userId)).toMatchObject({ keep_running: false, lease_owner: "" });
   });
 
-  it("stops and unmarks a resumed session that asks for a QR (its stored login no longer works)", async () => {
+  /** A user whose stored profile has no WhatsApp login in it (unlinked on the phone), marked to keep running. */
+  const unlinkedButMarked = async (name: string) => {
     const userId = await newUser();
-    // A stored profile with no WhatsApp login in it, marked to keep running.
-    const seeded = runtime("qr-seed");
-    const profile = path.join(world.dir, "qr-profile");
+    const seeded = runtime(`${name}-seed`);
+    const profile = path.join(world.dir, `${name}-profile`);
     await writeFakeProfile(profile);
     const lease = await seeded.leases.claim(userId);
     await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
     await seeded.store.recordStatus(lease, "disconnected", { keepRunning: true });
     await seeded.leases.release(lease);
+    return userId;
+  };
 
+  it("stops and unmarks a resumed session that asks for a QR (its stored login no longer works)", async () => {
+    const userId = await unlinkedButMarked("qr");
     const instance = runtime("qr");
     expect(await instance.resumer.resumeOnce()).toBe(1);
     const channel = instance.manager.get(userId)!;
@@ -240,15 +244,7 @@ describe("SessionResumer against the emulator", () => {
   });
 
   it("leaves a resumed session that asks for a QR running when its user's own connect joined it: the QR is theirs", async () => {
-    const userId = await newUser();
-    const seeded = runtime("qr-joined-seed");
-    const profile = path.join(world.dir, "qr-joined-profile");
-    await writeFakeProfile(profile);
-    const lease = await seeded.leases.claim(userId);
-    await seeded.store.saveSession(userId, await seeded.archiver.archiveSession(profile), undefined, {}, lease);
-    await seeded.store.recordStatus(lease, "disconnected", { keepRunning: true });
-    await seeded.leases.release(lease);
-
+    const userId = await unlinkedButMarked("qr-joined");
     const instance = runtime("qr-joined");
     const resuming = instance.resumer.resumeOnce();
     while (!instance.manager.get(userId)) await new Promise((resolve) => setTimeout(resolve, 10));

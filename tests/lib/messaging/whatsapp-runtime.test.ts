@@ -13,7 +13,7 @@ import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/mess
 import { findChromium } from "../../../src/lib/browser/find-chromium";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { createTestUser } from "../../helpers/pocketbase";
-import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { browserProcesses, closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   const deployments = emulatorDeployments("wavault-runtime-");
@@ -24,6 +24,28 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   beforeAll(() => {
     admin = deployments.admin;
   });
+
+  /**
+   * Another instance ("instance-thief") takes the user's session over as soon as this one
+   * has claimed it and said it is initializing, and records it ready (there is no event
+   * to await across instances: poll).
+   */
+  const takeOverOnceInitializing = async (userId: string) => {
+    const sessions = admin.collection("whatsapp_sessions");
+    for (;;) {
+      const record = await sessions.getFirstListItem(`user = "${userId}"`).catch(() => null);
+      if (record?.lease_owner && record.status === "initializing") {
+        await sessions.update(record.id, {
+          lease_owner: "instance-thief",
+          lease_generation: (record.lease_generation as number) + 1,
+          lease_expires: new Date(Date.now() + 60_000).toISOString(),
+          status: "ready",
+        });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
 
   it("keeps the promise: a new deployment on a wiped disk reaches ready with no QR", async () => {
     const user = await createTestUser(admin);
@@ -205,23 +227,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     const starting = deployments.deploy("outrun", { leaseTtlMs: 900 });
     const user = await createTestUser(admin);
     const sessions = admin.collection("whatsapp_sessions");
-    // Another instance takes the session over as soon as this one has claimed it and
-    // said it is initializing (there is no event to await across instances: poll).
-    const takeover = (async () => {
-      for (;;) {
-        const record = await sessions.getFirstListItem(`user = "${user.record.id}"`).catch(() => null);
-        if (record?.lease_owner && record.status === "initializing") {
-          await sessions.update(record.id, {
-            lease_owner: "instance-thief",
-            lease_generation: (record.lease_generation as number) + 1,
-            lease_expires: new Date(Date.now() + 60_000).toISOString(),
-            status: "ready",
-          });
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
+    const takeover = takeOverOnceInitializing(user.record.id);
 
     await starting.manager.connect(user.record.id).catch(() => {}); // the start may fail or succeed and end
     await takeover;
@@ -249,30 +255,15 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
       // No ready deadline: only the lost lease ends this start.
       const starting = deployments.deploy("outrun-stalled", { leaseTtlMs: 900, webVersion: "2.9999.1-stalled", chromePath: slowChromium });
       const user = await createTestUser(admin);
-      const sessions = admin.collection("whatsapp_sessions");
-      const takeover = (async () => {
-        for (;;) {
-          const record = await sessions.getFirstListItem(`user = "${user.record.id}"`).catch(() => null);
-          if (record?.lease_owner && record.status === "initializing") {
-            await sessions.update(record.id, {
-              lease_owner: "instance-thief",
-              lease_generation: (record.lease_generation as number) + 1,
-              lease_expires: new Date(Date.now() + 60_000).toISOString(),
-            });
-            return;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      })();
+      const takeover = takeOverOnceInitializing(user.record.id);
       const connecting = starting.manager.connect(user.record.id);
       const channel = starting.manager.get(user.record.id)!;
       await takeover;
       // The channel ends (and releases the lease) only once the browser that came up is gone.
       await channel.whenClosed();
-      const browsers = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
-        .split("\n")
-        .filter((line) => line.includes(starting.sessionDir(user.record.id)));
-      expect(browsers, "a Chromium outlived the channel that lost its lease").toEqual([]);
+      const profileDir = starting.sessionDir(user.record.id);
+      expect(browserProcesses(profileDir, "main"), "a Chromium outlived the channel that lost its lease").toEqual([]);
+      await expect.poll(() => browserProcesses(profileDir), { timeout: 5_000 }).toEqual([]); // its helpers follow
       await expect(connecting).rejects.toThrow(); // and so does the start that was loading it
       expect(starting.manager.get(user.record.id)).toBeUndefined();
     } finally {
