@@ -8,12 +8,13 @@ const env = getEnv(); // a bad configuration stops the start here, naming the va
 // instance that died) come back by themselves.
 startSessionResume(env);
 
-// A final archive of every session before the process goes (deploys, Ctrl-C). Once:
+// A final archive of every session before the process goes (deploys, Ctrl-C, a closed
+// terminal). Once:
 // the same signal often comes twice (a terminal's Ctrl-C reaches every process of the
 // job, and `next dev` passes it on too), and a second one must not end the process
 // mid-stop, as it would with no listener left.
 let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;

@@ -41,11 +41,32 @@ export async function runStack(mode: "dev" | "start"): Promise<void> {
   const browser = ensureBrowser(env.CHROME_PATH, log);
   log(`Chromium: ${browser.path} (${browser.source})`);
 
+  // From here on a stop signal stops whatever has started, in order: the app first (its
+  // last archives need PocketBase), then PocketBase, which runs in a process group of its
+  // own and would otherwise outlive this process (a closed terminal's SIGHUP, say).
+  const app: { next?: ChildProcess } = {};
+  let pocketbaseStarting: Promise<RunningPocketBase> | undefined;
+  let stopping = false;
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    const { next } = app;
+    if (next && next.exitCode === null && next.signalCode === null) {
+      const exited = new Promise((resolve) => next.once("exit", resolve));
+      next.kill("SIGTERM");
+      await exited;
+    }
+    const running = await pocketbaseStarting?.catch(() => undefined);
+    await running?.stop();
+    process.exit(exitCode);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stopAll(0));
+
   let pocketbase: RunningPocketBase | undefined;
   const pbUrl = new URL(env.POCKETBASE_URL);
   if (isLoopback(pbUrl)) {
     const bin = await ensurePocketBaseBinary({ explicitBin: env.POCKETBASE_BIN, log });
-    pocketbase = await startPocketBase({
+    pocketbaseStarting = startPocketBase({
       bin,
       dataDir: path.resolve(PROJECT_ROOT, env.POCKETBASE_DATA_DIR),
       host: pbUrl.hostname.replace(/^\[|\]$/g, ""),
@@ -57,35 +78,23 @@ export async function runStack(mode: "dev" | "start"): Promise<void> {
       // Stopped below, after Next: the app's last archives and lease releases need it.
       ownProcessGroup: true,
     });
+    pocketbase = await pocketbaseStarting;
     log(`PocketBase ${pocketbase.url} (admin UI: ${pocketbase.url}/_/)`);
   } else {
     log(`using the PocketBase at ${pbUrl.origin}`);
   }
 
   const nextBin = path.join(PROJECT_ROOT, "node_modules", ".bin", "next");
-  const next: ChildProcess = spawn(nextBin, [mode, "--port", String(env.PORT)], {
+  if (stopping) return; // a signal came while PocketBase started: stopAll has it
+  const next = (app.next = spawn(nextBin, [mode, "--port", String(env.PORT)], {
     cwd: PROJECT_ROOT,
     stdio: "inherit",
     // Next would exit on SIGTERM at once; instrumentation.ts stops the WhatsApp clients
     // (a final archive each) and then exits. `next dev` kills its server 100 ms after
     // passing a signal on unless told to wait: it gets the 30 s a stop may take.
     env: { NEXT_EXIT_TIMEOUT_MS: "35000", ...process.env, NEXT_MANUAL_SIG_HANDLE: "true" },
-  });
+  }));
 
-  let stopping = false;
-  const stopAll = async (exitCode: number) => {
-    if (stopping) return;
-    stopping = true;
-    if (next.exitCode === null && next.signalCode === null) {
-      next.kill("SIGTERM");
-      await new Promise((resolve) => next.once("exit", resolve));
-    }
-    await pocketbase?.stop();
-    process.exit(exitCode);
-  };
-
-  process.on("SIGINT", () => void stopAll(0));
-  process.on("SIGTERM", () => void stopAll(0));
   next.once("exit", (code) => void stopAll(code ?? 0));
   pocketbase?.process.once("exit", (code) => {
     if (!stopping) console.error(`[wavault] PocketBase exited unexpectedly (code ${code}); stopping.`);

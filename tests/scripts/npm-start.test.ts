@@ -28,8 +28,8 @@ const processesNaming = (marker: string) =>
  */
 describe("npm start", () => {
   let dir: string;
-  /** npm's process group (npm, the app, next-server): all of it goes after the test, whatever happened. */
-  let group: number | undefined;
+  /** npm's process groups (npm, the app, next-server): all of it goes after the tests, whatever happened. */
+  const groups: number[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "wavault-npm-start-"));
@@ -37,7 +37,7 @@ describe("npm start", () => {
     await ensureNextBuild();
   }, 300_000);
   afterAll(async () => {
-    if (group) {
+    for (const group of groups) {
       try {
         process.kill(-group, "SIGKILL");
       } catch {
@@ -48,7 +48,8 @@ describe("npm start", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("stops gracefully when only npm gets SIGTERM: the clients stopped, then the app and PocketBase", async () => {
+  /** `npm start` on free ports with its own PocketBase, up and answering, with one user's client showing its QR. */
+  const startWithClient = async (name: string) => {
     const [pbPort, appPort] = [await findFreePort(), await findFreePort()];
     const admin = { email: "ops@wavault.test", password: randomBytes(12).toString("hex") };
     const npm = spawn("npm", ["start"], {
@@ -56,12 +57,12 @@ describe("npm start", () => {
       env: {
         ...process.env,
         POCKETBASE_URL: `http://127.0.0.1:${pbPort}`,
-        POCKETBASE_DATA_DIR: path.join(dir, "pb_data"),
+        POCKETBASE_DATA_DIR: path.join(dir, name, "pb_data"),
         POCKETBASE_BIN: testPocketBase().bin,
         POCKETBASE_ADMIN_EMAIL: admin.email,
         POCKETBASE_ADMIN_PASSWORD: admin.password,
         SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-        SESSION_TMP_DIR: path.join(dir, "sessions"),
+        SESSION_TMP_DIR: path.join(dir, name, "sessions"),
         WA_WEB_VERSION: EMULATOR_WEB_VERSION,
         WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
         SESSION_RESUME_INTERVAL_MS: "0",
@@ -69,9 +70,9 @@ describe("npm start", () => {
         NODE_ENV: "production",
       },
       stdio: ["ignore", "pipe", "pipe"],
-      detached: true, // its own process group, for the clean-up; the signal below goes to npm alone
+      detached: true, // its own process group (a terminal's job), also for the clean-up
     });
-    group = npm.pid;
+    groups.push(npm.pid!);
     let output = "";
     npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -82,19 +83,32 @@ describe("npm start", () => {
       if (npm.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
       up = await fetch(`${app}/api/health/whatsapp`).then((response) => response.status === 200, () => false);
     }
-    // A user's client, showing its QR: the stop must close its browser.
     const user = await createTestUser(await createServiceClient({ url: `http://127.0.0.1:${pbPort}`, ...admin }));
     const connected = await fetch(`${app}/api/whatsapp/connect`, { method: "POST", headers: { authorization: `Bearer ${user.token}` } });
     expect(connected.status).toBe(202);
-    expect(processesNaming(path.join(dir, "sessions")).length).toBeGreaterThan(0);
+    expect(processesNaming(path.join(dir, name, "sessions")).length).toBeGreaterThan(0);
+    return { npm, exited, output: () => output, pbPort, appPort };
+  };
 
-    npm.kill("SIGTERM");
-    await exited;
-    // The app stopped its clients, with PocketBase still there for their last writes.
-    expect(output).toContain("WhatsApp clients stopped for shutdown");
-    expect(output).not.toMatch(/Failed to (record the session status|release the session lease)/);
-    await expect.poll(() => processesNaming(dir), { timeout: 10_000 }).toEqual([]);
-    expect(await isPortFree("127.0.0.1", appPort)).toBe(true);
-    expect(await isPortFree("127.0.0.1", pbPort)).toBe(true);
+  /** The stop went as it should: the clients stopped while PocketBase still answered, then nothing of the stack is left. */
+  const expectStoppedInOrder = async (stack: Awaited<ReturnType<typeof startWithClient>>, name: string) => {
+    await stack.exited; // npm itself may go first (a SIGHUP): the rest is awaited below
+    await expect.poll(() => processesNaming(path.join(dir, name)), { timeout: 30_000 }).toEqual([]);
+    await expect.poll(() => isPortFree("127.0.0.1", stack.appPort), { timeout: 30_000 }).toBe(true);
+    expect(await isPortFree("127.0.0.1", stack.pbPort)).toBe(true);
+    expect(stack.output()).toContain("WhatsApp clients stopped for shutdown");
+    expect(stack.output()).not.toMatch(/Failed to (record the session status|release the session lease)/);
+  };
+
+  it("stops gracefully when only npm gets SIGTERM: the clients stopped, then the app and PocketBase", async () => {
+    const stack = await startWithClient("sigterm");
+    stack.npm.kill("SIGTERM");
+    await expectStoppedInOrder(stack, "sigterm");
+  }, 120_000);
+
+  it("stops gracefully when its terminal closes (SIGHUP to the job), PocketBase included", async () => {
+    const stack = await startWithClient("sighup");
+    process.kill(-stack.npm.pid!, "SIGHUP");
+    await expectStoppedInOrder(stack, "sighup");
   }, 120_000);
 });
