@@ -48,6 +48,7 @@ export class WhatsAppChannel extends EventEmitter {
   #browserClosed: Promise<void> = Promise.resolve();
   /** The client's initialize(), once called: it launches the browser (see destroyLaunched). */
   #initializing: Promise<unknown> = Promise.resolve();
+  #initialized = false;
   #status: SessionStatus = "created";
   readonly #qr = new PendingQr();
   #phoneNumber: string | null = null;
@@ -179,6 +180,7 @@ export class WhatsAppChannel extends EventEmitter {
       this.#wire(client);
       this.#initializing = client.initialize();
       await this.#initializing;
+      this.#initialized = true;
       this.#throwIfStopped();
       // A browser that dies (crash, kill -9) is noticed here; so is a WhatsApp Web page
       // whose renderer dies while the browser lives on (the OOM killer picks renderers
@@ -214,6 +216,15 @@ export class WhatsAppChannel extends EventEmitter {
     this.#event("stale_closed", { afterMinutes: Math.round(limitMs / 60_000) });
     this.#stopRequested = true;
     void this.#closeBrowser().then(() => this.#finish("disconnected"));
+  }
+
+  /**
+   * A stop does not wait out a start still in initialize() (WhatsApp Web that never
+   * finishes loading, say): the browser goes, which ends that start. Nothing is lost: a
+   * client not yet initialized has saved nothing.
+   */
+  #cutShortInitialize(): void {
+    if (this.#client && !this.#initialized) void this.#closeBrowser();
   }
 
   /** A stop, a logout or an end (a lost lease, a crash) came while starting: go no further. */
@@ -283,12 +294,13 @@ export class WhatsAppChannel extends EventEmitter {
   /**
    * Stops the client gracefully: browser first (a consistent profile), then a final
    * archive, then the lease is released for the next instance. Waits for a start in
-   * progress to settle first. `byUser`: the user wants it stopped, so no instance
+   * progress to settle first (one still in initialize() is cut short: see #cutShortInitialize). `byUser`: the user wants it stopped, so no instance
    * starts it again by itself (keep_running); a stop for a deploy leaves that as it is.
    */
   async stop({ byUser = false }: { byUser?: boolean } = {}): Promise<void> {
     this.#stopRequested = true;
     if (byUser) this.#stoppedByUser = true;
+    this.#cutShortInitialize();
     await this.#starting?.catch(() => {});
     if (this.#finishing) return this.#finishing;
     const wasReady = this.#status === "ready";
@@ -304,6 +316,8 @@ export class WhatsAppChannel extends EventEmitter {
   async logout(): Promise<boolean> {
     this.#loggedOut = true;
     this.#stopRequested = true;
+    // Not cut short, unlike a stop: once initialized the client can log the device out of
+    // WhatsApp itself (a start that hangs ends with its ready deadline).
     await this.#starting?.catch(() => {});
     await this.#quiesce();
     try {

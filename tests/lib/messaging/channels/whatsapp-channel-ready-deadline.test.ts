@@ -55,6 +55,26 @@ describe("a WhatsApp client that does not get ready in time", () => {
     }
   });
 
+  it("lets a user's disconnect end a start that hangs at once, without waiting for the deadline", async () => {
+    const never = createServer(() => {});
+    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
+    try {
+      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
+      await writeFile(path.join(deployments.webCacheDir, "2.9999.2-stalled.html"), stalled);
+      const { manager } = deployments.deploy("stalled-disconnect", { webVersion: "2.9999.2-stalled" }); // no deadline at all
+      const user = await createTestUser(deployments.admin);
+      const starting = manager.connect(user.record.id);
+      const channel = manager.get(user.record.id)!;
+      await expect.poll(() => channel.browserPid, { timeout: 20_000 }).not.toBeNull(); // the page is loading, for ever
+      await manager.disconnect(user.record.id);
+      await expect(starting).rejects.toThrow();
+      expect([channel.status, channel.browserPid, manager.get(user.record.id)]).toEqual(["disconnected", null, undefined]);
+    } finally {
+      never.closeAllConnections();
+      await new Promise((resolve) => never.close(resolve));
+    }
+  });
+
   it("gives a client whose phone has just scanned a fresh budget for its first sync", async () => {
     const { manager } = deployments.deploy("slow-sync", { readyWithinMs: 4_000 });
     const user = await createTestUser(deployments.admin);
