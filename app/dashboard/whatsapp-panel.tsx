@@ -16,6 +16,7 @@ const POLL_MS = 1500;
 /** Errors the user can act on, in their words (the rest show the API's own message). */
 const ERROR_TEXT: Record<string, string> = {
   connection_limit: "The server has no room for another WhatsApp connection right now. Please try again in a few minutes.",
+  browser_not_found: "This server cannot run WhatsApp connections, and no other server could take yours right now. Please try again in a few minutes.",
   leased_elsewhere: "Your WhatsApp session is running on another server instance, which cannot be reached from here right now. Try again in a minute.",
   forward_failed: "Your WhatsApp session is running on another server instance, which did not answer in time. Check the session's status before trying again.",
   pocketbase_unavailable: "The session database (PocketBase) is unreachable right now. Your session is safe; try again shortly.",

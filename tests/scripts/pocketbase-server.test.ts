@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 
 import { startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
@@ -16,6 +16,13 @@ describe("startPocketBase", () => {
     }
   });
 
+  /** The PocketBase servers the fixture started (their data dirs are the fixture's, by name). */
+  const fixturePocketBases = () =>
+    execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.includes("wavault-pb-group-"))
+      .map((line) => Number(line.trim().split(/\s+/)[0]));
+
   /** Runs the fixture in a process group of its own (a terminal's job), sends the group a Ctrl-C, and returns what it saw. */
   const afterCtrlC = async (mode: "own" | "shared") => {
     const child = spawn(process.execPath, ["--import", "tsx", "tests/fixtures/pocketbase-own-group.ts", mode, testPocketBase().bin], {
@@ -29,9 +36,20 @@ describe("startPocketBase", () => {
       if (child.exitCode !== null) throw new Error(`the fixture exited before PocketBase was up:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    process.kill(-child.pid!, "SIGINT");
-    await exited;
-    return output;
+    try {
+      process.kill(-child.pid!, "SIGINT");
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      return output;
+    } finally {
+      // Whatever happened, nothing of it outlives the test: the fixture's group, and its PocketBase's own.
+      for (const target of [-child.pid!, ...fixturePocketBases()]) {
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+    }
   };
 
   it("outlives a Ctrl-C to the terminal's job when in a group of its own, so the app can still save its sessions", async () => {
