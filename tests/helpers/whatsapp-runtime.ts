@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import PocketBase from "pocketbase";
@@ -103,6 +105,24 @@ export function browserProcesses(profileDir: string, which: "main" | "all" = "al
   return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
     .split("\n")
     .filter((line) => line.includes(profileDir) && (which === "all" || !line.includes("--type=")));
+}
+
+/**
+ * A WhatsApp Web page whose load never ends (an image from a server that never answers),
+ * written into `webCacheDir` as web version `version`: `run` starts clients on it, and the
+ * server goes once it is done.
+ */
+export async function withStalledWebVersion<T>(webCacheDir: string, version: string, run: (webVersion: string) => Promise<T>): Promise<T> {
+  const never = createServer(() => {});
+  await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
+  try {
+    const page = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
+    await writeFile(path.join(webCacheDir, `${version}.html`), page);
+    return await run(version);
+  } finally {
+    never.closeAllConnections();
+    await new Promise((resolve) => never.close(resolve));
+  }
 }
 
 /** Resolves when the channel reaches `status` (at once if it is there). */

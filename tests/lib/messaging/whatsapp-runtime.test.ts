@@ -1,8 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +11,7 @@ import { SessionLease, SessionLeasedElsewhereError } from "../../../src/lib/mess
 import { findChromium } from "../../../src/lib/browser/find-chromium";
 import { processTree } from "../../../src/lib/system/process-tree-memory";
 import { createTestUser } from "../../helpers/pocketbase";
-import { browserProcesses, closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { browserProcesses, closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus, withStalledWebVersion } from "../../helpers/whatsapp-runtime";
 
 describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   const deployments = emulatorDeployments("wavault-runtime-");
@@ -242,18 +240,14 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
   });
 
   it("losing the lease while the browser starts ends the start even when WhatsApp Web never loads, browser and all", async () => {
-    // A page whose load never ends (an image from a server that never answers): initialize() would wait for ever.
-    const never = createServer(() => {});
-    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
-    try {
-      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
-      await writeFile(path.join(deployments.webCacheDir, "2.9999.1-stalled.html"), stalled);
+    // initialize() would wait for ever on this page.
+    await withStalledWebVersion(deployments.webCacheDir, "2.9999.1-stalled", async (webVersion) => {
       // A browser that takes 2 s to launch: the lease (renewed every 300 ms) is lost while
       // it does, before whatsapp-web.js has a browser to close.
       const slowChromium = path.join(deployments.webCacheDir, "slow-chromium.sh");
       await writeFile(slowChromium, `#!/bin/sh\nsleep 2\nexec "${findChromium()!.path}" "$@"\n`, { mode: 0o755 });
       // No ready deadline: only the lost lease ends this start.
-      const starting = deployments.deploy("outrun-stalled", { leaseTtlMs: 900, webVersion: "2.9999.1-stalled", chromePath: slowChromium });
+      const starting = deployments.deploy("outrun-stalled", { leaseTtlMs: 900, webVersion, chromePath: slowChromium });
       const user = await createTestUser(admin);
       const takeover = takeOverOnceInitializing(user.record.id);
       const connecting = starting.manager.connect(user.record.id);
@@ -266,10 +260,7 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
       await expect.poll(() => browserProcesses(profileDir), { timeout: 5_000 }).toEqual([]); // its helpers follow
       await expect(connecting).rejects.toThrow(); // and so does the start that was loading it
       expect(starting.manager.get(user.record.id)).toBeUndefined();
-    } finally {
-      never.closeAllConnections();
-      await new Promise((resolve) => never.close(resolve));
-    }
+    });
   }, 60_000);
 
   it("an owner whose session was taken over before it noticed writes no status over the new owner's", async () => {

@@ -1,14 +1,11 @@
 import { existsSync, readdirSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 
 import { VERSION_MARKER } from "../../../../src/lib/messaging/database-session-store";
 import { createTestUser } from "../../../helpers/pocketbase";
-import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus } from "../../../helpers/whatsapp-runtime";
+import { closed, connectPaired, emulatorDeployments, nextArchive, phone, waitForStatus, withStalledWebVersion } from "../../../helpers/whatsapp-runtime";
 
 /** A client must be ready within `readyWithinMs` of its start (the app's: 15 minutes), or it stops by itself. */
 describe("a WhatsApp client that does not get ready in time", () => {
@@ -35,13 +32,8 @@ describe("a WhatsApp client that does not get ready in time", () => {
   });
 
   it("stops a start that hangs (WhatsApp Web never finishes loading), browser and all", async () => {
-    // A page whose load never ends: it waits for an image from a server that never answers.
-    const never = createServer(() => {});
-    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
-    try {
-      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
-      await writeFile(path.join(deployments.webCacheDir, "2.9999.0-stalled.html"), stalled);
-      const { manager, events } = deployments.deploy("stalled", { readyWithinMs: 4_000, webVersion: "2.9999.0-stalled" });
+    await withStalledWebVersion(deployments.webCacheDir, "2.9999.0-stalled", async (webVersion) => {
+      const { manager, events } = deployments.deploy("stalled", { readyWithinMs: 4_000, webVersion });
       const user = await createTestUser(deployments.admin);
       const starting = manager.connect(user.record.id);
       const channel = manager.get(user.record.id)!;
@@ -49,19 +41,12 @@ describe("a WhatsApp client that does not get ready in time", () => {
       await channel.whenClosed();
       expect([channel.status, channel.browserPid, manager.get(user.record.id)]).toEqual(["disconnected", null, undefined]);
       expect(await historyOf(events, user.record.id)).toContain("stale_closed");
-    } finally {
-      never.closeAllConnections();
-      await new Promise((resolve) => never.close(resolve));
-    }
+    });
   });
 
   it("lets a user's disconnect end a start that hangs at once, without waiting for the deadline", async () => {
-    const never = createServer(() => {});
-    await new Promise<void>((resolve) => never.listen(0, "127.0.0.1", resolve));
-    try {
-      const stalled = `<!doctype html><img src="http://127.0.0.1:${(never.address() as AddressInfo).port}/never.png">`;
-      await writeFile(path.join(deployments.webCacheDir, "2.9999.2-stalled.html"), stalled);
-      const { manager } = deployments.deploy("stalled-disconnect", { webVersion: "2.9999.2-stalled" }); // no deadline at all
+    await withStalledWebVersion(deployments.webCacheDir, "2.9999.2-stalled", async (webVersion) => {
+      const { manager } = deployments.deploy("stalled-disconnect", { webVersion }); // no deadline at all
       const user = await createTestUser(deployments.admin);
       const starting = manager.connect(user.record.id);
       const channel = manager.get(user.record.id)!;
@@ -69,10 +54,7 @@ describe("a WhatsApp client that does not get ready in time", () => {
       await manager.disconnect(user.record.id);
       await expect(starting).rejects.toThrow();
       expect([channel.status, channel.browserPid, manager.get(user.record.id)]).toEqual(["disconnected", null, undefined]);
-    } finally {
-      never.closeAllConnections();
-      await new Promise((resolve) => never.close(resolve));
-    }
+    });
   }, 20_000); // waited out, the start would end only after whatsapp-web.js's own 30 s
 
   it("gives a client whose phone has just scanned a fresh budget for its first sync", async () => {
