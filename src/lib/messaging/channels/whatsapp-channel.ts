@@ -294,8 +294,9 @@ export class WhatsAppChannel extends EventEmitter {
   /**
    * Stops the client gracefully: browser first (a consistent profile), then a final
    * archive, then the lease is released for the next instance. Waits for a start in
-   * progress to settle first (one still in initialize() is cut short: see #cutShortInitialize). `byUser`: the user wants it stopped, so no instance
-   * starts it again by itself (keep_running); a stop for a deploy leaves that as it is.
+   * progress to settle first (one still in initialize() is cut short: see
+   * #cutShortInitialize). `byUser`: the user wants it stopped, so no instance starts it
+   * again by itself (keep_running); a stop for a deploy leaves that as it is.
    */
   async stop({ byUser = false }: { byUser?: boolean } = {}): Promise<void> {
     this.#stopRequested = true;
