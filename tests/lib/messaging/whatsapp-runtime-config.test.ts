@@ -28,13 +28,20 @@ describe("the WhatsApp runtime built from the configuration", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("runs clients where WA_WEB_VERSION, WA_WEB_CACHE_DIR and SESSION_TMP_DIR say, and stops them archived, their leases released", async () => {
+  /** The configuration of an instance on the shared test PocketBase, with a fresh key, plus `variables`. */
+  const configured = (variables: Record<string, string>) => {
     const { adminEmail, adminPassword, url } = testPocketBase();
-    const env = parseEnv({
+    return parseEnv({
       POCKETBASE_URL: url,
       POCKETBASE_ADMIN_EMAIL: adminEmail,
       POCKETBASE_ADMIN_PASSWORD: adminPassword,
       SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      ...variables,
+    });
+  };
+
+  it("runs clients where WA_WEB_VERSION, WA_WEB_CACHE_DIR and SESSION_TMP_DIR say, and stops them archived, their leases released", async () => {
+    const env = configured({
       SESSION_TMP_DIR: path.join(dir, "sessions"),
       WA_WEB_VERSION: EMULATOR_WEB_VERSION,
       WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
@@ -58,14 +65,7 @@ describe("the WhatsApp runtime built from the configuration", () => {
   });
 
   it("without a Chromium still serves PocketBase's side (status, cleanup) and refuses to start a client, with a code of its own", async () => {
-    const { adminEmail, adminPassword, url } = testPocketBase();
-    const env = parseEnv({
-      POCKETBASE_URL: url,
-      POCKETBASE_ADMIN_EMAIL: adminEmail,
-      POCKETBASE_ADMIN_PASSWORD: adminPassword,
-      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      SESSION_TMP_DIR: path.join(dir, "no-browser-sessions"),
-    });
+    const env = configured({ SESSION_TMP_DIR: path.join(dir, "no-browser-sessions") });
     const runtime = createWhatsAppRuntime(env, admin, () => null); // a serverless deployment, say
     expect(runtime.hasBrowser).toBe(false);
     const user = await createTestUser(admin);
