@@ -47,6 +47,8 @@ const mb = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(2));
  * clients fill 90% of the cap. Never throws: a part that cannot be read shows so.
  */
 export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | null): Promise<WhatsAppHealth> {
+  // One deadline for the whole answer: the runtime wait and the readings share the ping's time.
+  const deadline = Date.now() + PING_TIMEOUT_MS;
   const pinging = pingPocketBase(env.POCKETBASE_URL);
   // Not built yet (it signs in to PocketBase first, which may hang): no longer than the ping.
   const live = runtime === undefined ? await settleWithin(getWhatsAppRuntime().catch(() => null), PING_TIMEOUT_MS, () => null) : runtime;
@@ -57,9 +59,9 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 
   const [reachable, stored, restores, waiting] = await Promise.all([
     pinging,
-    live ? readStorageStats(live.store) : null,
-    live ? cached(live.events, () => live.events.restoreStats(daysAgo(1))) : null,
-    live ? cached(live.resumer, () => live.resumer.countWaiting()) : null,
+    live ? readStorageStats(live.store, deadline) : null,
+    live ? cached(live.events, () => live.events.restoreStats(daysAgo(1)), deadline) : null,
+    live ? cached(live.resumer, () => live.resumer.countWaiting(), deadline) : null,
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
   const storage =
@@ -88,7 +90,8 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
 
 // The health route is public and probes call it often; each reading is a query over
 // every session record (an aggregate or a count), so one reading of each serves every
-// call for a few seconds. Every call is answered within the ping's time: a reading
+// call for a few seconds. Every call is answered within the ping's time (the runtime
+// wait included): a reading
 // still under way by then gives way to the last good one (at most 5 minutes old), so a
 // PocketBase that is slow but works never makes the answer late or "unhealthy", and one
 // that hangs makes it "unhealthy" (the ping fails), not late.
@@ -101,8 +104,8 @@ interface Reading {
 }
 const readings = new WeakMap<object, Reading>();
 
-/** `read()`'s answer for `source`, at most READING_TTL_MS old, within PING_TIMEOUT_MS (see above); null when it fails or is late with nothing good to fall back on. */
-function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
+/** `read()`'s answer for `source`, at most READING_TTL_MS old, by `deadline` (see above); null when it fails or is late with nothing good to fall back on. */
+function cached<T>(source: object, read: () => Promise<T>, deadline: number): Promise<T | null> {
   let reading = readings.get(source);
   if (!reading || Date.now() - reading.at >= READING_TTL_MS) {
     const next: Reading = { at: Date.now(), pending: Promise.resolve(null), lastGood: reading?.lastGood };
@@ -118,19 +121,19 @@ function cached<T>(source: object, read: () => Promise<T>): Promise<T | null> {
     );
     readings.set(source, (reading = next));
   }
-  return answerPromptly(reading) as Promise<T | null>;
+  return answerBy(reading, deadline) as Promise<T | null>;
 }
 
-function answerPromptly(reading: Reading): Promise<unknown> {
-  return settleWithin(reading.pending, PING_TIMEOUT_MS, () => {
+function answerBy(reading: Reading, deadline: number): Promise<unknown> {
+  return settleWithin(reading.pending, Math.max(0, deadline - Date.now()), () => {
     const good = reading.lastGood;
     return good && Date.now() - good.at < LAST_GOOD_MAX_AGE_MS ? good.value : null;
   });
 }
 
-/** The stored sessions' totals, read at most every 10 s (the health route and /status share them); null when unreadable. */
-export function readStorageStats(store: DatabaseSessionStore): Promise<StorageStats | null> {
-  return cached(store, () => store.getStorageStats());
+/** The stored sessions' totals, read at most every 10 s (the health route and /status share them), by `deadline`; null when unreadable. */
+export function readStorageStats(store: DatabaseSessionStore, deadline = Date.now() + PING_TIMEOUT_MS): Promise<StorageStats | null> {
+  return cached(store, () => store.getStorageStats(), deadline);
 }
 
 function oldestArchiveAgeSeconds(runtime: WhatsAppRuntime): number | null {
