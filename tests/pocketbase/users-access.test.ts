@@ -1,7 +1,7 @@
 import PocketBase from "pocketbase";
 import { describe, expect, it } from "vitest";
 
-import { testPocketBase } from "../helpers/pocketbase";
+import { adminClient, createTestUser, testPocketBase } from "../helpers/pocketbase";
 
 describe("sign-up through PocketBase's users collection", () => {
   const anonymous = () => new PocketBase(testPocketBase().url).collection("users");
@@ -20,5 +20,25 @@ describe("sign-up through PocketBase's users collection", () => {
     const created = await anonymous().create(account());
     expect(created.id).toMatch(/^[a-z0-9]{15}$/);
     expect(created.id).not.toBe(chosen);
+  });
+
+  it("stores no file a sign-up sends: users have no avatar field to fill the archives' storage", async () => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(account())) form.set(name, value);
+    form.set("avatar", new File([Buffer.alloc(1024, 1)], "avatar.png", { type: "image/png" }));
+    const created = await anonymous().create(form);
+    expect(created).not.toHaveProperty("avatar");
+
+    const users = await (await adminClient()).collections.getOne("users");
+    expect(users.fields.filter((field) => field.type === "file")).toEqual([]);
+  });
+});
+
+describe("deleting an account", () => {
+  it("is refused to the user themselves (a delete would cascade to a session an instance may be running)", async () => {
+    const admin = await adminClient();
+    const user = await createTestUser(admin);
+    await expect(user.pb.collection("users").delete(user.record.id)).rejects.toMatchObject({ status: 403 });
+    await expect(admin.collection("users").getOne(user.record.id)).resolves.toMatchObject({ id: user.record.id });
   });
 });

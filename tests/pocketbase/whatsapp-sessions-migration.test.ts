@@ -16,6 +16,7 @@ const KEEP_RUNNING_MIGRATION = "1739680000_add_keep_running.js";
 const OWNER_URL_MIGRATION = "1739690000_add_lease_owner_url.js";
 const RESUME_BACKOFF_MIGRATION = "1739700000_add_resume_backoff.js";
 const INSTANCES_MIGRATION = "1739710000_create_whatsapp_instances.js";
+const USERS_DEFAULTS_MIGRATION = "1739720000_users_no_avatar_no_self_delete.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -113,9 +114,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all nine.
-      const down = await migrate("down", "9");
+      // The events collection (later migrations) relates to this one: down reverts all ten.
+      const down = await migrate("down", "10");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${USERS_DEFAULTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${INSTANCES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RESUME_BACKOFF_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${OWNER_URL_MIGRATION}`);
@@ -138,6 +140,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${OWNER_URL_MIGRATION}`);
       expect(again.output).toContain(`Applied ${RESUME_BACKOFF_MIGRATION}`);
       expect(again.output).toContain(`Applied ${INSTANCES_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${USERS_DEFAULTS_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
