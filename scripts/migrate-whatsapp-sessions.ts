@@ -1,4 +1,4 @@
-// npx tsx scripts/migrate-whatsapp-sessions.ts [--dir D] [--execute [--delete] [--keep-running]] [--concurrency N] [--json]
+// node --import tsx scripts/migrate-whatsapp-sessions.ts [--dir D] [--execute [--delete] [--keep-running]] [--concurrency N] [--json]
 // (or npm run migrate:sessions -- …) – moves LocalAuth session folders into PocketBase.
 // Without --execute it is a dry run that changes nothing.
 import { existsSync } from "node:fs";
@@ -13,6 +13,7 @@ import { SessionLease } from "../src/lib/messaging/session-lease";
 import { PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/messaging/session-migrator";
 import { createServiceClient } from "../src/lib/pocketbase/service-client";
 import { loadProjectEnv } from "./lib/load-env";
+import { stopOnSignals } from "./lib/stop-on-signals";
 
 const USAGE = `Usage: migrate-whatsapp-sessions [--dir .whatsapp-sessions] [--execute [--delete] [--keep-running]] [--concurrency 2] [--json]
   (no flags)     dry run: one row per session folder, nothing changes
@@ -89,10 +90,13 @@ function describe(row: MigrationRow): string {
     invalid_session: "skip: not a valid session",
     running: "skip: running on an instance",
     refused: "refused",
+    stopped: "skip: the run was stopped first",
     failed: "FAILED",
   };
   const deleted = row.deleted ? " (folder deleted)" : "";
-  return `${label[row.action]}${deleted}${row.message && !["migrate", "migrated"].includes(row.action) ? ` – ${row.message}` : ""}`;
+  // A migrated row's message matters only when its folder was to go and did not.
+  const shown = row.message && (!["migrate", "migrated"].includes(row.action) || row.message.includes("not deleted"));
+  return `${label[row.action]}${deleted}${shown ? ` – ${row.message}` : ""}`;
 }
 
 function totals(rows: MigrationRow[]) {
@@ -128,7 +132,8 @@ async function main(): Promise<number> {
 
   if (!cli.json) console.error(`${cli.execute ? "Migrating" : "Dry run (nothing changes; --execute to migrate)"}: ${cli.dir} → ${env.POCKETBASE_URL}`);
   const folderCount = await migrator.countFolders();
-  const rows = await migrator.migrate({ ...cli, onRow: progressReporter(folderCount, cli.json) });
+  const signal = stopOnSignals("folders");
+  const rows = await migrator.migrate({ ...cli, signal, onRow: progressReporter(folderCount, cli.json) });
   const sums = totals(rows);
   const failures = rows.filter((row) => PROBLEM_ACTIONS.has(row.action));
 
@@ -143,6 +148,11 @@ async function main(): Promise<number> {
     if (failures.length > 0) {
       console.log(`\n${failures.length} folder(s) not migrated (none of them deleted):`);
       for (const row of failures) console.log(`  ${row.folder}: ${describe(row)}`);
+    }
+    const undeleted = cli.deleteSource ? rows.filter((row) => !row.deleted && !PROBLEM_ACTIONS.has(row.action) && row.message.includes("not deleted")) : [];
+    if (undeleted.length > 0) {
+      console.log(`\n${undeleted.length} folder(s) migrated but not deleted:`);
+      for (const row of undeleted) console.log(`  ${row.folder}: ${row.message}`);
     }
   }
   return failures.length > 0 ? 1 : 0;

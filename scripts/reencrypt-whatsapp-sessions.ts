@@ -1,4 +1,4 @@
-// npx tsx scripts/reencrypt-whatsapp-sessions.ts [--execute] [--concurrency N] [--json]
+// node --import tsx scripts/reencrypt-whatsapp-sessions.ts [--execute] [--concurrency N] [--json]
 // (or npm run reencrypt:sessions -- …) – after a key rotation, moves every stored session
 // archive to SESSION_ENCRYPTION_KEY, so the keys in SESSION_ENCRYPTION_OLD_KEYS can go.
 // Without --execute it is a dry run that changes nothing.
@@ -11,6 +11,7 @@ import { SessionLease } from "../src/lib/messaging/session-lease";
 import { REENCRYPTION_PROBLEMS, SessionReencryptor, type ReencryptionRow } from "../src/lib/messaging/session-reencryptor";
 import { createServiceClient } from "../src/lib/pocketbase/service-client";
 import { loadProjectEnv } from "./lib/load-env";
+import { stopOnSignals } from "./lib/stop-on-signals";
 
 const USAGE = `Usage: reencrypt-whatsapp-sessions [--execute] [--concurrency 2] [--json]
   (no flags)     dry run: one row per stored session and the archives per key, nothing changes
@@ -40,6 +41,7 @@ const LABEL: Record<ReencryptionRow["action"], string> = {
   gone: "skip: deleted meanwhile",
   running: "skip: running on an instance",
   unknown_key: "skip: unknown key",
+  stopped: "skip: the run was stopped first",
   failed: "FAILED",
 };
 
@@ -81,6 +83,7 @@ async function main(): Promise<number> {
   const rows = await reencryptor.reencrypt({
     execute: cli.execute,
     concurrency: cli.concurrency,
+    signal: stopOnSignals("archives"),
     onRow: (row) => !cli.json && process.stderr.write(`${row.action.padEnd(12)} ${row.userId}\n`),
   });
   const byKey = archivesByKey(rows, keys.current.id);

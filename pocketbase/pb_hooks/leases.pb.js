@@ -17,9 +17,11 @@ routerAdd(
     // onlyIfKeepRunning: a resume (src/lib/messaging/session-resumer.ts) claims only a
     // session still marked to keep running, with an archive to restore.
     const onlyIfKeepRunning = body.onlyIfKeepRunning === true;
+    // onlyIfArchived: the re-encryption script claims only a session that still has an archive.
+    const onlyIfArchived = body.onlyIfArchived === true;
     let result;
     $app.runInTransaction((txApp) => {
-      result = lib.claim(txApp, user, owner, ownerUrl, ttlMs, onlyIfKeepRunning);
+      result = lib.claim(txApp, user, owner, ownerUrl, ttlMs, onlyIfKeepRunning, onlyIfArchived);
     });
     if (result.notWanted) return e.json(412, { message: "The session is not marked to keep running, has no archive, or waits after failed resumes." });
     return e.json(result.held ? 409 : 200, result.lease);

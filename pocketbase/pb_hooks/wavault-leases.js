@@ -111,13 +111,16 @@ function metadataOf(body) {
  * marked keep_running, have an archive and not wait after failed resumes (resume_after
  * in the future) ({ notWanted: true } otherwise), and any live
  * lease counts as held, this owner's too: work of its own (a user's disconnect, a
- * logout) holds it then.
+ * logout) holds it then. With onlyIfArchived (a tool working on a stored archive) the
+ * session must have an archive ({ notWanted: true } otherwise): a claim never creates a
+ * record then, so a session deleted meanwhile stays deleted.
  */
-function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false) {
+function claim(txApp, userId, owner, ownerUrl, ttlMs, onlyIfKeepRunning = false, onlyIfArchived = false) {
   let record = findSession(txApp, userId);
   if (onlyIfKeepRunning && (!record || !record.getBool("keep_running") || record.getString("archive") === "" || dateMs(record, "resume_after") > Date.now())) {
     return { notWanted: true };
   }
+  if (onlyIfArchived && (!record || record.getString("archive") === "")) return { notWanted: true };
   if (!record) {
     record = new Record(txApp.findCollectionByNameOrId(COLLECTION));
     record.set("user", userId);

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -22,8 +23,15 @@ type IsolatedPocketBase = Awaited<ReturnType<typeof startIsolatedPocketBase>>;
 type Run = ScriptRun;
 
 /** Runs the script as an operator would; `onLine` sees each progress line as it comes. */
-function runScript(pocketbase: IsolatedPocketBase, key: string, args: string[], onLine?: (line: string) => void): Promise<Run> {
+function runScript(
+  pocketbase: IsolatedPocketBase,
+  key: string,
+  args: string[],
+  onLine?: (line: string, child: ChildProcess) => void,
+  extraEnv: Record<string, string> = {},
+): Promise<Run> {
   const env = {
+    ...extraEnv,
     POCKETBASE_URL: pocketbase.url,
     POCKETBASE_ADMIN_EMAIL: pocketbase.adminEmail,
     POCKETBASE_ADMIN_PASSWORD: pocketbase.adminPassword,
@@ -219,6 +227,8 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       expect(rowOf(run, `session-${running}`)).toMatchObject({ action: "running", deleted: false });
       expect(rowOf(run, `session-${migratedThenDeleted}`)).toMatchObject({ action: "deleted_since", deleted: false });
       expect(await store.hasSession(migratedThenDeleted!)).toBe(false);
+      // Not even an empty record comes back (a lease claim would create one).
+      expect((await admin.collection("whatsapp_sessions").getList(1, 1, { filter: `user = "${migratedThenDeleted}"` })).totalItems).toBe(0);
       const after = await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${migratedThenUsed}"`);
       expect([after.archive, after.metadata.sha256]).toEqual([appSaved.archive, appSaved.metadata.sha256]);
       expect((await admin.collection("whatsapp_sessions").getFirstListItem(`user = "${running}"`)).archive).toBe("");

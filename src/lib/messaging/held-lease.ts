@@ -11,11 +11,16 @@ export interface HeldLease {
  * migration and re-encryption scripts) and renews it every third of its TTL until
  * released, however long the work takes (`keepLastActive`: the renewals leave the
  * session's last_active as it is). Renewal failures are not reported: should the
- * lease be lost, the tool's fenced upload is refused (LeaseLostError).
+ * lease be lost, the tool's fenced upload is refused (LeaseLostError). `onlyIfArchived`:
+ * see SessionLease.claim.
  * @throws SessionLeasedElsewhereError when an instance holds the session, and what claim throws
  */
-export async function holdLease(leases: SessionLease, userId: string, options: { keepLastActive?: boolean } = {}): Promise<HeldLease> {
-  const lease = await leases.claim(userId);
+export async function holdLease(
+  leases: SessionLease,
+  userId: string,
+  options: { keepLastActive?: boolean; onlyIfArchived?: boolean } = {},
+): Promise<HeldLease> {
+  const lease = await leases.claim(userId, { onlyIfArchived: options.onlyIfArchived });
   let renewing = false;
   const timer = setInterval(() => {
     if (renewing) return;

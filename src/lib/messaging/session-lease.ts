@@ -98,10 +98,11 @@ export class SessionLease {
    * `onlyIfKeepRunning` (a session starting by itself), only if the session is marked to
    * keep running, has a stored archive and its next resume is due, checked in the same transaction (a user's
    * stop just before is never undone), and only if no lease is live, this instance's
-   * own included.
+   * own included. With `onlyIfArchived` (a tool working on the stored archive), only if
+   * the session has an archive: such a claim never creates a session record.
    * @throws SessionLeasedElsewhereError, SessionNotWantedError, PocketBaseUnavailableError, SessionStoreError
    */
-  async claim(userId: string, { onlyIfKeepRunning = false }: { onlyIfKeepRunning?: boolean } = {}): Promise<Lease> {
+  async claim(userId: string, { onlyIfKeepRunning = false, onlyIfArchived = false }: { onlyIfKeepRunning?: boolean; onlyIfArchived?: boolean } = {}): Promise<Lease> {
     try {
       const body = {
         user: userId,
@@ -109,6 +110,7 @@ export class SessionLease {
         ttlMs: this.#ttlMs,
         ...(this.#ownerUrl ? { ownerUrl: this.#ownerUrl } : {}),
         ...(onlyIfKeepRunning ? { onlyIfKeepRunning } : {}),
+        ...(onlyIfArchived ? { onlyIfArchived } : {}),
       };
       return toLease(await this.#send<LeaseResponse>("claim", body));
     } catch (error) {

@@ -1,5 +1,5 @@
 import { lstatSync } from "node:fs";
-import { lstat, mkdtemp, readdir, realpath, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, realpath, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
@@ -10,6 +10,7 @@ import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-sessi
 import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
 import { holdLease, type HeldLease } from "./held-lease";
+import { browserHoldingProfile } from "./profile-lock";
 import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
 
 const RUNNING = "an instance runs this session now (its lease is live); run again later";
@@ -19,6 +20,12 @@ const RUNNING = "an instance runs this session now (its lease is live); run agai
  * the user logged out or the cleanup deleted it, and the folder must not bring it back.
  */
 export const MIGRATED_MARKER = ".wavault-migrated";
+/**
+ * A verified folder is renamed to this prefix before it is deleted, so that a deletion cut
+ * short (a kill, a crash) never leaves a half-deleted `session-<userId>` for the next run
+ * to take for a changed session; the next run finishes deleting it.
+ */
+const DELETING_PREFIX = ".wavault-deleting-";
 
 /**
  * What happened to one folder (or, in a dry run, what would):
@@ -28,8 +35,11 @@ export const MIGRATED_MARKER = ".wavault-migrated";
  * - stored_by_app: the app has saved a session for this user since: never overwritten;
  * - deleted_since: migrated by an earlier run, and the stored session was deleted since
  *   (a logout, the cleanup): never uploaded again;
- * - unknown_user, invalid_session, running (an instance holds its lease), refused (a
- *   symlink, or outside the directory), failed: problems; the folder is never deleted.
+ * - unknown_user, invalid_session, running (an instance holds its lease, or a browser on
+ *   this machine has the folder open), refused (a symlink, outside the directory, or a
+ *   copy of a folder migrated from another place), failed: problems; the folder is never
+ *   deleted;
+ * - stopped: not reached, the run was stopped (a signal) first.
  */
 export type MigrationAction =
   | "migrate"
@@ -41,10 +51,11 @@ export type MigrationAction =
   | "invalid_session"
   | "running"
   | "refused"
+  | "stopped"
   | "failed";
 
 /** Actions that mean a folder did not (or would not) make it into the database. */
-export const PROBLEM_ACTIONS: ReadonlySet<MigrationAction> = new Set(["unknown_user", "invalid_session", "running", "refused", "failed"]);
+export const PROBLEM_ACTIONS: ReadonlySet<MigrationAction> = new Set(["unknown_user", "invalid_session", "running", "refused", "stopped", "failed"]);
 
 export interface MigrationRow {
   /** The folder's name inside the directory (`session-<userId>`). */
@@ -72,6 +83,8 @@ export interface MigrationOptions {
   concurrency: number;
   /** Called as each folder is done. */
   onRow?: (row: MigrationRow) => void;
+  /** Once aborted, no further folder is started; those under way finish. */
+  signal?: AbortSignal;
 }
 
 // LocalAuth's folder for clientId = a PocketBase record id (15 characters by default;
@@ -102,18 +115,20 @@ export class SessionMigrator {
 
   /**
    * Handles every session folder in the directory, `concurrency` at a time; returns a
-   * row per folder, sorted by folder name.
+   * row per folder, sorted by folder name (once `signal` aborts, those not reached are
+   * "stopped").
    * @throws when the directory itself cannot be read
    */
   async migrate(options: MigrationOptions): Promise<MigrationRow[]> {
     if (options.deleteSource && !options.execute) throw new Error("deleteSource needs execute");
     const root = await realpath(this.#dir);
+    if (options.execute) await this.#finishDeletions(root);
     const names = await this.#folderNames(root);
     const scratch = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-verify-"));
     const rows: MigrationRow[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < names.length) {
+      while (next < names.length && !options.signal?.aborted) {
         const name = names[next++]!;
         const row = await this.#migrateFolder(root, name, scratch, options);
         rows.push(row);
@@ -125,6 +140,10 @@ export class SessionMigrator {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+    for (const name of names.slice(next)) {
+      const row: MigrationRow = { folder: name, userId: FOLDER.exec(name)?.[1] ?? null, rawBytes: null, files: null, archiveBytes: null, action: "stopped", deleted: false, message: "not reached: the run was stopped first; run again to go on" };
+      rows.push(row);
+    }
     return rows.sort((a, b) => a.folder.localeCompare(b.folder));
   }
 
@@ -135,13 +154,25 @@ export class SessionMigrator {
 
   async #folderNames(root: string): Promise<string[]> {
     const entries = await readdir(root, { withFileTypes: true });
-    return entries.filter((entry) => entry.isDirectory() || entry.isSymbolicLink()).map((entry) => entry.name).sort();
+    return entries
+      .filter((entry) => (entry.isDirectory() || entry.isSymbolicLink()) && !entry.name.startsWith(DELETING_PREFIX))
+      .map((entry) => entry.name)
+      .sort();
+  }
+
+  /** Deletes what an earlier run had verified and begun to delete (see DELETING_PREFIX). */
+  async #finishDeletions(root: string): Promise<void> {
+    for (const entry of await readdir(root, { withFileTypes: true })) {
+      if (entry.isDirectory() && entry.name.startsWith(DELETING_PREFIX)) await rm(path.join(root, entry.name), { recursive: true, force: true });
+    }
   }
 
   async #migrateFolder(root: string, name: string, scratch: string, options: MigrationOptions): Promise<MigrationRow> {
     const userId = FOLDER.exec(name)?.[1] ?? null;
     const row: MigrationRow = { folder: name, userId, rawBytes: null, files: null, archiveBytes: null, action: "failed", deleted: false, message: "" };
     const done = (action: MigrationAction, message = "") => Object.assign(row, { action, message });
+    const deletedSince = () =>
+      done("deleted_since", "migrated by an earlier run, and the stored session was deleted since (a logout or the cleanup): not uploaded again");
     const folder = path.join(root, name);
     try {
       // Only real folders inside the directory: a link could point at any data on the machine.
@@ -155,6 +186,12 @@ export class SessionMigrator {
       if (!hasValidSession(folder)) {
         return done("invalid_session", "no WhatsApp Web login data (IndexedDB of web.whatsapp.com and Local Storage)");
       }
+      // A live browser changes the folder while it is read, and would go on using the
+      // same WhatsApp device as the instance that resumes the migrated copy.
+      const browser = browserHoldingProfile(folder);
+      if (browser !== null) return done("running", `a browser on this machine has the folder open (pid ${browser}): stop it, then run again`);
+      // Nothing to claim a lease for: the session was migrated, then deleted (a logout).
+      if (isMarkedMigrated(folder) && !(await this.#storedSession(userId))?.hasArchive) return deletedSince();
 
       // An execute holds the user's lease from this check to the verified upload: no
       // instance can start the session (and save a newer archive) in between, and the
@@ -172,9 +209,7 @@ export class SessionMigrator {
       try {
         const stored = await this.#storedSession(userId);
         if (!lease && stored?.leaseLive) return done("running", RUNNING);
-        if (!stored?.hasArchive && isMarkedMigrated(folder)) {
-          return done("deleted_since", "migrated by an earlier run, and the stored session was deleted since (a logout or the cleanup): not uploaded again");
-        }
+        if (!stored?.hasArchive && isMarkedMigrated(folder)) return deletedSince();
         if (stored?.hasArchive && stored.sourceFingerprint === fingerprintOf(scan)) {
           row.archiveBytes = stored.sizeBytes;
           done("unchanged", "already migrated, and the folder has not changed since");
@@ -182,6 +217,9 @@ export class SessionMigrator {
           else if (options.execute) await this.#markMigrated(folder, userId, stored.sha256, row); // runs before markers existed
           if (options.keepRunning && lease) await this.#markKeepRunning(lease, row);
           return row;
+        }
+        if (stored?.hasArchive && stored.source && stored.source !== sourceOf(folder)) {
+          return done("refused", `migrated earlier from ${stored.source}; this folder is another copy: left as it is (delete the stored session first to migrate this one)`);
         }
         if (stored?.hasArchive && !stored.sourceFingerprint) {
           return done("stored_by_app", "the app has stored a session for this user since: left as it is");
@@ -212,7 +250,7 @@ export class SessionMigrator {
         userId,
         archive,
         undefined,
-        { reason: "migration", source_fingerprint: archive.fingerprint, source_folder: path.basename(folder) },
+        { reason: "migration", source_fingerprint: archive.fingerprint, source_folder: path.basename(folder), source: sourceOf(folder) },
         lease ?? undefined,
       );
     } finally {
@@ -273,7 +311,9 @@ export class SessionMigrator {
       row.message = "verified, but the folder changed since it was archived: not deleted";
       return;
     }
-    await rm(folder, { recursive: true, force: true });
+    const deleting = path.join(path.dirname(folder), `${DELETING_PREFIX}${path.basename(folder)}`);
+    await rename(folder, deleting);
+    await rm(deleting, { recursive: true, force: true });
     row.deleted = true;
     row.message = "verified and deleted";
   }
@@ -302,6 +342,8 @@ export class SessionMigrator {
         sizeBytes: Number(record.size_bytes) || 0,
         sha256: String(metadata.sha256 ?? ""),
         sourceFingerprint: typeof metadata.source_fingerprint === "string" ? metadata.source_fingerprint : null,
+        /** Where a migration took it from (host:path); unset for archives of earlier versions of this script. */
+        source: typeof metadata.source === "string" ? metadata.source : null,
         leaseLive: Boolean(record.lease_owner) && expires > Date.now(),
       };
     } catch (error) {
@@ -309,6 +351,11 @@ export class SessionMigrator {
       throw toStoreError(error, "read the stored session");
     }
   }
+}
+
+/** Where a folder is: this machine's name and its real path (a folder migrated from elsewhere is another copy). */
+function sourceOf(folder: string): string {
+  return `${os.hostname()}:${folder}`;
 }
 
 /** Whether an earlier run left its marker (a file) in the folder. */

@@ -11,7 +11,7 @@ import { reencryptArchive } from "./archive-reencryption";
 import { SESSIONS_COLLECTION } from "./database-session-store";
 import { uploadArchiveFenced } from "./fenced-archive-upload";
 import { holdLease, type HeldLease } from "./held-lease";
-import { SessionLeasedElsewhereError, type SessionLease } from "./session-lease";
+import { SessionLeasedElsewhereError, SessionNotWantedError, type SessionLease } from "./session-lease";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
 /**
@@ -24,12 +24,13 @@ import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
  * - running: an instance runs the session (its lease is live): it saves under the
  *   current key on its next save once it runs with this configuration; run again later;
  * - unknown_key: made with a key this configuration does not have: left as it is;
+ * - stopped: not reached, the run was stopped (a signal) first;
  * - failed: left as it was, see the message.
  */
-export type ReencryptionAction = "current" | "reencrypt" | "reencrypted" | "gone" | "running" | "unknown_key" | "failed";
+export type ReencryptionAction = "current" | "reencrypt" | "reencrypted" | "gone" | "running" | "unknown_key" | "stopped" | "failed";
 
 /** Actions that leave an archive under an old (or unknown) key. */
-export const REENCRYPTION_PROBLEMS: ReadonlySet<ReencryptionAction> = new Set(["running", "unknown_key", "failed"]);
+export const REENCRYPTION_PROBLEMS: ReadonlySet<ReencryptionAction> = new Set(["running", "unknown_key", "stopped", "failed"]);
 
 export interface ReencryptionRow {
   userId: string;
@@ -45,6 +46,8 @@ export interface ReencryptionOptions {
   execute: boolean;
   concurrency: number;
   onRow?: (row: ReencryptionRow) => void;
+  /** Once aborted, no further archive is started; those under way finish. */
+  signal?: AbortSignal;
 }
 
 interface StoredArchive {
@@ -75,20 +78,24 @@ export class SessionReencryptor {
     this.#workDir = options.workDir ?? os.tmpdir();
   }
 
-  /** Handles every stored archive, `concurrency` at a time; a row each, sorted by user id. */
+  /** Handles every stored archive, `concurrency` at a time; a row each, sorted by user id (once `signal` aborts, those not reached are "stopped"). */
   async reencrypt(options: ReencryptionOptions): Promise<ReencryptionRow[]> {
     await mkdir(this.#workDir, { recursive: true });
     const records = await this.#list();
     const rows: ReencryptionRow[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < records.length) {
+      while (next < records.length && !options.signal?.aborted) {
         const row = await this.#handle(records[next++]!, options.execute);
         rows.push(row);
         options.onRow?.(row);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, records.length)) }, worker));
+    for (const record of records.slice(next)) {
+      const listed = storedArchiveOf(record);
+      rows.push({ userId: record.user as string, keyId: listed?.keyId ?? "", sizeBytes: Number(record.size_bytes) || 0, action: "stopped", message: "not reached: the run was stopped first; run again to go on" });
+    }
     return rows.sort((a, b) => a.userId.localeCompare(b.userId));
   }
 
@@ -103,16 +110,21 @@ export class SessionReencryptor {
 
     let held: HeldLease;
     try {
-      held = await holdLease(this.#leases, row.userId, { keepLastActive: true }); // no activity of the user's
+      // No activity of the user's; a session deleted since the list was read stays deleted.
+      held = await holdLease(this.#leases, row.userId, { keepLastActive: true, onlyIfArchived: true });
     } catch (error) {
       if (error instanceof SessionLeasedElsewhereError) return done("running", "an instance runs this session now (its lease is live); run again later");
+      if (error instanceof SessionNotWantedError) return done("gone", "deleted since the list was read");
       return done("failed", describe(error));
     }
     try {
       // Read again under the lease: an instance may have saved a newer archive meanwhile.
       const stored = storedArchiveOf(await this.#record(row.userId));
       if (!stored) return done("gone", "deleted since the list was read");
-      if (stored.keyId === this.#keys.current.id) return done("current", "saved under the current key since the list was read");
+      if (stored.keyId === this.#keys.current.id) {
+        row.keyId = stored.keyId; // the summary counts it under the key it has now
+        return done("current", "saved under the current key since the list was read");
+      }
       const file = path.join(this.#workDir, `wavault-reencrypt-${randomUUID()}.wvlt`);
       try {
         const archive = await reencryptArchive(downloadArchive(this.#pb, stored.record), this.#keys, file, stored.sha256);

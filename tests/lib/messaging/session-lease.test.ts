@@ -152,6 +152,24 @@ describe("SessionLease over the PocketBase hook routes", () => {
     expect((await resume()).owner).toMatch(/^resumer\//);
   });
 
+  it("claims for a tool working on the stored archive only a session that has one, and creates no record", async () => {
+    const user = await createTestUser(admin);
+    const userId = user.record.id;
+    const tool = () => lease("reencrypt").claim(userId, { onlyIfArchived: true });
+    await expect(tool()).rejects.toBeInstanceOf(SessionNotWantedError); // no record (deleted since a list was read, say)
+    await expect(admin.collection("whatsapp_sessions").getFirstListItem(`user = "${userId}"`)).rejects.toMatchObject({ status: 404 });
+
+    const owner = lease("instance-a");
+    const held = await owner.claim(userId); // a record, but nothing stored
+    await owner.release(held);
+    await expect(tool()).rejects.toBeInstanceOf(SessionNotWantedError);
+
+    const again = await owner.claim(userId);
+    await store("instance-a").saveSession(userId, await archiver.archiveSession(path.join(dir, "profile")), undefined, {}, again);
+    await owner.release(again);
+    expect((await tool()).owner).toMatch(/^reencrypt\//);
+  });
+
   it("releases a lease so another instance can claim it at once", async () => {
     const user = await createTestUser(admin);
     const held = await lease("instance-a").claim(user.record.id);

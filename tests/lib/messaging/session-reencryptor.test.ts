@@ -92,6 +92,16 @@ describe("SessionReencryptor: every stored archive moved to the current key", ()
     expect(byUser(again)[users.old]).toBe("current");
   });
 
+  it("starts nothing once stopped (a signal) and reports every archive not reached, under the key it still has", async () => {
+    const stopped = new AbortController();
+    stopped.abort();
+    const before = await recordOf(users.stranger);
+    const rows = await reencryptor().reencrypt({ execute: true, concurrency: 2, signal: stopped.signal });
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    expect(rows.every((row) => row.action === "stopped" && row.keyId !== "")).toBe(true);
+    expect((await recordOf(users.stranger)).archive).toBe(before.archive);
+  });
+
   it("refuses an archive whose bytes were changed and leaves no new file behind", async () => {
     const archive = await newArchiver(createKeyRing(oldKey)).archiveSession(path.join(dir, "profile"));
     const bytes = await readArchive(archive);

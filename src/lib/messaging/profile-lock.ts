@@ -1,0 +1,27 @@
+import { readlinkSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+/**
+ * The pid of a Chromium on this machine that has `profileDir` open, or null. Chromium
+ * links `SingletonLock` to "<hostname>-<pid>" while it runs and removes it when it exits;
+ * a link left by a crash names a pid that is gone. A lock from another host cannot be
+ * checked from here: null.
+ */
+export function browserHoldingProfile(profileDir: string): number | null {
+  let target: string;
+  try {
+    target = readlinkSync(path.join(profileDir, "SingletonLock"));
+  } catch {
+    return null;
+  }
+  const match = /^(.*)-(\d+)$/.exec(target);
+  if (!match || match[1] !== os.hostname()) return null;
+  const pid = Number(match[2]);
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM" ? pid : null; // alive, another user's
+  }
+}
