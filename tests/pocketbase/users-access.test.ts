@@ -34,6 +34,20 @@ describe("sign-up through PocketBase's users collection", () => {
   });
 });
 
+describe("a user's own record", () => {
+  it("cannot be marked verified, nor given another email or id, by the user", async () => {
+    const admin = await adminClient();
+    const user = await createTestUser(admin);
+    await admin.collection("users").update(user.record.id, { verified: false });
+    const own = user.pb.collection("users");
+    await expect(own.update(user.record.id, { verified: true })).rejects.toMatchObject({ status: 400 });
+    await expect(own.update(user.record.id, { email: `taken-${user.email}` })).rejects.toMatchObject({ status: 400 });
+    await expect(own.update(user.record.id, { id: "chosen000000000" })).rejects.toMatchObject({ status: 400 });
+    const after = await admin.collection("users").getOne(user.record.id);
+    expect({ verified: after.verified, email: after.email }).toEqual({ verified: false, email: user.email });
+  });
+});
+
 describe("deleting an account", () => {
   it("is refused to the user themselves (a delete would cascade to a session an instance may be running)", async () => {
     const admin = await adminClient();
