@@ -58,6 +58,7 @@ export class WhatsAppChannel extends EventEmitter {
   /** The user stopped it: the last status write says the session is no longer to run. */
   #stoppedByUser = false;
   #loggedOut = false;
+  #profileDeleted = false;
   #finishing: Promise<void> | null = null;
   #closed = false;
   /** This start is a resume (the session starting by itself), not a user's connect. */
@@ -329,9 +330,9 @@ export class WhatsAppChannel extends EventEmitter {
       log("warn", "WhatsApp logout did not complete cleanly", { userId: this.userId, error: String(error) });
     }
     const deleted = await this.#endLoggedOut("user");
-    // #finish deletes a logged-out profile, unless it was already under way (a crash,
-    // a lost lease) when the logout came: then it is deleted here.
-    await deleteLoggedOutProfile(this.sessionDir, this.userId);
+    // #finish deleted the profile before "closed", unless the channel had closed before
+    // this logout came.
+    await this.#deleteProfileIfLoggedOut();
     return deleted;
   }
 
@@ -438,15 +439,24 @@ export class WhatsAppChannel extends EventEmitter {
       this.#restorer.recordOutcome(false, this.#stopRequested ? "stopped_before_ready" : status);
       await this.#closeBrowser(leaseLost);
       // A logged-out profile must not outlive the logout: a later start would reuse it.
-      if (this.#loggedOut) await deleteLoggedOutProfile(this.sessionDir, this.userId);
+      await this.#deleteProfileIfLoggedOut();
       // The last status goes in before the lease is released: once it is, the next
       // instance's status must not be written over.
       await this.#setStatus(status);
       await this.#lease.release();
+      // A logout that came while this was under way: its profile goes before "closed",
+      // never after, when a new client of this user's may be using the directory.
+      await this.#deleteProfileIfLoggedOut();
       this.#closed = true;
       this.emit("closed");
     })();
     return this.#finishing;
+  }
+
+  async #deleteProfileIfLoggedOut(): Promise<void> {
+    if (!this.#loggedOut || this.#profileDeleted) return;
+    this.#profileDeleted = true;
+    await deleteLoggedOutProfile(this.sessionDir, this.userId);
   }
 
   /** Resolves once every status change so far is recorded in PocketBase. */
