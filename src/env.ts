@@ -34,6 +34,7 @@ const origin = optionalString.pipe(
     .optional(),
 );
 
+const DAY_MS = 24 * 60 * 60 * 1000;
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const base64KeyList = z
@@ -80,12 +81,14 @@ export const EnvSchema = ToolEnvSchema.extend({
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
   INSTANCE_URL: origin,
   SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
-  SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000),
-  SESSION_RESUME_INTERVAL_MS: z.coerce.number().int().min(0).max(24 * 60 * 60 * 1000).default(30_000),
+  // At most a day, as PocketBase's lease routes accept (and below Node's timer limit of
+  // 2^31 - 1 ms, past which a timer fires at once).
+  SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000).pipe(z.number().max(DAY_MS)),
+  SESSION_RESUME_INTERVAL_MS: z.coerce.number().int().min(0).max(DAY_MS).default(30_000),
   WA_WEB_VERSION: optionalString,
   WA_WEB_CACHE_DIR: optionalString,
   MAX_WHATSAPP_CONNECTIONS: positiveInt(100),
-  SESSION_LEASE_TTL_MS: positiveInt(60_000),
+  SESSION_LEASE_TTL_MS: positiveInt(60_000).pipe(z.number().max(DAY_MS)),
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
   SESSION_RETENTION_DAYS: positiveInt(30),
   SESSION_EVENTS_RETENTION_DAYS: positiveInt(7),

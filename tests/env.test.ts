@@ -76,6 +76,9 @@ describe("src/env.ts", () => {
     ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],
     ["INSTANCE_ID", "instance-ā", "printable ASCII"],
     ["INSTANCE_ID", "web 1", "printable ASCII"],
+    // Past Node's timer limit (2^31 - 1 ms) a timer fires at once: every lease would lapse on its claim.
+    ["SESSION_LEASE_TTL_MS", "3000000000", "<=86400000"],
+    ["SESSION_ARCHIVE_INTERVAL_MS", "86400001", "<=86400000"],
   ])("rejects %s=%j with a message naming it", (name, value, hint) => {
     const error = errorOf({ ...valid, [name]: value });
     expect(error.variables).toEqual([name]);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 
 /** The development defaults written into the gitignored .env.local on first run. */
 export function generateDevDefaults(): Record<string, string> {
@@ -14,27 +14,37 @@ export function generateDevDefaults(): Record<string, string> {
   };
 }
 
+// NAME=value, NAME= (empty: unset, as a copy of .env.example leaves most), NAME="" and
+// NAME= # a comment.
+const ASSIGNMENT = /^\s*(?:export\s+)?([A-Z0-9_]+)\s*=(.*)$/;
+const EMPTY_VALUE = /^\s*(?:""|'')?\s*(?:#.*)?$/;
+
 /**
- * Adds to `file` every development default it does not define yet; values already
- * there are never changed (a regenerated key would make stored archives unreadable).
- * Returns the names it added.
+ * Gives `file` every development default it does not set yet: a variable it lacks is
+ * added, one it leaves empty is filled in place. Values already there are never changed
+ * (a regenerated key would make stored archives unreadable). Returns the names it set.
  */
 export async function ensureDevEnvFile(file: string): Promise<string[]> {
   const existing = existsSync(file) ? await readFile(file, "utf8") : "";
-  const defined = new Set(
-    existing
-      .split("\n")
-      .map((line) => /^\s*(?:export\s+)?([A-Z0-9_]+)\s*=/.exec(line)?.[1])
-      .filter(Boolean),
-  );
-  const missing = Object.entries(generateDevDefaults()).filter(([name]) => !defined.has(name));
-  if (missing.length === 0) return [];
+  const defaults = generateDevDefaults();
+  const set: string[] = [];
+  const lines = existing.split("\n").map((line) => {
+    const [, name, value] = ASSIGNMENT.exec(line) ?? [];
+    if (!name || !(name in defaults)) return line;
+    const fill = EMPTY_VALUE.test(value!) && !set.includes(name);
+    if (fill) set.push(name);
+    return fill ? `${name}=${defaults[name]}` : line;
+  });
+  const defined = new Set(existing.split("\n").map((line) => ASSIGNMENT.exec(line)?.[1]));
+  const missing = Object.entries(defaults).filter(([name]) => !defined.has(name));
+  if (set.length === 0 && missing.length === 0) return [];
 
-  const header = existing
-    ? ""
-    : "# Development defaults written by `npm run dev` on first run. Never commit this file.\n";
-  const separator = existing && !existing.endsWith("\n") ? "\n" : "";
-  const lines = missing.map(([name, value]) => `${name}=${value}`).join("\n");
-  await appendFile(file, `${separator}${header}${lines}\n`, { mode: 0o600 });
-  return missing.map(([name]) => name);
+  const header = existing ? "" : "# Development defaults written by `npm run dev` on first run. Never commit this file.\n";
+  let text = lines.join("\n");
+  if (missing.length > 0) {
+    const separator = text && !text.endsWith("\n") ? "\n" : "";
+    text = `${text}${separator}${header}${missing.map(([name, value]) => `${name}=${value}`).join("\n")}\n`;
+  }
+  await writeFile(file, text, { mode: 0o600 });
+  return [...set, ...missing.map(([name]) => name)];
 }

@@ -56,4 +56,17 @@ describe("ensureDevEnvFile", () => {
     expect(values.POCKETBASE_URL).toBe("http://127.0.0.1:9999");
     expect(values.POCKETBASE_ADMIN_PASSWORD).toMatch(/^\S{20,}$/);
   });
+
+  it("fills in place what a copy of .env.example leaves empty, and keeps the rest", async () => {
+    const example = await readFile(path.join(import.meta.dirname, "../../.env.example"), "utf8");
+    await writeFile(file, example);
+    const added = await ensureDevEnvFile(file);
+    expect(added).toEqual(expect.arrayContaining(["POCKETBASE_ADMIN_EMAIL", "POCKETBASE_ADMIN_PASSWORD", "SESSION_ENCRYPTION_KEY"]));
+    const text = await readFile(file, "utf8");
+    for (const name of added) expect(text.match(new RegExp(`^${name}=`, "gm"))).toHaveLength(1); // no second definition
+    const kept = example.split("\n").filter((line) => !added.some((name) => line.startsWith(`${name}=`)));
+    expect(text.split("\n").filter((line) => !added.some((name) => line.startsWith(`${name}=`)))).toEqual(kept);
+    expect(parseEnv(parseDotenv(text)).POCKETBASE_ADMIN_EMAIL).toBe("admin@wavault.local");
+    expect(await ensureDevEnvFile(file)).toEqual([]);
+  });
 });
