@@ -1,7 +1,7 @@
 import type PocketBase from "pocketbase";
 
 import { getEnv, type Env } from "../../env";
-import { findChromium, type FoundChromium } from "../browser/find-chromium";
+import { ChromePathInvalidError, findChromium, type FoundChromium } from "../browser/find-chromium";
 import { log } from "../log";
 import { getServiceClient } from "../pocketbase/service-client";
 import { profileDirOf } from "./channels/profile-dir";
@@ -46,15 +46,15 @@ export interface WhatsAppRuntime {
  * Builds the runtime the configuration describes over a superuser PocketBase client.
  * Without a Chromium (a serverless deployment that only answers PocketBase's side of
  * the routes and runs the cron) it is built all the same: starting a client then fails
- * with BrowserNotFoundError.
- * @throws ChromePathInvalidError when CHROME_PATH names no browser
+ * with BrowserNotFoundError. So it is with a CHROME_PATH that names no browser (logged
+ * as an error): users' status, history and the cron go on working meanwhile.
  */
 export function createWhatsAppRuntime(
   env: Env,
   pb: PocketBase,
   findBrowser: () => FoundChromium | null = () => findChromium({ chromePath: env.CHROME_PATH }),
 ): WhatsAppRuntime {
-  const chromium = findBrowser();
+  const chromium = browserOrNone(findBrowser);
   const archiver = createSessionArchiver(env);
   const store = new DatabaseSessionStore(pb, archiver, {
     instanceId: env.INSTANCE_ID,
@@ -103,13 +103,24 @@ export function createWhatsAppRuntime(
   };
 }
 
+/** `findBrowser()`'s answer; none, logged, when CHROME_PATH names no browser. */
+function browserOrNone(findBrowser: () => FoundChromium | null): FoundChromium | null {
+  try {
+    return findBrowser();
+  } catch (error) {
+    if (!(error instanceof ChromePathInvalidError)) throw error;
+    log("error", `${error.message} This instance starts no WhatsApp clients until it names one.`, { code: error.code });
+    return null;
+  }
+}
+
 // One runtime per process, on globalThis so dev hot reload never starts a second set
 // of browsers.
 const holder = globalThis as typeof globalThis & { __wavaultWhatsApp?: Promise<WhatsAppRuntime> };
 
 /**
  * The process's WhatsApp runtime, built from the configuration on first use.
- * @throws EnvError, ServiceAuthError, ChromePathInvalidError
+ * @throws EnvError, ServiceAuthError
  *   (and the next call tries again)
  */
 export function getWhatsAppRuntime(): Promise<WhatsAppRuntime> {

@@ -77,6 +77,15 @@ describe("the WhatsApp runtime built from the configuration", () => {
     expect(runtime.manager.get(user.record.id)).toBeUndefined();
   });
 
+  it("treats a CHROME_PATH that names no browser as no Chromium: the rest works, a connect gets browser_not_found", async () => {
+    const env = configured({ SESSION_TMP_DIR: path.join(dir, "bad-chrome-path-sessions"), CHROME_PATH: path.join(dir, "no-such-chrome") });
+    const runtime = createWhatsAppRuntime(env, admin);
+    expect(runtime.hasBrowser).toBe(false);
+    const user = await createTestUser(admin);
+    expect(await new UserSessionService(runtime).status(user.record.id)).toMatchObject({ status: "disconnected" });
+    await expect(runtime.manager.connect(user.record.id)).rejects.toBeInstanceOf(BrowserNotFoundError);
+  });
+
   it("stops gracefully on SIGTERM through the instrumentation hook, also when the signal comes twice: final archive, lease released", async () => {
     const { adminEmail, adminPassword, url } = testPocketBase();
     const user = await createTestUser(admin);
