@@ -7,10 +7,11 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 
 import { getEnv } from "@/env";
-import { authCookieName, authCookieOptions, BARE_COOKIE, cookieSiteOf } from "@/lib/auth/auth-cookie";
+import { authCookieName, authCookieOptions, BARE_COOKIE, cookieSiteOf, tokenLifetimeSeconds } from "@/lib/auth/auth-cookie";
 import { signInThrottle } from "@/lib/auth/sign-in-throttle";
 import { getCurrentUser } from "@/lib/auth/current-user";
 import {
+  MAX_PASSWORD_BYTES,
   MIN_PASSWORD_LENGTH,
   revokeUserTokens,
   signInUser,
@@ -29,7 +30,12 @@ export interface AuthFormState {
 
 const CredentialsSchema = z.object({
   email: z.email({ message: "Enter a valid email address." }),
-  password: z.string().min(MIN_PASSWORD_LENGTH, { message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` }).max(71),
+  password: z
+    .string()
+    .min(MIN_PASSWORD_LENGTH, { message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` })
+    .refine((password) => Buffer.byteLength(password) <= MAX_PASSWORD_BYTES, {
+      message: `Use at most ${MAX_PASSWORD_BYTES} characters (accented letters and symbols count as two to four).`,
+    }),
 });
 
 async function handle(form: FormData, act: (email: string, password: string) => Promise<string>): Promise<AuthFormState> {
@@ -49,7 +55,7 @@ async function handle(form: FormData, act: (email: string, password: string) => 
     if (code === "signup_rejected") return { error: (error as SignupRejectedError).message, fields: (error as SignupRejectedError).fields, email };
     return { error: "The account service is unreachable right now; try again shortly.", email };
   }
-  await setAuthCookie(token);
+  await setAuthCookie(token, tokenLifetimeSeconds(token));
   redirect("/dashboard");
 }
 

@@ -16,17 +16,16 @@ export default async function DashboardPage() {
     <main className="page">
       <header className="page-header">
         <h1>Your WhatsApp</h1>
-        {user.state === "signed_in" && (
-          <div className="signed-in">
-            <span className="muted">{user.email}</span>
-            <form action={signOut}>
-              <button type="submit" className="button">
-                Sign out
-              </button>
-            </form>
-            <SignOutEverywhere />
-          </div>
-        )}
+        {/* Signing out only clears the cookie: it needs no PocketBase, so it is there while PocketBase is unreachable too. */}
+        <div className="signed-in">
+          {user.state === "signed_in" && <span className="muted">{user.email}</span>}
+          <form action={signOut}>
+            <button type="submit" className="button">
+              Sign out
+            </button>
+          </form>
+          {user.state === "signed_in" && <SignOutEverywhere />}
+        </div>
       </header>
       {user.state === "signed_in" ? (
         <WhatsAppPanel />

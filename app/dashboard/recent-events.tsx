@@ -53,13 +53,22 @@ function describe(event: SessionEvent): string {
   }
 }
 
+/** The time of day for today's events, the date too for older ones (the history keeps a week). */
+function when(at: string): string {
+  const date = new Date(at);
+  return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
 /** The last 20 events of the user's session. */
 export function RecentEvents() {
   const [events, setEvents] = useState<SessionEvent[] | null>(null);
+  const [failed, setFailed] = useState(false);
 
   const load = useCallback(async (signal: AbortSignal) => {
     const answer = await callApi<{ events: SessionEvent[] }>("GET", "/api/whatsapp/events", undefined, signal);
-    if (answer.ok && !signal.aborted) setEvents(answer.data.events);
+    if (signal.aborted) return;
+    if (answer.ok) setEvents(answer.data.events);
+    setFailed(!answer.ok);
   }, []);
   usePolling(load, EVENTS_POLL_MS);
 
@@ -67,14 +76,14 @@ export function RecentEvents() {
     <section className="card" aria-labelledby="events-title">
       <h2 id="events-title">Recent activity</h2>
       {events === null ? (
-        <p className="muted">Loading…</p>
+        <p className="muted">{failed ? "The activity cannot be loaded right now; trying again." : "Loading…"}</p>
       ) : events.length === 0 ? (
         <p className="muted">Nothing yet.</p>
       ) : (
         <ol className="events" data-testid="events">
           {events.map((event, index) => (
             <li key={`${event.at}-${index}`}>
-              <time dateTime={event.at}>{new Date(event.at).toLocaleTimeString()}</time> {describe(event)}
+              <time dateTime={event.at}>{when(event.at)}</time> {describe(event)}
             </li>
           ))}
         </ol>

@@ -23,6 +23,8 @@ const ERROR_TEXT: Record<string, string> = {
   pocketbase_service_auth_failed: "The session database (PocketBase) is unreachable right now. Your session is safe; try again shortly.",
 };
 
+const ACTION_NAME = { connect: "Connect", disconnect: "Disconnect", logout: "Log out" } as const;
+
 /** The live connection: status, QR, actions, phone number, test message, stored session. */
 export function WhatsAppPanel() {
   const router = useRouter();
@@ -34,6 +36,8 @@ export function WhatsAppPanel() {
 
   // Bumped by every action: a poll that started before it answers with an older state.
   const actions = useRef(0);
+  const actionsBox = useRef<HTMLDivElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
 
   const refresh = useCallback(async (signal: AbortSignal) => {
     const startedAfter = actions.current;
@@ -63,12 +67,19 @@ export function WhatsAppPanel() {
     setBusy(null);
     if (answer.ok) setSession(answer.data);
     else if (answer.status === 401) router.replace("/login");
-    else setActionError(ERROR_TEXT[answer.code] ?? answer.message);
+    else setActionError(`${ACTION_NAME[action]} did not go through. ${ERROR_TEXT[answer.code] ?? answer.message}`);
+    // The button pressed may be gone (Connect becomes Disconnect): keep keyboard focus in the panel.
+    requestAnimationFrame(() => {
+      if (document.activeElement && document.activeElement !== document.body) return;
+      (actionsBox.current?.querySelector("button") ?? heading.current)?.focus();
+    });
   }
 
   const status = session?.status ?? null;
   const text = status ? STATUS_TEXT[status] : null;
   const running = status !== null && !["disconnected", "failed"].includes(status);
+  // A linked device (or a stored one) to log out of; a QR nobody scanned has none.
+  const linked = status === "authenticating" || status === "ready" || Boolean(session?.archive);
 
   return (
     <div className="stack">
@@ -78,12 +89,16 @@ export function WhatsAppPanel() {
         </p>
       ))}
       <section className="card" aria-labelledby="connection-title">
-        <h2 id="connection-title">Connection</h2>
+        <h2 id="connection-title" ref={heading} tabIndex={-1}>
+          Connection
+        </h2>
         <p className="status-line" aria-live="polite">
           <span className={`badge badge-${text?.tone ?? "idle"}`} data-testid="status">
-            {text?.label ?? "Loading…"}
+            {text?.label ?? (pollError ? "Unknown" : "Loading…")}
           </span>
-          <span className="muted">{text?.detail}</span>
+          <span className="muted" data-testid="status-detail">
+            {session && pollError ? "Last known status: it cannot be checked right now." : text?.detail}
+          </span>
         </p>
         {session?.phoneNumber && status === "ready" && (
           <p>
@@ -100,7 +115,8 @@ export function WhatsAppPanel() {
             </figcaption>
           </figure>
         )}
-        <div className="actions">
+        {/* No action before the status is known: Connect on a session that is running would mislead. */}
+        <div className="actions" ref={actionsBox} hidden={session === null}>
           {!running && (
             <button type="button" className="button button-primary" onClick={() => void act("connect")} disabled={busy !== null}>
               {busy === "connect" ? "Connecting…" : "Connect"}
@@ -111,7 +127,7 @@ export function WhatsAppPanel() {
               {busy === "disconnect" ? "Disconnecting…" : "Disconnect"}
             </button>
           )}
-          {(running || session?.archive) && (
+          {linked && (
             <button type="button" className="button button-danger" onClick={() => void act("logout")} disabled={busy !== null}>
               {busy === "logout" ? "Logging out…" : "Log out of WhatsApp"}
             </button>

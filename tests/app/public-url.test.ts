@@ -36,6 +36,18 @@ describe("PUBLIC_URL on next start, reached with a loopback Host", () => {
     expect(signedOut.headers.get("location")).toMatch(/\/login/);
   });
 
+  it("forbids every page and answer to be framed by another site, a sibling subdomain included (clickjacking)", async () => {
+    for (const path of ["/login", "/signup", "/dashboard", "/status", "/api/health/whatsapp", "/api/whatsapp/status"]) {
+      const answer = await get(path, `__Host-wavault_token=${user.token}`);
+      expect({ path, csp: answer.headers.get("content-security-policy"), xfo: answer.headers.get("x-frame-options") }).toEqual({
+        path,
+        csp: expect.stringContaining("frame-ancestors 'none'"),
+        xfo: "DENY",
+      });
+      expect(answer.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+  });
+
   it("signs in with the __Host- cookie, and the bare one a browser kept from before goes", async () => {
     const browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
     try {

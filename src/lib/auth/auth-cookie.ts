@@ -1,8 +1,23 @@
 /** The operator page's sign-in (a status token or a superuser token). */
 export const OPERATOR_COOKIE = "wavault_operator";
 
-/** PocketBase's default lifetime of a users token; the cookie lives no longer. */
+/** The cookie's lifetime when a token says none (PocketBase's users tokens say theirs: see tokenLifetimeSeconds). */
 const TOKEN_MAX_AGE_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * How long a PocketBase token has left, from its `exp` (read, not verified: it only
+ * decides how long the browser keeps the cookie, which then lives no longer than the
+ * token); TOKEN_MAX_AGE_SECONDS when it names none.
+ */
+export function tokenLifetimeSeconds(token: string, now = Date.now()): number {
+  try {
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown };
+    if (typeof exp === "number") return Math.max(0, Math.floor(exp - now / 1000));
+  } catch {
+    // not a JWT: the default below
+  }
+  return TOKEN_MAX_AGE_SECONDS;
+}
 
 /** The token cookie's name where it is not Secure. */
 export const BARE_COOKIE = "wavault_token";

@@ -25,6 +25,8 @@ export class SignupRejectedError extends Error {
 
 /** The minimum PocketBase's users collection accepts by default. */
 export const MIN_PASSWORD_LENGTH = 8;
+/** The most PocketBase takes: bcrypt reads 72 bytes of a password, counted in UTF-8. */
+export const MAX_PASSWORD_BYTES = 71;
 
 /**
  * Signs a user in with email and password; returns their PocketBase token.
@@ -56,7 +58,7 @@ export async function signUpUser(url: string, email: string, password: string): 
       const fields = Object.fromEntries(
         Object.entries(data).map(([field, problem]) => [field, describeProblem(field, problem)]),
       );
-      throw new SignupRejectedError(Object.keys(fields).length ? fields : { email: "The account could not be created." });
+      throw new SignupRejectedError(fields); // no field named: the form says so as a whole
     }
     throw toStoreError(error, "sign up");
   }

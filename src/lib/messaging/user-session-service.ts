@@ -122,11 +122,15 @@ export class UserSessionService {
    * Stops the user's client, archiving it one last time; the stored session stays, and
    * no instance starts it again by itself. Without a client here (its instance died, say)
    * the session is unmarked all the same, under its lease, so nobody resumes it.
-   * @throws SessionLeasedElsewhereError when another instance runs it
+   * @throws SessionLeasedElsewhereError when another instance runs it;
+   *   PocketBaseUnavailableError, with nothing stopped, when PocketBase does not answer
    */
   async disconnect(userId: string): Promise<UserSessionView> {
     const { manager } = this.#runtime;
     for (;;) {
+      // PocketBase must answer first: a stop it cannot record leaves the session marked to
+      // keep running, and some instance would start it again once PocketBase is back.
+      await readSessionSummary(this.#runtime.pb, userId);
       const stopped = await manager.disconnect(userId);
       const summary = await readSessionSummary(this.#runtime.pb, userId);
       if (!stopped) this.#throwIfLeasedElsewhere(userId, summary);

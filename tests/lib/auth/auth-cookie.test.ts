@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { authCookieName, authCookieOptions, type CookieSite } from "../../../src/lib/auth/auth-cookie";
+import { authCookieName, authCookieOptions, tokenLifetimeSeconds, type CookieSite } from "../../../src/lib/auth/auth-cookie";
+import { adminClient, createTestUser } from "../../helpers/pocketbase";
 
 const production: CookieSite = { production: true };
 const development: CookieSite = { production: false };
@@ -33,5 +34,14 @@ describe("the dashboard's token cookie", () => {
     const http: CookieSite = { production: true, publicUrl: "http://localhost:3000" };
     expect(authCookieName("app.example.com", http)).toBe("wavault_token");
     expect(authCookieName("127.0.0.1:3000", { ...https, production: false })).toBe("wavault_token");
+  });
+
+  it("lives as long as the user's PocketBase token, not longer", async () => {
+    const { token } = await createTestUser(await adminClient());
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number };
+    const now = Date.now();
+    expect(tokenLifetimeSeconds(token, now)).toBe(Math.floor(exp - now / 1000));
+    expect(tokenLifetimeSeconds(token, now)).toBeLessThan(7 * 24 * 60 * 60); // PocketBase's users tokens: 5 days here
+    expect(tokenLifetimeSeconds("not-a-jwt")).toBe(7 * 24 * 60 * 60);
   });
 });

@@ -182,6 +182,19 @@ describe("a WhatsApp runtime cut off from PocketBase, against the emulator", () 
       SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     });
 
+  it("refuses a disconnect while PocketBase is down, and leaves the client running, so the user's stop is never undone by a resume", async () => {
+    const { proxy, ...instance } = await behindProxy("disconnect-down", 60_000);
+    const user = await createTestUser(admin);
+    const channel = await connectPaired(instance.manager, user.record.id);
+    await channel.statusRecorded();
+    await proxy.close(); // PocketBase refuses this instance's connections now
+
+    await expect(new UserSessionService(instance.runtime).disconnect(user.record.id)).rejects.toMatchObject({ code: "pocketbase_unavailable" });
+    expect(channel.status).toBe("ready");
+    expect(instance.manager.get(user.record.id)).toBe(channel);
+    await instance.manager.stopAll();
+  });
+
   it("reports itself unhealthy within seconds while PocketBase hangs, rather than answering late", async () => {
     const { proxy, runtime: hung } = await behindProxy("hung-health", 60_000);
     try {
