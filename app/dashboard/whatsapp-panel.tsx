@@ -116,23 +116,25 @@ export function WhatsAppPanel() {
           </figure>
         )}
         {/* No action before the status is known: Connect on a session that is running would mislead. */}
-        <div className="actions" ref={actionsBox} hidden={session === null}>
-          {!running && (
-            <button type="button" className="button button-primary" onClick={() => void act("connect")} disabled={busy !== null}>
-              {busy === "connect" ? "Connecting…" : "Connect"}
-            </button>
-          )}
-          {running && (
-            <button type="button" className="button" onClick={() => void act("disconnect")} disabled={busy !== null}>
-              {busy === "disconnect" ? "Disconnecting…" : "Disconnect"}
-            </button>
-          )}
-          {linked && (
-            <button type="button" className="button button-danger" onClick={() => void act("logout")} disabled={busy !== null}>
-              {busy === "logout" ? "Logging out…" : "Log out of WhatsApp"}
-            </button>
-          )}
-        </div>
+        {session !== null && (
+          <div className="actions" ref={actionsBox}>
+            {!running && (
+              <button type="button" className="button button-primary" onClick={() => void act("connect")} disabled={busy !== null}>
+                {busy === "connect" ? "Connecting…" : "Connect"}
+              </button>
+            )}
+            {running && (
+              <button type="button" className="button" onClick={() => void act("disconnect")} disabled={busy !== null}>
+                {busy === "disconnect" ? "Disconnecting…" : "Disconnect"}
+              </button>
+            )}
+            {linked && (
+              <button type="button" className="button button-danger" onClick={() => void act("logout")} disabled={busy !== null}>
+                {busy === "logout" ? "Logging out…" : "Log out of WhatsApp"}
+              </button>
+            )}
+          </div>
+        )}
       </section>
       {status === "ready" && <SendMessageForm />}
       {session && <StoredSessionCard archive={session.archive} keepRunning={session.keepRunning} />}

@@ -28,22 +28,25 @@ export async function ensureDevEnvFile(file: string): Promise<string[]> {
   const existing = existsSync(file) ? await readFile(file, "utf8") : "";
   const defaults = generateDevDefaults();
   const set: string[] = [];
+  // Lines are matched without a CRLF file's "\r" (dotenv reads such files too), which stays.
+  const bodyOf = (line: string) => (line.endsWith("\r") ? line.slice(0, -1) : line);
+  const eol = existing.includes("\r\n") ? "\r\n" : "\n";
   const lines = existing.split("\n").map((line) => {
-    const [, name, value] = ASSIGNMENT.exec(line) ?? [];
+    const [, name, value] = ASSIGNMENT.exec(bodyOf(line)) ?? [];
     if (!name || !(name in defaults)) return line;
     const fill = EMPTY_VALUE.test(value!) && !set.includes(name);
     if (fill) set.push(name);
-    return fill ? `${name}=${defaults[name]}` : line;
+    return fill ? `${name}=${defaults[name]}${line.endsWith("\r") ? "\r" : ""}` : line;
   });
-  const defined = new Set(existing.split("\n").map((line) => ASSIGNMENT.exec(line)?.[1]));
+  const defined = new Set(existing.split("\n").map((line) => ASSIGNMENT.exec(bodyOf(line))?.[1]));
   const missing = Object.entries(defaults).filter(([name]) => !defined.has(name));
   if (set.length === 0 && missing.length === 0) return [];
 
-  const header = existing ? "" : "# Development defaults written by `npm run dev` on first run. Never commit this file.\n";
+  const header = existing ? "" : `# Development defaults written by \`npm run dev\` on first run. Never commit this file.${eol}`;
   let text = lines.join("\n");
   if (missing.length > 0) {
-    const separator = text && !text.endsWith("\n") ? "\n" : "";
-    text = `${text}${separator}${header}${missing.map(([name, value]) => `${name}=${value}`).join("\n")}\n`;
+    const separator = text && !text.endsWith("\n") ? eol : "";
+    text = `${text}${separator}${header}${missing.map(([name, value]) => `${name}=${value}`).join(eol)}${eol}`;
   }
   await writeFile(file, text, { mode: 0o600 });
   return [...set, ...missing.map(([name]) => name)];

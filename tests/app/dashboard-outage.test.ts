@@ -31,7 +31,7 @@ describe("the dashboard in a real browser, when things go wrong", () => {
     // 40 characters, but 120 bytes: more than bcrypt (and so PocketBase) takes.
     await page.getByLabel("Password").fill("€".repeat(40));
     await page.getByRole("button", { name: "Create account" }).click();
-    await page.getByText("Use at most 71 characters", { exact: false }).waitFor(WAIT);
+    await page.getByText("Use at most 72 characters", { exact: false }).waitFor(WAIT);
     await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL("**/dashboard", WAIT);
@@ -54,8 +54,11 @@ describe("the dashboard in a real browser, when things go wrong", () => {
     const health = (await (await fetch(url("/api/health/whatsapp"))).json()) as { connections: { active: number } };
     expect(health.connections.active).toBe(1); // the client was left running: nothing was stopped
 
-    // Signing out needs no PocketBase.
+    // A fresh load while PocketBase is down: no status to act on, so no action is offered.
     await page.reload();
+    await expect.poll(() => status.textContent(), WAIT).toBe("Unknown");
+    expect(await page.getByRole("button", { name: "Connect" }).count()).toBe(0);
+    // Signing out needs no PocketBase.
     await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.waitForURL("**/login", WAIT);
   });

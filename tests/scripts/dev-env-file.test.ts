@@ -69,4 +69,15 @@ describe("ensureDevEnvFile", () => {
     expect(parseEnv(parseDotenv(text)).POCKETBASE_ADMIN_EMAIL).toBe("admin@wavault.local");
     expect(await ensureDevEnvFile(file)).toEqual([]);
   });
+
+  it("reads a file with Windows line endings as it is, and never gives it a second key", async () => {
+    await writeFile(file, "SESSION_ENCRYPTION_KEY=keep-me\r\nPOCKETBASE_ADMIN_EMAIL=\r\n");
+    const added = await ensureDevEnvFile(file);
+    expect(added).not.toContain("SESSION_ENCRYPTION_KEY");
+    expect(added).toContain("POCKETBASE_ADMIN_EMAIL");
+    const text = await readFile(file, "utf8");
+    expect(text.match(/^SESSION_ENCRYPTION_KEY=/gm)).toHaveLength(1);
+    expect(text).toContain("SESSION_ENCRYPTION_KEY=keep-me\r\nPOCKETBASE_ADMIN_EMAIL=admin@wavault.local\r\n");
+    expect(text.split("\n").slice(0, -1).every((line) => line.endsWith("\r"))).toBe(true);
+  });
 });

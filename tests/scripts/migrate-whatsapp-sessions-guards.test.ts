@@ -1,7 +1,7 @@
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, cp, mkdir, mkdtemp, readdir, rm, symlink } from "node:fs/promises";
+import { appendFile, copyFile, cp, mkdir, mkdtemp, readdir, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
@@ -55,7 +55,8 @@ describe("scripts/migrate-whatsapp-sessions.ts guards", () => {
     const interrupted = await run(
       ["--dir", source, "--execute", "--delete", "--concurrency", "1"],
       (line, child) => {
-        if (!signalled && line.startsWith("migrated ")) signalled = child.kill("SIGINT");
+        // Twice at once, as a terminal's Ctrl-C under `npm run` arrives (npm passes it on too): one stop.
+        if (!signalled && line.startsWith("migrated ")) signalled = child.kill("SIGINT") && child.kill("SIGINT");
       },
       { TMPDIR: tmp },
     );
@@ -82,37 +83,55 @@ describe("scripts/migrate-whatsapp-sessions.ts guards", () => {
     expect(rows(resumed)).toHaveLength(stopped.length);
   });
 
-  it("leaves a folder a browser on this machine has open, and takes one whose browser is gone", async () => {
-    const { source, users } = await sessionsDir("in-use", 2);
-    const [open, stale] = users as [string, string];
-    // Chromium's lock: "<host>-<pid>" (this test's own process is a live pid; 2^22 is above pid_max).
-    await symlink(`${os.hostname()}-${process.pid}`, path.join(source, `session-${open}`, "SingletonLock"));
-    await symlink(`${os.hostname()}-4194305`, path.join(source, `session-${stale}`, "SingletonLock"));
+  it("leaves a folder a browser on this machine has open, and takes one whose lock names a pid gone or reused", async () => {
+    const { source, users } = await sessionsDir("in-use", 3);
+    const [open, gone, reused] = users as [string, string, string];
+    // A live process named as Chromium's is (a copy of sleep, so that no real browser is needed).
+    const chromium = path.join(dir, "chromium");
+    await copyFile("/bin/sleep", chromium);
+    const browser = spawn(chromium, ["60"], { stdio: "ignore" });
+    try {
+      // Chromium's lock: "<host>-<pid>"; 2^22 is above pid_max; this test's own pid is a live process that is no browser.
+      await symlink(`${os.hostname()}-${browser.pid}`, path.join(source, `session-${open}`, "SingletonLock"));
+      await symlink(`${os.hostname()}-4194305`, path.join(source, `session-${gone}`, "SingletonLock"));
+      await symlink(`${os.hostname()}-${process.pid}`, path.join(source, `session-${reused}`, "SingletonLock"));
 
-    const result = await run(["--dir", source, "--execute", "--delete", "--json"]);
-    expect(result.code).toBe(1);
-    expect(rowOf(result, open)).toMatchObject({ action: "running", deleted: false, message: expect.stringContaining(`pid ${process.pid}`) });
-    expect(await sessionRecords(open)).toEqual([]);
-    expect(existsSync(path.join(source, `session-${open}`))).toBe(true);
-    expect(rowOf(result, stale)).toMatchObject({ action: "migrated", deleted: true });
+      const result = await run(["--dir", source, "--execute", "--delete", "--json"]);
+      expect(result.code).toBe(1);
+      expect(rowOf(result, open)).toMatchObject({ action: "running", deleted: false, message: expect.stringContaining(`pid ${browser.pid}`) });
+      expect(await sessionRecords(open)).toEqual([]);
+      expect(existsSync(path.join(source, `session-${open}`))).toBe(true);
+      expect(rowOf(result, gone)).toMatchObject({ action: "migrated", deleted: true });
+      expect(rowOf(result, reused)).toMatchObject({ action: "migrated", deleted: true });
+    } finally {
+      browser.kill();
+    }
   });
 
-  it("refuses another copy of a folder migrated from elsewhere, and keeps the stored archive", async () => {
+  it("refuses another copy of a folder migrated before (a backup, another machine's), and takes the folder itself again once it changed", async () => {
     const { source, users } = await sessionsDir("first-copy", 1);
     const userId = users[0]!;
+    const folder = path.join(source, `session-${userId}`);
+    const backup = path.join(dir, "backup");
+    await mkdir(backup);
+    await cp(folder, path.join(backup, `session-${userId}`), { recursive: true }); // taken before the migration
     expect((await run(["--dir", source, "--execute", "--json"])).code).toBe(0);
     const [before] = await sessionRecords(userId);
 
-    const other = path.join(dir, "second-copy");
-    await mkdir(other);
-    await cp(path.join(source, `session-${userId}`), path.join(other, `session-${userId}`), { recursive: true });
-    await appendFile(path.join(other, `session-${userId}`, "Default", "Local Storage", "leveldb", "000003.log"), "an older login");
-    const changed = await run(["--dir", other, "--execute", "--delete", "--json"]);
-    expect(changed.code).toBe(1);
-    expect(rowOf(changed, userId)).toMatchObject({ action: "refused", deleted: false, message: expect.stringContaining("another copy") });
+    await appendFile(path.join(backup, `session-${userId}`, "Default", "Local Storage", "leveldb", "000003.log"), "an older login");
+    const fromBackup = await run(["--dir", backup, "--execute", "--delete", "--json"]);
+    expect(fromBackup.code).toBe(1);
+    expect(rowOf(fromBackup, userId)).toMatchObject({ action: "refused", deleted: false, message: expect.stringContaining("another copy") });
     const [after] = await sessionRecords(userId);
     expect([after!.archive, after!.metadata.sha256]).toEqual([before!.archive, before!.metadata.sha256]);
-    expect(existsSync(path.join(other, `session-${userId}`))).toBe(true);
+    expect(existsSync(path.join(backup, `session-${userId}`))).toBe(true);
+
+    // The old deployment ran on a little after the first run: the same folder, changed, goes up again.
+    await appendFile(path.join(folder, "Default", "Local Storage", "leveldb", "000003.log"), "a newer login");
+    const again = await run(["--dir", source, "--execute", "--json"]);
+    expect(rowOf(again, userId).action).toBe("migrated");
+    const [latest] = await sessionRecords(userId);
+    expect(latest!.metadata.sha256).not.toBe(before!.metadata.sha256);
   });
 
   it("finishes a deletion an earlier run began, and never takes its remains for a session", async () => {

@@ -26,7 +26,7 @@ export class SignupRejectedError extends Error {
 /** The minimum PocketBase's users collection accepts by default. */
 export const MIN_PASSWORD_LENGTH = 8;
 /** The most PocketBase takes: bcrypt reads 72 bytes of a password, counted in UTF-8. */
-export const MAX_PASSWORD_BYTES = 71;
+export const MAX_PASSWORD_BYTES = 72;
 
 /**
  * Signs a user in with email and password; returns their PocketBase token.

@@ -1,4 +1,5 @@
-import { lstatSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { lstatSync, readFileSync } from "node:fs";
 import { lstat, mkdtemp, readdir, realpath, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -11,13 +12,16 @@ import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
 import { holdLease, type HeldLease } from "./held-lease";
 import { browserHoldingProfile } from "./profile-lock";
-import { SessionLeasedElsewhereError, type Lease, type SessionLease } from "./session-lease";
+import { SessionLeasedElsewhereError, SessionNotWantedError, type Lease, type SessionLease } from "./session-lease";
 
 const RUNNING = "an instance runs this session now (its lease is live); run again later";
 /**
  * Left in a folder once its upload is verified (outside the archived paths, so the
  * folder's fingerprint is unchanged): when the stored session is gone on a later run,
  * the user logged out or the cleanup deleted it, and the folder must not bring it back.
+ * It names the folder's source id, which the stored archive's metadata names too: a
+ * folder that changed since is uploaded again only when it is that same folder, not
+ * another copy of it (an old backup, another machine's).
  */
 export const MIGRATED_MARKER = ".wavault-migrated";
 /**
@@ -160,10 +164,11 @@ export class SessionMigrator {
       .sort();
   }
 
-  /** Deletes what an earlier run had verified and begun to delete (see DELETING_PREFIX). */
+  /** Deletes what an earlier run had verified and begun to delete (see DELETING_PREFIX); what will not go is left for the next run. */
   async #finishDeletions(root: string): Promise<void> {
     for (const entry of await readdir(root, { withFileTypes: true })) {
-      if (entry.isDirectory() && entry.name.startsWith(DELETING_PREFIX)) await rm(path.join(root, entry.name), { recursive: true, force: true });
+      if (!entry.isDirectory() || !entry.name.startsWith(DELETING_PREFIX)) continue;
+      await rm(path.join(root, entry.name), { recursive: true, force: true }).catch(() => {}); // never a session: no row
     }
   }
 
@@ -189,7 +194,9 @@ export class SessionMigrator {
       // A live browser changes the folder while it is read, and would go on using the
       // same WhatsApp device as the instance that resumes the migrated copy.
       const browser = browserHoldingProfile(folder);
-      if (browser !== null) return done("running", `a browser on this machine has the folder open (pid ${browser}): stop it, then run again`);
+      if (browser !== null) {
+        return done("running", `a browser on this machine has the folder open (pid ${browser}, its SingletonLock): stop it, then run again`);
+      }
       // Nothing to claim a lease for: the session was migrated, then deleted (a logout).
       if (isMarkedMigrated(folder) && !(await this.#storedSession(userId))?.hasArchive) return deletedSince();
 
@@ -199,9 +206,11 @@ export class SessionMigrator {
       let held: HeldLease | null = null;
       if (options.execute) {
         try {
-          held = await holdLease(this.#leases, userId);
+          // A migrated folder needs a stored archive: a claim then never creates a record.
+          held = await holdLease(this.#leases, userId, { onlyIfArchived: isMarkedMigrated(folder) });
         } catch (error) {
           if (error instanceof SessionLeasedElsewhereError) return done("running", RUNNING);
+          if (error instanceof SessionNotWantedError) return deletedSince();
           throw error;
         }
       }
@@ -214,12 +223,12 @@ export class SessionMigrator {
           row.archiveBytes = stored.sizeBytes;
           done("unchanged", "already migrated, and the folder has not changed since");
           if (options.deleteSource) await this.#verifyAndDelete(folder, userId, stored.sha256, scan, scratch, row);
-          else if (options.execute) await this.#markMigrated(folder, userId, stored.sha256, row); // runs before markers existed
+          else if (options.execute) await this.#markMigrated(folder, userId, stored.sha256, stored.sourceId, row); // runs before markers existed
           if (options.keepRunning && lease) await this.#markKeepRunning(lease, row);
           return row;
         }
-        if (stored?.hasArchive && stored.source && stored.source !== sourceOf(folder)) {
-          return done("refused", `migrated earlier from ${stored.source}; this folder is another copy: left as it is (delete the stored session first to migrate this one)`);
+        if (stored?.hasArchive && stored.sourceId && stored.sourceId !== markedSourceId(folder)) {
+          return done("refused", `migrated earlier from another copy of this folder (its ${MIGRATED_MARKER} marker is missing or names another): the stored session is left as it is`);
         }
         if (stored?.hasArchive && !stored.sourceFingerprint) {
           return done("stored_by_app", "the app has stored a session for this user since: left as it is");
@@ -243,6 +252,7 @@ export class SessionMigrator {
     row: MigrationRow,
   ): Promise<MigrationRow> {
     const archive = await this.#archiver.archiveSession(folder, scan);
+    const sourceId = markedSourceId(folder) ?? randomUUID();
     try {
       row.archiveBytes = archive.sizeBytes;
       if (!options.execute) return Object.assign(row, { action: "migrate" as const, message: "" });
@@ -250,7 +260,7 @@ export class SessionMigrator {
         userId,
         archive,
         undefined,
-        { reason: "migration", source_fingerprint: archive.fingerprint, source_folder: path.basename(folder), source: sourceOf(folder) },
+        { reason: "migration", source_fingerprint: archive.fingerprint, source_folder: path.basename(folder), source_id: sourceId },
         lease ?? undefined,
       );
     } finally {
@@ -259,7 +269,7 @@ export class SessionMigrator {
     Object.assign(row, { action: "migrated" as const, message: "uploaded and verified" });
     if (options.deleteSource) await this.#verifyAndDelete(folder, userId, archive.sha256, scan, scratch, row);
     else await this.#verify(userId, archive.sha256, scratch);
-    if (!row.deleted) await this.#markMigrated(folder, userId, archive.sha256, row);
+    if (!row.deleted) await this.#markMigrated(folder, userId, archive.sha256, sourceId, row);
     if (options.keepRunning && lease) await this.#markKeepRunning(lease, row);
     return row;
   }
@@ -276,8 +286,8 @@ export class SessionMigrator {
   }
 
   /** Leaves MIGRATED_MARKER in a verified folder; if it cannot, the row becomes a failure. */
-  async #markMigrated(folder: string, userId: string, sha256: string, row: MigrationRow): Promise<void> {
-    const marker = { userId, sha256, migratedAt: new Date().toISOString() };
+  async #markMigrated(folder: string, userId: string, sha256: string, sourceId: string | null, row: MigrationRow): Promise<void> {
+    const marker = { userId, sha256, migratedAt: new Date().toISOString(), ...(sourceId ? { sourceId } : {}) };
     try {
       await writeFile(path.join(folder, MIGRATED_MARKER), `${JSON.stringify(marker)}\n`);
     } catch (error) {
@@ -342,8 +352,8 @@ export class SessionMigrator {
         sizeBytes: Number(record.size_bytes) || 0,
         sha256: String(metadata.sha256 ?? ""),
         sourceFingerprint: typeof metadata.source_fingerprint === "string" ? metadata.source_fingerprint : null,
-        /** Where a migration took it from (host:path); unset for archives of earlier versions of this script. */
-        source: typeof metadata.source === "string" ? metadata.source : null,
+        /** The source id of the folder a migration took it from (see MIGRATED_MARKER); unset for archives of earlier versions of this script. */
+        sourceId: typeof metadata.source_id === "string" ? metadata.source_id : null,
         leaseLive: Boolean(record.lease_owner) && expires > Date.now(),
       };
     } catch (error) {
@@ -353,9 +363,14 @@ export class SessionMigrator {
   }
 }
 
-/** Where a folder is: this machine's name and its real path (a folder migrated from elsewhere is another copy). */
-function sourceOf(folder: string): string {
-  return `${os.hostname()}:${folder}`;
+/** The source id an earlier run's marker gives the folder, or null. */
+function markedSourceId(folder: string): string | null {
+  try {
+    const { sourceId } = JSON.parse(readFileSync(path.join(folder, MIGRATED_MARKER), "utf8")) as { sourceId?: unknown };
+    return typeof sourceId === "string" ? sourceId : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Whether an earlier run left its marker (a file) in the folder. */

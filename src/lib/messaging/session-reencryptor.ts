@@ -93,19 +93,28 @@ export class SessionReencryptor {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, records.length)) }, worker));
     for (const record of records.slice(next)) {
-      const listed = storedArchiveOf(record);
-      rows.push({ userId: record.user as string, keyId: listed?.keyId ?? "", sizeBytes: Number(record.size_bytes) || 0, action: "stopped", message: "not reached: the run was stopped first; run again to go on" });
+      const row = this.#classify(record, "stopped");
+      if (row.action === "stopped") row.message = "not reached: the run was stopped first; run again to go on";
+      rows.push(row);
     }
     return rows.sort((a, b) => a.userId.localeCompare(b.userId));
   }
 
-  async #handle(listed: RecordModel, execute: boolean): Promise<ReencryptionRow> {
+  /** What the listed record alone tells: a row done without any work, or one whose action (`pending`) is still to be found. */
+  #classify(listed: RecordModel, pending: ReencryptionAction): ReencryptionRow {
     const first = storedArchiveOf(listed);
-    const row: ReencryptionRow = { userId: listed.user as string, keyId: first?.keyId ?? "", sizeBytes: Number(listed.size_bytes) || 0, action: "failed", message: "" };
+    const row: ReencryptionRow = { userId: listed.user as string, keyId: first?.keyId ?? "", sizeBytes: Number(listed.size_bytes) || 0, action: pending, message: "" };
     const done = (action: ReencryptionAction, message = "") => Object.assign(row, { action, message });
     if (!first) return done("unknown_key", "its metadata records no key id and checksum");
     if (first.keyId === this.#keys.current.id) return done("current");
     if (!this.#keys.byId.has(first.keyId)) return done("unknown_key", `key ${first.keyId} is neither SESSION_ENCRYPTION_KEY nor in SESSION_ENCRYPTION_OLD_KEYS`);
+    return row;
+  }
+
+  async #handle(listed: RecordModel, execute: boolean): Promise<ReencryptionRow> {
+    const row = this.#classify(listed, "failed");
+    if (row.action !== "failed") return row;
+    const done = (action: ReencryptionAction, message = "") => Object.assign(row, { action, message });
     if (!execute) return done("reencrypt");
 
     let held: HeldLease;

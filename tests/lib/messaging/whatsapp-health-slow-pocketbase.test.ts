@@ -6,12 +6,12 @@ import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { testPocketBase } from "../../helpers/pocketbase";
 
-const SIGN_IN_MS = 2_000;
+const SIGN_IN_MS = 1_000;
 const STATS_MS = 2_500;
 
 /**
  * The first health call of a process (the runtime not built yet) against a PocketBase
- * that is slow but answers: the runtime's sign-in takes 2 s, the storage totals 2.5 s.
+ * that is slow but answers: the runtime's sign-in takes 1 s, the storage totals 2.5 s.
  * Each alone is within the route's 3 s; one after the other they are not.
  */
 describe("getWhatsAppHealth against a slow PocketBase, before the runtime is built", () => {
