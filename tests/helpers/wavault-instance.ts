@@ -2,8 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import type PocketBase from "pocketbase";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
+import { INSTANCES_COLLECTION } from "../../src/lib/messaging/instance-registry";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../fixtures/wa-web-emulator";
 import { startNextServer, type NextServer } from "./next-server";
 import { startIsolatedPocketBase } from "./pocketbase";
@@ -82,4 +85,13 @@ export async function startWavaultInstance(env: Record<string, string> = {}): Pr
 /** `env` with "{url}" in a value replaced by the server's own URL (for INSTANCE_URL). */
 function resolveUrl(env: Record<string, string>, url: string): Record<string, string> {
   return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.replaceAll("{url}", url)]));
+}
+
+/** Resolves once every one of `instanceIds` has announced itself in PocketBase (each does as it boots, when it resumes sessions). */
+export async function untilAnnounced(admin: PocketBase, instanceIds: string[]): Promise<void> {
+  for (;;) {
+    const announced = (await admin.collection(INSTANCES_COLLECTION).getFullList()).map((record) => record.instance_id as string);
+    if (instanceIds.every((id) => announced.includes(id))) return;
+    await delay(200);
+  }
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { lstatSync, readFileSync } from "node:fs";
-import { lstat, mkdtemp, readdir, realpath, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, realpath, rename, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
@@ -11,19 +10,11 @@ import { SESSIONS_COLLECTION, type DatabaseSessionStore } from "./database-sessi
 import { fingerprintOf, scanProfile, type ProfileScan } from "./profile-scan";
 import { disposeArchive, hasValidSession, type SessionArchiver } from "./session-archiver";
 import { holdLease, type HeldLease } from "./held-lease";
+import { isMarkedMigrated, markedSourceId, MIGRATED_MARKER, writeMigrationMarker } from "./migration-marker";
 import { browserHoldingProfile } from "./profile-lock";
 import { SessionLeasedElsewhereError, SessionNotWantedError, type Lease, type SessionLease } from "./session-lease";
 
 const RUNNING = "an instance runs this session now (its lease is live); run again later";
-/**
- * Left in a folder once its upload is verified (outside the archived paths, so the
- * folder's fingerprint is unchanged): when the stored session is gone on a later run,
- * the user logged out or the cleanup deleted it, and the folder must not bring it back.
- * It names the folder's source id, which the stored archive's metadata names too: a
- * folder that changed since is uploaded again only when it is that same folder, not
- * another copy of it (an old backup, another machine's).
- */
-export const MIGRATED_MARKER = ".wavault-migrated";
 /**
  * A verified folder is renamed to this prefix before it is deleted, so that a deletion cut
  * short (a kill, a crash) never leaves a half-deleted `session-<userId>` for the next run
@@ -287,9 +278,8 @@ export class SessionMigrator {
 
   /** Leaves MIGRATED_MARKER in a verified folder; if it cannot, the row becomes a failure. */
   async #markMigrated(folder: string, userId: string, sha256: string, sourceId: string | null, row: MigrationRow): Promise<void> {
-    const marker = { userId, sha256, migratedAt: new Date().toISOString(), ...(sourceId ? { sourceId } : {}) };
     try {
-      await writeFile(path.join(folder, MIGRATED_MARKER), `${JSON.stringify(marker)}\n`);
+      await writeMigrationMarker(folder, { userId, sha256, sourceId });
     } catch (error) {
       // A problem: should the stored session be deleted later, a re-run would bring it back.
       row.action = "failed";
@@ -360,24 +350,5 @@ export class SessionMigrator {
       if (isNotFound(error)) return null;
       throw toStoreError(error, "read the stored session");
     }
-  }
-}
-
-/** The source id an earlier run's marker gives the folder, or null. */
-function markedSourceId(folder: string): string | null {
-  try {
-    const { sourceId } = JSON.parse(readFileSync(path.join(folder, MIGRATED_MARKER), "utf8")) as { sourceId?: unknown };
-    return typeof sourceId === "string" ? sourceId : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether an earlier run left its marker (a file) in the folder. */
-function isMarkedMigrated(folder: string): boolean {
-  try {
-    return lstatSync(path.join(folder, MIGRATED_MARKER)).isFile();
-  } catch {
-    return false;
   }
 }

@@ -1,13 +1,11 @@
 import type PocketBase from "pocketbase";
-import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { findFreePort } from "../../../scripts/lib/pocketbase-server";
-import { INSTANCES_COLLECTION } from "../../../src/lib/messaging/instance-registry";
 import { caller, statusUntil, type Json } from "../../helpers/api-caller";
 import type { NextServer } from "../../helpers/next-server";
 import { createTestUser } from "../../helpers/pocketbase";
-import { startWavaultInstance, type WavaultInstance } from "../../helpers/wavault-instance";
+import { startWavaultInstance, untilAnnounced, type WavaultInstance } from "../../helpers/wavault-instance";
 
 // Two instances of one deployment behind a load balancer that sends every connect to A:
 // A has room for one client, B for two. Both resume sessions, and so announce themselves
@@ -24,12 +22,7 @@ describe("a connect reaching an instance with no room is started on one with roo
     a = instance.server;
     b = (await instance.startPeer({ INSTANCE_ID: "full-b", INSTANCE_URL: "{url}", MAX_WHATSAPP_CONNECTIONS: "2" })).server;
     admin = await instance.pocketbase.admin();
-    // Both have announced themselves (each does as it boots).
-    for (;;) {
-      const announced = (await admin.collection(INSTANCES_COLLECTION).getFullList()).map((record) => record.instance_id as string);
-      if (announced.includes("full-a") && announced.includes("full-b")) break;
-      await delay(200);
-    }
+    await untilAnnounced(admin, ["full-a", "full-b"]);
   }, 180_000);
 
   afterAll(async () => {

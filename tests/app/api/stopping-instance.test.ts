@@ -2,12 +2,11 @@ import type PocketBase from "pocketbase";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { INSTANCES_COLLECTION } from "../../../src/lib/messaging/instance-registry";
 import { caller } from "../../helpers/api-caller";
 import type { NextServer } from "../../helpers/next-server";
 import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { createTestUser } from "../../helpers/pocketbase";
-import { startWavaultInstance, type WavaultInstance } from "../../helpers/wavault-instance";
+import { startWavaultInstance, untilAnnounced, type WavaultInstance } from "../../helpers/wavault-instance";
 
 const RELEASE_HELD_MS = 10_000;
 
@@ -26,11 +25,7 @@ describe("a connect reaching an instance that is shutting down", () => {
     proxy = await startPartitionProxy(instance.pocketbase.url);
     a = (await instance.startPeer({ INSTANCE_ID: "stopping-a", INSTANCE_URL: "{url}", POCKETBASE_URL: proxy.url })).server;
     admin = await instance.pocketbase.admin();
-    for (;;) {
-      const announced = (await admin.collection(INSTANCES_COLLECTION).getFullList()).map((record) => record.instance_id as string);
-      if (announced.includes("stopping-a") && announced.includes("stay-b")) break;
-      await delay(200);
-    }
+    await untilAnnounced(admin, ["stopping-a", "stay-b"]);
   }, 180_000);
 
   afterAll(async () => {

@@ -453,6 +453,7 @@ export class WhatsAppChannel extends EventEmitter {
     return this.#finishing;
   }
 
+  /** After a logout, the profile goes from disk (a later start must not reuse it); once. */
   async #deleteProfileIfLoggedOut(): Promise<void> {
     if (!this.#loggedOut || this.#profileDeleted) return;
     this.#profileDeleted = true;
