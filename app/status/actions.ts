@@ -11,6 +11,8 @@ import { errorCode } from "@/lib/messaging/session-store-errors";
 
 export interface OperatorFormState {
   error?: string;
+  /** The superuser email tried, shown again after a failure. */
+  email?: string;
 }
 
 
@@ -21,7 +23,8 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
     email: String(form.get("email") ?? "").trim() || undefined,
     password: String(form.get("password") ?? "") || undefined,
   };
-  if (!input.token && !(input.email && input.password)) return { error: "Enter the status token, or a superuser's email and password." };
+  const failed = (error: string): OperatorFormState => ({ error, email: input.email });
+  if (!input.token && !(input.email && input.password)) return failed("Enter the status token, or a superuser's email and password.");
   const options = { url: env.POCKETBASE_URL, statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) };
   let value: string;
   try {
@@ -35,10 +38,10 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
     const code = errorCode(error);
     if (code === "too_many_sign_ins") {
       const { message } = error as Error;
-      return { error: env.STATUS_TOKEN ? `${message} The status token still works.` : message };
+      return failed(env.STATUS_TOKEN ? `${message} The status token still works.` : message);
     }
-    if (code === "invalid_credentials") return { error: "Those credentials do not open this page." };
-    return { error: "PocketBase is unreachable, so a superuser cannot be checked; use the status token." };
+    if (code === "invalid_credentials") return failed("Those credentials do not open this page.");
+    return failed("PocketBase is unreachable, so a superuser cannot be checked; use the status token.");
   }
   const cookie = authCookieOptions((await headers()).get("host"), cookieSiteOf(env), OPERATOR_SESSION_MS / 1000);
   (await cookies()).set(OPERATOR_COOKIE, value, { ...cookie, sameSite: "strict", path: "/status" });

@@ -20,7 +20,7 @@ export function OperatorForm() {
       <p className="muted">or, as a PocketBase superuser:</p>
       <label className="field">
         <span>Superuser email</span>
-        <input name="email" type="email" autoComplete="username" />
+        <input name="email" type="email" autoComplete="username" defaultValue={state.email} key={state.email} />
       </label>
       <label className="field">
         <span>Superuser password</span>

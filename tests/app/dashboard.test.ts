@@ -336,6 +336,8 @@ describe("the operator page", () => {
       await page.getByLabel("Superuser password").fill(password);
     };
     for (let i = 0; i < 10; i++) await submit(asSuperuser(`wrong-${i}-password`));
+    // A failed try keeps the email typed (only the password goes).
+    await expect.poll(() => page.getByLabel("Superuser email").inputValue(), WAIT).toBe(instance.pocketbase.adminEmail);
     await submit(asSuperuser(instance.pocketbase.adminPassword));
     await page.locator("p[role=alert]").filter({ hasText: "Too many failed sign-ins" }).waitFor(WAIT);
     await page.locator("p[role=alert]").filter({ hasText: "The status token still works." }).waitFor(WAIT);
