@@ -10,7 +10,7 @@ import { formatBytes } from "../src/lib/format-bytes";
 import { DatabaseSessionStore } from "../src/lib/messaging/database-session-store";
 import { createSessionArchiver } from "../src/lib/messaging/session-store-factory";
 import { SessionLease } from "../src/lib/messaging/session-lease";
-import { PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/messaging/session-migrator";
+import { CHANGED_NOT_DELETED, PROBLEM_ACTIONS, SessionMigrator, type MigrationRow } from "../src/lib/messaging/session-migrator";
 import { createServiceClient } from "../src/lib/pocketbase/service-client";
 import { loadProjectEnv } from "./lib/load-env";
 import { stopOnSignals } from "./lib/stop-on-signals";
@@ -95,7 +95,7 @@ function describe(row: MigrationRow): string {
   };
   const deleted = row.deleted ? " (folder deleted)" : "";
   // A migrated row's message matters only when its folder was to go and did not.
-  const shown = row.message && (!["migrate", "migrated"].includes(row.action) || row.message.includes("not deleted"));
+  const shown = row.message && (!["migrate", "migrated"].includes(row.action) || row.message === CHANGED_NOT_DELETED);
   return `${label[row.action]}${deleted}${shown ? ` – ${row.message}` : ""}`;
 }
 
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
       console.log(`\n${failures.length} folder(s) not migrated (none of them deleted):`);
       for (const row of failures) console.log(`  ${row.folder}: ${describe(row)}`);
     }
-    const undeleted = cli.deleteSource ? rows.filter((row) => !row.deleted && !PROBLEM_ACTIONS.has(row.action) && row.message.includes("not deleted")) : [];
+    const undeleted = rows.filter((row) => row.message === CHANGED_NOT_DELETED);
     if (undeleted.length > 0) {
       console.log(`\n${undeleted.length} folder(s) migrated but not deleted:`);
       for (const row of undeleted) console.log(`  ${row.folder}: ${row.message}`);

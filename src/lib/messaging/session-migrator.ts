@@ -49,6 +49,9 @@ export type MigrationAction =
   | "stopped"
   | "failed";
 
+/** The message of a migrated row whose folder `deleteSource` left, as it changed after it was archived. */
+export const CHANGED_NOT_DELETED = "verified, but the folder changed since it was archived: not deleted";
+
 /** Actions that mean a folder did not (or would not) make it into the database. */
 export const PROBLEM_ACTIONS: ReadonlySet<MigrationAction> = new Set(["unknown_user", "invalid_session", "running", "refused", "stopped", "failed"]);
 
@@ -308,7 +311,7 @@ export class SessionMigrator {
   async #verifyAndDelete(folder: string, userId: string, sha256: string, scan: ProfileScan, scratch: string, row: MigrationRow) {
     await this.#verify(userId, sha256, scratch);
     if (fingerprintOf(await scanProfile(folder)) !== fingerprintOf(scan)) {
-      row.message = "verified, but the folder changed since it was archived: not deleted";
+      row.message = CHANGED_NOT_DELETED;
       return;
     }
     const deleting = path.join(path.dirname(folder), `${DELETING_PREFIX}${path.basename(folder)}`);
