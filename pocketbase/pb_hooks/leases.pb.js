@@ -40,17 +40,44 @@ routerAdd(
     const ttlMs = lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS);
     let lease = null;
     $app.runInTransaction((txApp) => {
-      const record = lib.heldBy(txApp, held.user, held.owner, held.generation);
-      if (!record) return;
-      record.set("lease_expires", new Date(Date.now() + ttlMs).toISOString());
-      // A running session is an active one, however long nothing in it changed: the
-      // cleanup must not take it for stale if its owner later loses touch with PocketBase.
-      // A tool's lease (keepLastActive: re-encryption) is no activity of the user's.
-      if (body.keepLastActive !== true) record.set("last_active", new Date().toISOString());
-      txApp.save(record);
-      lease = lib.leaseOf(record);
+      lease = lib.renewHeld(txApp, held, new Date(Date.now() + ttlMs).toISOString(), body.keepLastActive === true);
     });
     return lease ? e.json(200, lease) : e.json(409, { message: "The lease was lost." });
+  },
+  $apis.requireSuperuserAuth(),
+);
+
+// Renews many leases of one owner in one transaction: an instance renews all the leases
+// its clients hold in one request a round, not one request (and one commit) per session.
+// Body: { owner, ttlMs, leases: [{ user, generation }] } (at most MAX_RENEWALS). Answers
+// { renewed: [lease], lost: [user] }: a lease held no longer is no error here.
+routerAdd(
+  "POST",
+  "/api/wavault/leases/renew-many",
+  (e) => {
+    const lib = require(`${__hooks}/wavault-leases.js`);
+    const body = e.requestInfo().body;
+    lib.requireFields(body, ["owner", "ttlMs", "leases"]);
+    const owner = lib.text(body, "owner");
+    const ttlMs = lib.positiveInt(body, "ttlMs", lib.MAX_TTL_MS);
+    if (!Array.isArray(body.leases) || body.leases.length > lib.MAX_RENEWALS) {
+      throw new BadRequestError(`"leases" must be a list of at most ${lib.MAX_RENEWALS} { user, generation }.`);
+    }
+    const held = body.leases.map((item) => {
+      if (item === null || typeof item !== "object") throw new BadRequestError('Each of "leases" must be { user, generation }.');
+      return lib.leaseFields({ user: item.user, owner, generation: item.generation });
+    });
+    const expiresAt = new Date(Date.now() + ttlMs).toISOString();
+    const renewed = [];
+    const lost = [];
+    $app.runInTransaction((txApp) => {
+      for (const lease of held) {
+        const next = lib.renewHeld(txApp, lease, expiresAt, false);
+        if (next) renewed.push(next);
+        else lost.push(lease.user);
+      }
+    });
+    return e.json(200, { renewed, lost });
   },
   $apis.requireSuperuserAuth(),
 );

@@ -85,6 +85,9 @@ function ownerUrl(body) {
 /** A lease's longest TTL: a day (a longer one would keep a crashed instance's sessions from everyone). */
 const MAX_TTL_MS = 24 * 60 * 60 * 1000;
 
+/** The most leases one renew-many request renews (src/lib/messaging/session-lease.ts sends at most this many). */
+const MAX_RENEWALS = 1000;
+
 /** The lease a request names: { user, owner, generation }, each checked (400 otherwise). */
 function leaseFields(body) {
   requireFields(body, ["user", "owner", "generation"]);
@@ -152,6 +155,29 @@ function heldBy(txApp, userId, owner, generation) {
   if (!record) return null;
   if (record.getString("lease_owner") !== owner || record.getInt("lease_generation") !== generation) return null;
   return record;
+}
+
+/**
+ * Extends the lease `held` ({ user, owner, generation }) to `expiresAt` (an ISO date)
+ * while its holder still holds it; a renewal also counts as the session's activity
+ * (last_active), unless `keepLastActive`. Returns the lease, or null when it is held no
+ * longer. One UPDATE, not a record save: every running session is renewed every third
+ * of the TTL, so this is PocketBase's most frequent write (about 20 times cheaper).
+ */
+function renewHeld(txApp, held, expiresAt, keepLastActive) {
+  // A running session is an active one, however long nothing in it changed: the cleanup
+  // must not take it for stale if its owner later loses touch with PocketBase. A tool's
+  // lease (keepLastActive: re-encryption) is no activity of the user's.
+  const result = txApp
+    .db()
+    .newQuery(
+      "UPDATE " + COLLECTION + " SET lease_expires = {:expires}" + (keepLastActive ? "" : ", last_active = {:now}") +
+        " WHERE user = {:user} AND lease_owner = {:owner} AND lease_generation = {:generation}",
+    )
+    .bind({ expires: storedDate(new Date(expiresAt)), now: storedDate(new Date()), user: held.user, owner: held.owner, generation: held.generation })
+    .execute();
+  if (result.rowsAffected() !== 1) return null;
+  return { user: held.user, owner: held.owner, generation: held.generation, expiresAt };
 }
 
 /**
@@ -285,6 +311,8 @@ module.exports = {
   leaseFields,
   leaseOf,
   MAX_TTL_MS,
+  MAX_RENEWALS,
+  renewHeld,
   metadataOf,
   noteResume,
   ownerUrl,

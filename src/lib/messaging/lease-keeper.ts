@@ -1,6 +1,7 @@
 import { log } from "../log";
 import { errorCode } from "./session-store-errors";
-import { LeaseLostError, type Lease, type SessionLease } from "./session-lease";
+import { leaseRenewerOf, type RenewalOutcome } from "./lease-renewer";
+import type { Lease, SessionLease } from "./session-lease";
 
 /** Why a channel lost its lease: another instance took it over, or it could not be renewed in time. */
 export type LeaseLossReason = "taken_over" | "not_renewed";
@@ -13,7 +14,8 @@ export type LeaseLossReason = "taken_over" | "not_renewed";
 const GIVE_UP_AT = 5 / 6;
 
 /**
- * Holds one channel's lease: claims it, renews it every third of its TTL, and says when
+ * Holds one channel's lease: claims it, renews it every third of its TTL (with the
+ * process's other leases, in one request: LeaseRenewer), and says when
  * it was lost — another instance took the session over, or no renewal got through for
  * most of a TTL (PocketBase unreachable from here, this process stalled). In the second
  * case another instance that can reach PocketBase may claim the session once the lease
@@ -21,7 +23,7 @@ const GIVE_UP_AT = 5 / 6;
  * device corrupt its encryption sessions.
  *
  * Renewals do not wait in the channel's write queue (a slow upload would hold them past
- * the deadline); PocketBase checks and writes each one in its own transaction, so they
+ * the deadline); PocketBase checks and writes each round in its own transaction, so they
  * cannot undo another write. The release does wait, after the channel's last status.
  */
 export class LeaseKeeper {
@@ -32,9 +34,9 @@ export class LeaseKeeper {
   #lease: Lease | null = null;
   /** A lease given up on its deadline: perhaps still ours in PocketBase, released once the browser is gone. */
   #lapsed: Lease | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  /** Ends this lease's renewals (LeaseRenewer.hold), while they run. */
+  #stopRenewals: (() => void) | null = null;
   #deadline: NodeJS.Timeout | null = null;
-  #renewing = false;
 
   constructor(
     leases: SessionLease,
@@ -63,17 +65,17 @@ export class LeaseKeeper {
     const lease = await this.#leases.claim(this.#userId, options);
     this.#lease = lease;
     log("info", "Session lease claimed", { userId: this.#userId, owner: lease.owner, generation: lease.generation });
-    this.#timer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#leases.ttlMs / 3)));
-    this.#timer.unref();
+    this.stopRenewing(); // a second claim must not leave the first one renewing
+    this.#stopRenewals = leaseRenewerOf(this.#leases).hold(lease, (outcome) => this.#renewed(lease, outcome));
     this.#armDeadline(sentAt);
     return lease;
   }
 
   /** Stops renewing (and the deadline: the channel is stopping, and every write is still fenced). */
   stopRenewing(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#stopRenewals?.();
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.#timer = this.#deadline = null;
+    this.#stopRenewals = this.#deadline = null;
   }
 
   /** The lease is gone (an upload was refused, or the deadline passed): forget it, tell the channel. */
@@ -113,24 +115,14 @@ export class LeaseKeeper {
     this.#deadline.unref();
   }
 
-  /** One renewal at a time (each gives up after a third of the TTL, when the next is due). */
-  async #renew(): Promise<void> {
-    const current = this.#lease;
-    if (!current || this.#renewing) return;
-    this.#renewing = true;
-    const sentAt = performance.now();
-    try {
-      const renewed = await this.#leases.renew(current);
-      if (this.#lease !== current) return; // released or lost meanwhile
-      this.#lease = renewed;
-      if (this.#timer) this.#armDeadline(sentAt);
-    } catch (error) {
-      // Renewals stopped meanwhile (the session is being deleted, say): nothing was lost.
-      if (this.#lease !== current || !this.#timer) return;
-      if (error instanceof LeaseLostError) this.lost();
-      else log("warn", "Failed to renew the session lease", { userId: this.#userId, code: errorCode(error) });
-    } finally {
-      this.#renewing = false;
-    }
+  /** A round of renewals (see LeaseRenewer) made this of the lease claimed as `claimed`. */
+  #renewed(claimed: Lease, outcome: RenewalOutcome): void {
+    // Released or lost meanwhile; or claimed again (a new hold renews that one).
+    if (this.#lease?.generation !== claimed.generation || this.#lease.userId !== claimed.userId) return;
+    if (outcome.kind === "renewed") {
+      this.#lease = outcome.lease;
+      this.#armDeadline(outcome.sentAt);
+    } else if (outcome.kind === "lost") this.lost();
+    else log("warn", "Failed to renew the session lease", { userId: this.#userId, code: errorCode(outcome.error) });
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type PocketBase from "pocketbase";
 
+import { log } from "../log";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { toStoreError } from "./session-store-errors";
 
@@ -46,6 +47,9 @@ export class SessionNotWantedError extends Error {
   }
 }
 
+/** The most leases one renew-many request carries (MAX_RENEWALS in pocketbase/pb_hooks/wavault-leases.js). */
+const MAX_RENEWALS = 1000;
+
 interface LeaseResponse {
   user: string;
   owner: string;
@@ -73,6 +77,8 @@ export class SessionLease {
   readonly #owner: string;
   readonly #ownerUrl: string | undefined;
   readonly #ttlMs: number;
+  /** PocketBase answered that it has no renew-many route: renewMany renews one lease a request. */
+  #oneByOne = false;
 
   /** `ownerUrl`: where this instance answers the others (INSTANCE_URL), recorded with each lease it claims. */
   constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number; ownerUrl?: string }) {
@@ -138,6 +144,49 @@ export class SessionLease {
     }
   }
 
+  /**
+   * Renews many leases this process holds in one request (in one transaction, by
+   * PocketBase's clock), as `renew` does one; `lost`: those another instance took over.
+   * Against hooks without the batch route (older than this app) it renews them one by
+   * one instead; a lease whose own request failed then is in neither list.
+   * @throws PocketBaseUnavailableError, SessionStoreError when the batch request failed
+   */
+  async renewMany(leases: Lease[]): Promise<{ renewed: Lease[]; lost: Lease[] }> {
+    const renewed: Lease[] = [];
+    const lost: Lease[] = [];
+    for (let start = 0; start < leases.length; start += MAX_RENEWALS) {
+      const chunk = leases.slice(start, start + MAX_RENEWALS);
+      const answer = this.#oneByOne ? null : await this.#renewChunk(chunk);
+      if (answer) {
+        const lostUsers = new Set(answer.lost);
+        renewed.push(...answer.renewed.map(toLease));
+        lost.push(...chunk.filter((lease) => lostUsers.has(lease.userId)));
+        continue;
+      }
+      for (const lease of chunk) {
+        try {
+          renewed.push(await this.renew(lease));
+        } catch (error) {
+          if (error instanceof LeaseLostError) lost.push(lease); // else in neither list: not renewed this time
+        }
+      }
+    }
+    return { renewed, lost };
+  }
+
+  /** One renew-many request; null when PocketBase has no such route (its hooks are older than this app). */
+  async #renewChunk(chunk: Lease[]): Promise<{ renewed: LeaseResponse[]; lost: string[] } | null> {
+    try {
+      const body = { owner: this.#owner, ttlMs: this.#ttlMs, leases: chunk.map((lease) => ({ user: lease.userId, generation: lease.generation })) };
+      return await this.#send<{ renewed: LeaseResponse[]; lost: string[] }>("renew-many", body);
+    } catch (error) {
+      if (!isPocketBaseError(error, 404)) throw toStoreError(error, "renew the session leases");
+      log("warn", "PocketBase's hooks cannot renew leases in batches (they are older than this app): renewing them one by one until restarted");
+      this.#oneByOne = true;
+      return null;
+    }
+  }
+
   /** Gives the lease up (a no-op when it was already taken over). */
   async release(lease: Lease): Promise<void> {
     try {
@@ -152,7 +201,7 @@ export class SessionLease {
    * on a dead network path a request would otherwise hang, and with it every write queued
    * behind it on the channel.
    */
-  #send<T>(action: "claim" | "renew" | "release", body: Record<string, unknown>): Promise<T> {
+  #send<T>(action: "claim" | "renew" | "renew-many" | "release", body: Record<string, unknown>): Promise<T> {
     const signal = AbortSignal.timeout(Math.max(1_000, Math.floor(this.#ttlMs / 3)));
     return this.#pb.send<T>(`/api/wavault/leases/${action}`, { method: "POST", body, signal });
   }
