@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   connection_limit: { status: 503, message: "The server has no room for another WhatsApp connection right now." },
   shutting_down: { status: 503, message: "This server instance is shutting down; try again shortly." },
   browser_not_found: { status: 503, message: "This server instance cannot run WhatsApp clients (it has no browser)." },
+  local_disk_failed: { status: 503, message: "This server instance cannot write to its disk right now; try again shortly." },
   pocketbase_unavailable: { status: 503, message: "The session database is unreachable; try again shortly." },
   pocketbase_service_auth_failed: { status: 503, message: "The session database is unreachable; try again shortly." },
   cron_disabled: { status: 503, message: "CRON_SECRET is not set on this server." },

@@ -67,3 +67,25 @@ export class ProfileEmptyError extends Error {
     this.name = "ProfileEmptyError";
   }
 }
+
+/**
+ * The local disk failed while a profile was read, an archive written or a restore
+ * unpacked (full, or another I/O error): the stored session is untouched, and so is
+ * the restore's target.
+ */
+export class LocalDiskError extends Error {
+  readonly code = "local_disk_failed";
+  constructor(readonly action: string, readonly errno: string, options?: ErrorOptions) {
+    super(`Could not ${action}: the local disk failed (${errno === "ENOSPC" ? "ENOSPC: disk full" : errno}).`, options);
+    this.name = "LocalDiskError";
+  }
+}
+
+/** `error` as a LocalDiskError when it is a filesystem call's failure (it has a syscall), else `error` itself. */
+export function asLocalDiskError(error: unknown, action: string): unknown {
+  const { syscall, errno, code } = (error ?? {}) as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || typeof syscall !== "string") return error;
+  // node-tar rewrites the code of an error it is aborted with; errno (negative) stays.
+  const name = typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : errno === -28 ? "ENOSPC" : String(code ?? errno);
+  return new LocalDiskError(action, name, { cause: error });
+}

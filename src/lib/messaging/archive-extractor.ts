@@ -17,6 +17,13 @@ export interface ExtractLimits {
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
 /** Unpacked bytes allowed to wait for their write before the input pauses. */
 const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/** Files written at once: each holds a descriptor, and a profile may hold tens of thousands of files. */
+const MAX_OPEN_FILES = 16;
+/** Longest name of one path component (every Linux filesystem's), and of a whole path; a profile's are far shorter. */
+const MAX_NAME_BYTES = 255;
+const MAX_PATH_BYTES = 1024;
+/** What every archive's plaintext starts with: the first gzip member's magic number. */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
 /** The entry's path relative to the target, or the reason it may not be extracted. */
 function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError {
@@ -31,6 +38,9 @@ function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError
   const parts = name.split(/[\\/]/).filter((part) => part !== "" && part !== ".");
   if (parts.includes("..")) return new UnsafeArchiveError(name, "path climbs out with ..");
   const relative = parts.join("/");
+  if (Buffer.byteLength(relative) > MAX_PATH_BYTES || parts.some((part) => Buffer.byteLength(part) > MAX_NAME_BYTES)) {
+    return new UnsafeArchiveError(name.slice(0, 100), `path longer than ${MAX_PATH_BYTES} bytes or a name longer than ${MAX_NAME_BYTES}`);
+  }
   // Belt and braces: whatever the checks above missed must still resolve inside root.
   if (relative && !path.resolve(root, relative).startsWith(root + path.sep)) {
     return new UnsafeArchiveError(name, "path resolves outside the target");
@@ -42,7 +52,9 @@ function checkEntry(entry: ReadEntry, root: string): string | UnsafeArchiveError
  * Unpacks a tar (in gzip) from `gzipFile` into the empty directory `dir`, streaming, in
  * one pass, checking every entry before it is written: only plain files and
  * directories, only paths inside `dir`, each path once and never both a file and a
- * directory, within the entry and byte limits.
+ * directory, within the entry and byte limits — counted as unpacked (every directory
+ * made, its parents included; every byte received, whatever a header declared) — and
+ * only a whole archive: gzip, through the tar's end-of-archive blocks.
  * @throws UnsafeArchiveError, ArchiveTooLargeError, ArchiveCorruptError
  */
 function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Promise<{ entries: number; bytes: number }> {
@@ -56,6 +68,10 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     const input = createReadStream(gzipFile, { highWaterMark: 1024 * 1024 });
     let inFlight = 0;
     let waitingForParser = false;
+    let sniffed = false;
+    let sawEnd = false;
+    let openFiles = 0;
+    const waitingToOpen: (() => void)[] = [];
 
     // The first failure wins. Stop reading at once (and free the file descriptor);
     // reject once every started write has settled, so the caller can delete `dir`.
@@ -63,52 +79,75 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       if (failure) return;
       failure = error;
       input.destroy();
-      parser.abort(error);
+      parser.abort(new Error(error.message)); // node-tar rewrites the code of the error it is given
       void Promise.allSettled(writes).then(() => reject(failure));
     };
     const resumeIfClear = () => {
       if (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) input.resume();
     };
-    /** Records `relative` as a directory (with its parents); false if a file holds that path. */
+    /**
+     * Records `relative` as a directory, with its parents; each new one counts as an
+     * entry (a deep path makes many). False if a file holds one of those paths.
+     */
     const claimDir = (relative: string): boolean => {
       for (let at = relative; at && !dirs.has(at); at = path.posix.dirname(at) === "." ? "" : path.posix.dirname(at)) {
         if (files.has(at)) return false;
         dirs.add(at);
+        entries += 1;
       }
       return true;
     };
+    const overLimit = () =>
+      entries > limits.maxEntries
+        ? new ArchiveTooLargeError("entries", limits.maxEntries)
+        : bytes > limits.maxBytes
+          ? new ArchiveTooLargeError("bytes", limits.maxBytes)
+          : null;
 
     const accept = (entry: ReadEntry): string | Error => {
-      entries += 1;
-      bytes += entry.size ?? 0;
       const checked = checkEntry(entry, dir);
       if (checked instanceof Error) return checked;
-      if (entries > limits.maxEntries) return new ArchiveTooLargeError("entries", limits.maxEntries);
-      if (bytes > limits.maxBytes) return new ArchiveTooLargeError("bytes", limits.maxBytes);
+      // A header's size is checked first (a bomb is refused before it is read); the bytes
+      // that really come are counted as they come (see onReadEntry).
+      if ((entry.size ?? 0) > limits.maxBytes - bytes) return new ArchiveTooLargeError("bytes", limits.maxBytes);
       if (entry.type === "Directory") {
-        return files.has(checked) || !claimDir(checked) ? new UnsafeArchiveError(entry.path, "path is also a file") : checked;
+        if (files.has(checked)) return new UnsafeArchiveError(entry.path, "path is also a file");
+        if (dirs.has(checked)) entries += 1; // named again: still an entry
+        else claimDir(checked);
+        return overLimit() ?? checked;
       }
+      entries += 1;
       if (files.has(checked) || dirs.has(checked)) return new UnsafeArchiveError(entry.path, "duplicate path");
       const parent = path.posix.dirname(checked);
       if (!claimDir(parent === "." ? "" : parent)) return new UnsafeArchiveError(entry.path, "a parent is a file");
       files.add(checked);
-      return checked;
+      return overLimit() ?? checked;
     };
 
-    const writeEntry = (entry: ReadEntry, destination: string, chunks: Buffer[]) => {
-      const size = entry.size ?? 0;
+    const writeEntry = (destination: string, chunks: Buffer[], size: number) => {
       inFlight += size;
       if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
       // A file is written in one writev once its last byte is in: far cheaper than a
       // stream per file. "wx" never overwrites; the checks above make a clash impossible.
       track(
         mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
-          .then(() => writeNewFile(destination, chunks))
+          .then(() => withOpenFile(() => writeNewFile(destination, chunks)))
           .finally(() => {
             inFlight -= size;
             resumeIfClear();
           }),
       );
+    };
+    /** Runs `write` once fewer than MAX_OPEN_FILES writes are under way (the rest wait, their bytes counted in flight). */
+    const withOpenFile = async (write: () => Promise<void>) => {
+      if (openFiles >= MAX_OPEN_FILES) await new Promise<void>((resolve) => waitingToOpen.push(resolve));
+      openFiles += 1;
+      try {
+        await write();
+      } finally {
+        openFiles -= 1;
+        waitingToOpen.shift()?.();
+      }
     };
     /** Every write or mkdir: its failure fails the unpack at once, and is never an unhandled rejection. */
     const track = (work: Promise<void>) => {
@@ -122,6 +161,10 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
 
     const parser = new Parser({
       strict: true,
+      // Gzip only (checked below as well): node-tar would otherwise take zstd or brotli
+      // by their looks, and Node 20 has no zstd (a throw from inside its write).
+      zstd: false,
+      brotli: false,
       // Not node-tar's default of 1000: a kept file of zeros compresses further, and
       // bombs are stopped by the limits on what is unpacked (accept), counted on input
       // that has already passed the checksum and the GCM tag.
@@ -139,22 +182,58 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
           return entry.resume();
         }
         const chunks: Buffer[] = [];
-        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
-        entry.on("end", () => failure || writeEntry(entry, destination, chunks));
+        let received = 0;
+        entry.on("data", (chunk: Buffer) => {
+          if (failure) return;
+          received += chunk.length;
+          bytes += chunk.length;
+          // Counted as received: a header's size can lie (a global pax header's, say).
+          if (bytes > limits.maxBytes) return fail(new ArchiveTooLargeError("bytes", limits.maxBytes));
+          chunks.push(chunk);
+        });
+        entry.on("end", () => {
+          if (failure) return;
+          if (received !== entry.size) return fail(new ArchiveCorruptError(`entry ${JSON.stringify(entry.path)} is not the size its header says`));
+          writeEntry(destination, chunks, received);
+        });
       },
     });
     const corrupt = (error: Error) =>
       fail(new ArchiveCorruptError(`unreadable tar/gzip (${error.message})`, { cause: error }));
     parser.on("error", corrupt);
     parser.on("abort", corrupt);
+    // Entries node-tar skips by itself (sparse files, tape volume headers, unknown types,
+    // oversized pax headers) would be left out of the profile unseen: refused instead.
+    parser.on("ignoredEntry", (entry: ReadEntry) => fail(new UnsafeArchiveError(entry.path, `${entry.type} entries are not allowed`)));
+    // The end-of-archive blocks, which every archive ends with: without them it was cut
+    // short, even if exactly between two entries.
+    parser.on("eof", () => (sawEnd = true));
     parser.on("close", () => {
       if (failure) return;
       if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
+      if (!sawEnd) return fail(new ArchiveCorruptError("the tar ends before its end-of-archive blocks"));
       Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
     });
+    /** Feeds the parser; anything it throws (rather than emits) fails the unpack too. */
+    const feed = (chunk?: Buffer): boolean => {
+      try {
+        return chunk ? parser.write(chunk) : (parser.end(), true);
+      } catch (error) {
+        corrupt(error instanceof Error ? error : new Error(String(error)));
+        return true;
+      }
+    };
     input.on("error", fail);
-    input.on("data", (chunk) => {
-      if (failure || parser.write(chunk as Buffer)) return;
+    input.on("data", (data) => {
+      const chunk = data as Buffer;
+      if (failure) return;
+      if (!sniffed) {
+        sniffed = true;
+        if (chunk.length < GZIP_MAGIC.length || !chunk.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) {
+          return fail(new ArchiveCorruptError("it is not gzip"));
+        }
+      }
+      if (feed(chunk)) return;
       waitingForParser = true;
       input.pause();
       parser.once("drain", () => {
@@ -162,7 +241,7 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
         resumeIfClear();
       });
     });
-    input.on("end", () => parser.end());
+    input.on("end", () => failure || feed());
   });
 }
 

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import { ArchiveTooLargeError, ProfileChangedError, ProfileEmptyError } from "./archive-errors";
+import { ArchiveTooLargeError, asLocalDiskError, ProfileChangedError, ProfileEmptyError } from "./archive-errors";
 import { extractArchiveAtomically, removeRestoreLeftovers, siblingPaths, type ExtractLimits } from "./archive-extractor";
 import { ArchiveFileWriter } from "./archive-file-writer";
 import { ARCHIVE_FORMAT_VERSION, decryptArchiveStream } from "./archive-format";
@@ -85,7 +85,7 @@ export class SessionArchiver {
    * @throws ProfileEmptyError when nothing worth keeping is there; ProfileChangedError
    *   when a kept file changed while it was read; ArchiveTooLargeError when a restore
    *   would refuse it (more entries or bytes than the restore limits): saved, it would
-   *   replace the last archive that can be restored.
+   *   replace the last archive that can be restored; LocalDiskError (a full disk, say).
    */
   async archiveSession(sessionDir: string, scanned?: ProfileScan): Promise<SessionArchive> {
     if (!existsSync(sessionDir)) throw new ProfileEmptyError(sessionDir);
@@ -107,7 +107,7 @@ export class SessionArchiver {
       if (changed) throw new ProfileChangedError(changed);
     } catch (error) {
       await out.discard();
-      throw error;
+      throw asLocalDiskError(error, "archive the session");
     }
 
     return {
@@ -129,8 +129,8 @@ export class SessionArchiver {
    * decrypted as it arrives into a private scratch file beside the target; only once
    * its checksum and GCM tag have passed is that unpacked — every tar entry checked —
    * into a staging directory, which is then swapped in.
-   * @throws ArchiveCorruptError, ArchiveDecryptError, UnsafeArchiveError, ArchiveTooLargeError
-   *   — and then the target is exactly as it was.
+   * @throws ArchiveCorruptError, ArchiveDecryptError, UnsafeArchiveError, ArchiveTooLargeError,
+   *   LocalDiskError (a full disk, say) — and then the target is exactly as it was.
    */
   async restoreSession(
     archive: ArchiveSource,
@@ -138,17 +138,20 @@ export class SessionArchiver {
     options: { expectedSha256?: string } = {},
   ): Promise<RestoredSession> {
     const { plaintext } = siblingPaths(targetDir);
-    await mkdir(path.dirname(plaintext), { recursive: true });
-    await removeRestoreLeftovers(targetDir); // of a restore whose process died
-    const out = await PrivateFileWriter.create(plaintext);
+    let out: PrivateFileWriter | undefined;
     try {
+      await mkdir(path.dirname(plaintext), { recursive: true });
+      await removeRestoreLeftovers(targetDir); // of a restore whose process died
+      out = await PrivateFileWriter.create(plaintext);
       const source = Buffer.isBuffer(archive) ? [archive] : archive;
-      const verified = await decryptArchiveStream(source, this.#options.keys, (bytes) => out.write(bytes), options.expectedSha256);
+      const verified = await decryptArchiveStream(source, this.#options.keys, (bytes) => out!.write(bytes), options.expectedSha256);
       await out.close();
       const { entries, bytes } = await extractArchiveAtomically(plaintext, targetDir, this.#options);
       return { ...verified, entries, bytes };
+    } catch (error) {
+      throw asLocalDiskError(error, "restore the session");
     } finally {
-      await out.discard();
+      await out?.discard();
     }
   }
 }

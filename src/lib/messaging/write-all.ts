@@ -10,6 +10,8 @@ export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<v
     const expected = batch.reduce((sum, buffer) => sum + buffer.length, 0);
     const { bytesWritten } = await handle.writev(batch);
     // A regular file writes short only when it cannot grow (a full disk, a size limit).
-    if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes (disk full?)`);
+    if (bytesWritten !== expected) {
+      throw Object.assign(new Error(`short write: ${bytesWritten} of ${expected} bytes (disk full?)`), { code: "ENOSPC", errno: -28, syscall: "writev" });
+    }
   }
 }

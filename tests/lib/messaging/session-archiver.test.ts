@@ -11,6 +11,7 @@ import {
   ArchiveDecryptError,
   ArchiveKeyMissingError,
   ArchiveTooLargeError,
+  LocalDiskError,
   ProfileEmptyError,
   UnsafeArchiveError,
 } from "../../../src/lib/messaging/archive-errors";
@@ -221,25 +222,32 @@ describe("SessionArchiver", () => {
       await expectRefused(craftArchive([file, { path: "Default/x/", type: "Directory" }], keys), UnsafeArchiveError);
     });
 
-    it("fails at once, with nothing left behind, when a directory cannot be created", async () => {
-      // A name longer than the filesystem allows (ENAMETOOLONG): the mkdir fails, and
-      // that must stop the unpack — not surface later as an unhandled rejection.
-      // Several MB after it, so the unpack is still reading when the mkdir fails.
-      const tooLong = { path: `Default/${"d".repeat(300)}/`, type: "Directory" as const };
+    it("fails at once with LocalDiskError, nothing left behind, when the disk refuses a directory", async () => {
+      // A target so deep that the staging path of a long (allowed) name passes PATH_MAX:
+      // the filesystem's mkdir fails (ENAMETOOLONG) mid-unpack, and that must stop the
+      // unpack, typed — not surface later as an unhandled rejection. Several MB after
+      // it, so the unpack is still reading when the mkdir fails.
+      let deep = dir;
+      while (deep.length < 3_820) deep = path.join(deep, "p".repeat(100)); // 3,820–3,921 bytes
+      const deepTarget = path.join(deep, "restored");
+      await writeFakeProfile(deepTarget);
+      const deepBefore = await snapshotTree(deepTarget);
+      const tooLong = { path: `Default/${"d".repeat(250)}/`, type: "Directory" as const };
       const after = Array.from({ length: 8 }, (_, i) => ({ path: `Default/after-${i}`, body: randomBytes(1024 * 1024) }));
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
       process.on("unhandledRejection", onUnhandled);
       try {
-        const attempt = newArchiver(keys).restoreSession(craftArchive([ok, tooLong, ...after], keys), target);
+        const attempt = newArchiver(keys).restoreSession(craftArchive([ok, tooLong, ...after], keys), deepTarget);
+        await expect(attempt).rejects.toBeInstanceOf(LocalDiskError);
         await expect(attempt).rejects.toThrow(/ENAMETOOLONG/);
         await new Promise((resolve) => setImmediate(resolve));
       } finally {
         process.off("unhandledRejection", onUnhandled);
       }
       expect(unhandled).toEqual([]);
-      expect(await snapshotTree(target)).toEqual(before);
-      expect((await readdir(dir)).sort()).toEqual(["profile", "restored"]);
+      expect(await snapshotTree(deepTarget)).toEqual(deepBefore);
+      expect(await readdir(deep)).toEqual(["restored"]);
     });
 
     it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
