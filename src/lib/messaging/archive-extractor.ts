@@ -19,6 +19,12 @@ const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
 const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 /** Files written at once: each holds a descriptor, and a profile may hold tens of thousands of files. */
 const MAX_OPEN_FILES = 16;
+/**
+ * The gzip input goes to the parser this much at a time: gunzip inflates each piece
+ * whole before the parser hands anything on, and deflate grows 1 KB into up to 1 MB, so
+ * the piece is what bounds the bytes in memory (~16 MB on top of MAX_IN_FLIGHT_BYTES).
+ */
+const PARSER_SLICE_BYTES = 16 * 1024;
 /** Longest name of one path component (every Linux filesystem's), and of a whole path; a profile's are far shorter. */
 const MAX_NAME_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
@@ -72,6 +78,8 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     let sawEnd = false;
     let openFiles = 0;
     const waitingToOpen: (() => void)[] = [];
+    /** Called with the failure, once: work that would otherwise wait for ever. */
+    const onFail: ((error: Error) => void)[] = [];
 
     // The first failure wins. Stop reading at once (and free the file descriptor);
     // reject once every started write has settled, so the caller can delete `dir`.
@@ -80,10 +88,34 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       failure = error;
       input.destroy();
       parser.abort(new Error(error.message)); // node-tar rewrites the code of the error it is given
+      for (const stop of onFail) stop(error);
       void Promise.allSettled(writes).then(() => reject(failure));
     };
+    /** What is read but not yet given to the parser; the input stays paused meanwhile. */
+    let pending: Buffer | null = null;
+    let inputEnded = false;
+    let parserEnded = false;
+    /** Feeds the parser slice by slice while nothing holds it back; then reads on, or ends. */
     const resumeIfClear = () => {
-      if (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) input.resume();
+      while (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) {
+        if (!pending) {
+          if (!inputEnded) input.resume();
+          else if (!parserEnded) {
+            parserEnded = true;
+            feed();
+          }
+          return;
+        }
+        const slice = pending.subarray(0, PARSER_SLICE_BYTES);
+        pending = pending.length > slice.length ? pending.subarray(slice.length) : null;
+        if (!feed(slice)) {
+          waitingForParser = true;
+          parser.once("drain", () => {
+            waitingForParser = false;
+            resumeIfClear();
+          });
+        }
+      }
     };
     /**
      * Records `relative` as a directory, with its parents; each new one counts as an
@@ -127,8 +159,8 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     const writeEntry = (destination: string, chunks: Buffer[], size: number) => {
       inFlight += size;
       if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
-      // A file is written in one writev once its last byte is in: far cheaper than a
-      // stream per file. "wx" never overwrites; the checks above make a clash impossible.
+      // A file (up to MAX_IN_FLIGHT_BYTES) is written in one writev once its last byte is
+      // in: far cheaper than a stream per file. "wx" never overwrites; the checks above make a clash impossible.
       track(
         mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
           .then(() => withOpenFile(() => writeNewFile(destination, chunks)))
@@ -136,6 +168,51 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
             inFlight -= size;
             resumeIfClear();
           }),
+      );
+    };
+    /**
+     * A file larger than the in-flight budget is written as its bytes come, so a restore
+     * never holds one whole (a media blob, or a hostile archive's one huge entry).
+     */
+    const streamEntry = (entry: ReadEntry, destination: string) => {
+      const opening = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 }).then(() => open(destination, "wx", 0o600));
+      let written: Promise<unknown> = opening;
+      let received = 0;
+      const ended = new Promise<void>((resolve, reject) => {
+        onFail.push(reject); // the entry never ends once the unpack has failed
+        entry.on("end", () =>
+          received === entry.size ? resolve() : reject(new ArchiveCorruptError(`entry ${JSON.stringify(entry.path)} is not the size its header says`)),
+        );
+      });
+      ended.catch(() => {}); // awaited below, perhaps only after it failed
+      entry.on("data", (chunk: Buffer) => {
+        if (failure) return;
+        received += chunk.length;
+        bytes += chunk.length;
+        if (bytes > limits.maxBytes) return fail(new ArchiveTooLargeError("bytes", limits.maxBytes));
+        inFlight += chunk.length;
+        if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
+        written = written.then(async () => {
+          try {
+            await writeAll(await opening, [chunk]);
+          } finally {
+            inFlight -= chunk.length;
+            resumeIfClear();
+          }
+        });
+        written.catch((error: Error) => fail(error)); // a failed write stops the unpack at once
+      });
+      track(
+        (async () => {
+          const handle = await opening;
+          try {
+            await ended;
+            await written;
+          } finally {
+            await written.catch(() => {});
+            await handle.close().catch(() => {});
+          }
+        })(),
       );
     };
     /** Runs `write` once fewer than MAX_OPEN_FILES writes are under way (the rest wait, their bytes counted in flight). */
@@ -181,6 +258,7 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
           if (accepted) track(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
           return entry.resume();
         }
+        if ((entry.size ?? 0) > MAX_IN_FLIGHT_BYTES) return streamEntry(entry, destination);
         const chunks: Buffer[] = [];
         let received = 0;
         entry.on("data", (chunk: Buffer) => {
@@ -226,6 +304,7 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     input.on("error", fail);
     input.on("data", (data) => {
       const chunk = data as Buffer;
+      input.pause();
       if (failure) return;
       if (!sniffed) {
         sniffed = true;
@@ -233,15 +312,13 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
           return fail(new ArchiveCorruptError("it is not gzip"));
         }
       }
-      if (feed(chunk)) return;
-      waitingForParser = true;
-      input.pause();
-      parser.once("drain", () => {
-        waitingForParser = false;
-        resumeIfClear();
-      });
+      pending = chunk;
+      resumeIfClear();
     });
-    input.on("end", () => failure || feed());
+    input.on("end", () => {
+      inputEnded = true;
+      resumeIfClear();
+    });
   });
 }
 

@@ -1,7 +1,10 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Header } from "tar";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
@@ -10,6 +13,12 @@ import { packProfile } from "../../../src/lib/messaging/profile-packer";
 import { scanProfile } from "../../../src/lib/messaging/profile-scan";
 import { craftTar, newArchiver, newKeyRing, sealArchive } from "../../helpers/crafted-archive";
 import { snapshotTree, writeFakeProfile } from "../../helpers/fake-profile";
+
+/** A full garbage collection, now (V8's gc, exposed at run time). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
 
 /** A pax header block (per entry, or global) setting `key` to `value`. */
 function paxEntry(type: "ExtendedHeader" | "GlobalExtendedHeader", key: string, value: string): Buffer {
@@ -65,6 +74,32 @@ describe("a restore of validly sealed but hostile content", () => {
       craftTar([{ path: "Default/big", body: Buffer.alloc(big, 0x41) }]),
     ]);
     await expectRefused(gzipSync(tar), ArchiveTooLargeError);
+  });
+
+  it("counts the bytes of a large entry, written as they come, the same way", async () => {
+    const streaming = newArchiver(keys, { maxBytes: 16 * 1024 * 1024 });
+    const big = 24 * 1024 * 1024; // above the 8 MB a restore holds of one file
+    const tar = Buffer.concat([
+      paxEntry("GlobalExtendedHeader", "size", "1"),
+      paxEntry("ExtendedHeader", "size", String(big)),
+      craftTar([{ path: "Default/big", body: Buffer.alloc(big, 0x41) }]),
+    ]);
+    await expectRefused(gzipSync(tar), ArchiveTooLargeError, streaming);
+    // An honest large file restores byte for byte, without the restore holding it whole.
+    const body = Buffer.concat([randomBytes(1024), Buffer.alloc(200 * 1024 * 1024)]);
+    const archive = sealArchive(gzipSync(craftTar([{ path: "Default/IndexedDB/blob", body }])), keys);
+    collectGarbage(); // the 200 MB tar it was made from must not drop out of the count meanwhile
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline)), 2);
+    try {
+      await newArchiver(keys).restoreSession(archive, target);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect((await readFile(path.join(target, "Default/IndexedDB/blob"))).equals(body)).toBe(true);
+    // Held whole, it would be 200 MB; streamed, what is in flight plus garbage V8 has not collected yet.
+    expect(peak).toBeLessThan(128 * 1024 * 1024);
   });
 
   it("refuses an entry whose bytes differ from its header's size, even within the limits", async () => {
