@@ -3,6 +3,7 @@ import { useCallback, useState } from "react";
 
 import { formatBytes } from "@/lib/format-bytes";
 import type { SessionEvent } from "@/lib/messaging/session-event-log";
+import { archiveFailureText } from "./archive-failure-text";
 import { callApi } from "./call-api";
 import { usePolling } from "./use-polling";
 import type { SessionStatus } from "@/lib/messaging/database-session-store";
@@ -30,6 +31,8 @@ function describe(event: SessionEvent): string {
       return "A QR code was shown to link WhatsApp";
     case "archive_saved":
       return `Session saved (${formatBytes(Number(data.bytes))}, ${data.ms} ms)`;
+    case "archive_failed":
+      return `Your session could not be saved: ${archiveFailureText(String(data.code))}. The last saved copy stays; saving is tried again`;
     case "restore":
       return `Session restored from ${data.tier === "database" ? "the database" : data.tier === "file" ? "this server's disk" : "memory"} (${data.ms} ms)`;
     case "restore_failed":

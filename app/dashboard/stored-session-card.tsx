@@ -1,11 +1,28 @@
 import { formatBytes } from "@/lib/format-bytes";
 import type { StoredArchiveSummary } from "@/lib/messaging/session-summary";
+import type { UserSessionView } from "@/lib/messaging/user-session-service";
+import { archiveFailureText } from "./archive-failure-text";
 
-/** What is stored of the user's session: sizes, ratio, when, encrypted, and whether it starts again by itself. */
-export function StoredSessionCard({ archive, keepRunning }: { archive: StoredArchiveSummary | null; keepRunning: boolean }) {
+/** What is stored of the user's session: sizes, ratio, when, encrypted, whether it starts again by itself, and whether saves are failing. */
+export function StoredSessionCard({
+  archive,
+  keepRunning,
+  archiveError,
+}: {
+  archive: StoredArchiveSummary | null;
+  keepRunning: boolean;
+  archiveError: UserSessionView["archiveError"];
+}) {
   return (
     <section className="card" aria-labelledby="stored-session-title">
       <h2 id="stored-session-title">Stored session</h2>
+      {archiveError && (
+        <p className="notice notice-error" role="alert" data-testid="archive-error">
+          Your latest changes could not be saved since {new Date(archiveError.since).toLocaleString()}:{" "}
+          {archiveFailureText(archiveError.code)}. {archive ? "The last saved copy below stays" : "Nothing is stored yet"}; saving is tried
+          again.
+        </p>
+      )}
       {archive ? (
         <dl className="facts">
           <dt>Archive size</dt>

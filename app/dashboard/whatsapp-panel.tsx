@@ -137,7 +137,7 @@ export function WhatsAppPanel() {
         )}
       </section>
       {status === "ready" && <SendMessageForm />}
-      {session && <StoredSessionCard archive={session.archive} keepRunning={session.keepRunning} />}
+      {session && <StoredSessionCard archive={session.archive} keepRunning={session.keepRunning} archiveError={session.archiveError ?? null} />}
       <RecentEvents />
     </div>
   );

@@ -17,6 +17,7 @@ const OWNER_URL_MIGRATION = "1739690000_add_lease_owner_url.js";
 const RESUME_BACKOFF_MIGRATION = "1739700000_add_resume_backoff.js";
 const INSTANCES_MIGRATION = "1739710000_create_whatsapp_instances.js";
 const USERS_DEFAULTS_MIGRATION = "1739720000_users_no_avatar_no_self_delete.js";
+const ARCHIVE_FAILED_MIGRATION = "1739730000_add_archive_failed_event.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -114,9 +115,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all ten.
-      const down = await migrate("down", "10");
+      // The events collection (later migrations) relates to this one: down reverts all eleven.
+      const down = await migrate("down", "11");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${ARCHIVE_FAILED_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${USERS_DEFAULTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${INSTANCES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RESUME_BACKOFF_MIGRATION}`);

@@ -11,7 +11,7 @@ import { readArchive, type SessionArchive, type SessionArchiver } from "./sessio
 import { collectStorageStats, deleteStaleSessions, type StorageStats } from "./session-housekeeping";
 import { fencedError, uploadArchiveFenced } from "./fenced-archive-upload";
 import type { Lease } from "./session-lease";
-import { isNotFound, toStoreError } from "./session-store-errors";
+import { ArchiveOverStoreLimitError, isNotFound, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
 /** Written into a restored or archived profile: the stored version it holds. */
@@ -40,6 +40,12 @@ export interface DatabaseSessionStoreOptions {
   /** The memory tier's budget in bytes (0 turns it off) and its entry cap. */
   memoryCacheBytes: number;
   memoryCacheEntries?: number;
+  /**
+   * The largest archive PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, which sizes the
+   * file field): a bigger one is refused here, before any upload. Unset: PocketBase alone
+   * decides (a refused upload can then look like a dropped connection).
+   */
+  archiveMaxBytes?: number;
 }
 
 interface SessionMetadata {
@@ -79,6 +85,7 @@ export class DatabaseSessionStore {
   readonly #archiver: SessionArchiver;
   readonly #instanceId: string;
   readonly #memory: ArchiveMemoryCache;
+  readonly #archiveMaxBytes: number | undefined;
   /** How often an archive was fetched from PocketBase or sent to it (for tests and stats). */
   readonly counters = { downloads: 0, uploads: 0 };
 
@@ -86,6 +93,7 @@ export class DatabaseSessionStore {
     this.#pb = pb;
     this.#archiver = archiver;
     this.#instanceId = options.instanceId;
+    this.#archiveMaxBytes = options.archiveMaxBytes;
     this.#memory = new ArchiveMemoryCache({
       maxBytes: options.memoryCacheBytes,
       maxEntries: options.memoryCacheEntries ?? 256,
@@ -96,8 +104,9 @@ export class DatabaseSessionStore {
    * Stores `archive` as the user's session, replacing the previous one only once the
    * upload is complete. With a `lease`, PocketBase saves it only while that lease
    * generation is still the session's (a fenced upload).
-   * @throws LeaseLostError (fenced: a newer owner holds the session), PocketBaseUnavailableError,
-   *   SessionStoreError — and the previous archive stays.
+   * @throws ArchiveOverStoreLimitError (nothing uploaded), LeaseLostError (fenced: a newer
+   *   owner holds the session), PocketBaseUnavailableError, SessionStoreError — and the
+   *   previous archive stays.
    */
   async saveSession(
     userId: string,
@@ -106,6 +115,9 @@ export class DatabaseSessionStore {
     metadata: Record<string, unknown> = {},
     lease?: Lease,
   ): Promise<RecordModel> {
+    if (this.#archiveMaxBytes !== undefined && archive.sizeBytes > this.#archiveMaxBytes) {
+      throw new ArchiveOverStoreLimitError(archive.sizeBytes, this.#archiveMaxBytes);
+    }
     const stored = {
       ...metadata,
       sha256: archive.sha256,

@@ -12,7 +12,7 @@ export const EVENTS_COLLECTION = "whatsapp_session_events";
 /**
  * What is recorded about a session (the migration's `event` values):
  * status (every transition), qr_issued (the first QR of each wait for a scan; never its
- * content), archive_saved, restore / restore_failed (each restore tried at a start),
+ * content), archive_saved, archive_failed (saves started failing, or their cause changed), restore / restore_failed (each restore tried at a start),
  * restore_outcome (whether that start then reached ready without a QR: the product's
  * promise), lease_claimed / lease_lost / lease_taken_over, logout, stale_closed.
  */
@@ -20,6 +20,7 @@ export type SessionEventType =
   | "status"
   | "qr_issued"
   | "archive_saved"
+  | "archive_failed"
   | "restore"
   | "restore_failed"
   | "restore_outcome"

@@ -18,6 +18,18 @@ export class SessionStoreError extends Error {
   }
 }
 
+/**
+ * An archive larger than PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, the file field's
+ * limit): it is never uploaded, and the last stored archive stays.
+ */
+export class ArchiveOverStoreLimitError extends Error {
+  readonly code = "archive_over_store_limit";
+  constructor(readonly sizeBytes: number, readonly maxBytes: number) {
+    super(`The session archive (${sizeBytes} bytes) is larger than PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, ${maxBytes} bytes); the last stored archive stays.`);
+    this.name = "ArchiveOverStoreLimitError";
+  }
+}
+
 /** Wraps a PocketBase SDK failure in the store's typed errors, keeping it as the cause. */
 export function toStoreError(error: unknown, action: string): Error {
   if (isPocketBaseError(error)) {

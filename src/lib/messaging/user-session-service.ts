@@ -21,6 +21,11 @@ export interface UserSessionView {
   archive: StoredArchiveSummary | null;
   /** Once ready, the session runs until the user disconnects or logs out: after a deploy, a restart or a crash an instance starts it again by itself. */
   keepRunning: boolean;
+  /**
+   * While the running client's latest saves fail (the stored session lags behind): the
+   * failure's code and since when (ISO). Null otherwise, and when no client runs.
+   */
+  archiveError: { code: string; since: string } | null;
 }
 
 /** How long a connect request waits for the client to start (QR shown, or authenticating). */
@@ -96,10 +101,17 @@ export class UserSessionService {
       lastActive: summary?.lastActive ?? null,
       archive: summary?.archive ?? null,
       keepRunning: summary?.keepRunning ?? false,
+      archiveError: null,
     };
     const channel = this.#runtime.manager.get(userId);
     if (channel) {
-      const live = { status: channel.status, qr: channel.qr?.dataUrl ?? null, phoneNumber: channel.phoneNumber ?? stored.phoneNumber };
+      const failure = channel.archiveFailure;
+      const live = {
+        status: channel.status,
+        qr: channel.qr?.dataUrl ?? null,
+        phoneNumber: channel.phoneNumber ?? stored.phoneNumber,
+        archiveError: failure ? { code: failure.code, since: failure.since.toISOString() } : null,
+      };
       return { view: { ...stored, ...live }, ownerUrl: null };
     }
     return { view: stored, ownerUrl: this.#runsElsewhere(userId, summary) ? summary!.lease!.ownerUrl : null };
@@ -119,14 +131,16 @@ export class UserSessionService {
   }
 
   /**
-   * Stops the user's client, archiving it one last time; the stored session stays, and
-   * no instance starts it again by itself. Without a client here (its instance died, say)
+   * Stops the user's client, archiving it one last time (the answer's archiveError says
+   * when that, too, failed); the stored session stays, and no instance starts it again
+   * by itself. Without a client here (its instance died, say)
    * the session is unmarked all the same, under its lease, so nobody resumes it.
    * @throws SessionLeasedElsewhereError when another instance runs it;
    *   PocketBaseUnavailableError, with nothing stopped, when PocketBase does not answer
    */
   async disconnect(userId: string): Promise<UserSessionView> {
     const { manager } = this.#runtime;
+    const client = manager.get(userId);
     for (;;) {
       // PocketBase must answer first: a stop it cannot record leaves the session marked to
       // keep running, and some instance would start it again once PocketBase is back.
@@ -139,7 +153,10 @@ export class UserSessionService {
       if (!summary?.keepRunning) break;
       if ((await manager.whileNoClient(userId, () => this.#stopResuming(userId))).ran) break;
     }
-    return this.status(userId);
+    // A final archive that failed too: the answer says the stored session lags behind.
+    const failure = client?.archiveFailure;
+    const view = await this.status(userId);
+    return failure ? { ...view, archiveError: { code: failure.code, since: failure.since.toISOString() } } : view;
   }
 
   /** Unmarks keep_running while holding the session's lease (no resume can claim it meanwhile). */

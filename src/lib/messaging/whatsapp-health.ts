@@ -23,6 +23,12 @@ export interface WhatsAppHealth {
   /** Seconds since the last saved archive of the oldest-saved ready session here; null without one. */
   lastArchiveAgeSeconds: number | null;
   /**
+   * This instance's clients whose latest saves failed (their stored session lags behind;
+   * the log and their history say why: archive_failed). Above 0 for long: sessions that
+   * would come back older than they are, or not at all.
+   */
+  archiveFailing: number;
+  /**
    * Sessions (over every instance) that are to keep running but run nowhere yet, waiting
    * for an instance to resume them (see SessionResumer.countWaiting). Null when
    * PocketBase cannot be read.
@@ -83,6 +89,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
           }
         : null,
     lastArchiveAgeSeconds: live ? oldestArchiveAgeSeconds(live) : null,
+    archiveFailing: live ? live.manager.list().filter((channel) => channel.archiveFailure).length : 0,
     waitingToResume: reachable && waiting ? waiting.waiting : null,
     failingToResume: reachable && waiting ? waiting.failing : null,
   };

@@ -90,6 +90,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       lastActive: null,
       archive: null,
       keepRunning: false,
+      archiveError: null,
     });
 
     const connected = await call("POST", "/api/whatsapp/connect");
@@ -247,6 +248,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       instanceId: "api-test",
       restore: { attempted24h: expect.any(Number), succeeded24h: expect.any(Number), successRate: body.restore?.attempted24h ? expect.any(Number) : null },
       lastArchiveAgeSeconds: null, // no session is ready here now
+      archiveFailing: 0,
       waitingToResume: expect.any(Number), // over the shared PocketBase, which other tests use too
       failingToResume: expect.any(Number),
     });

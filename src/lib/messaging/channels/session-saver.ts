@@ -24,6 +24,14 @@ export interface SessionSaverOptions {
   phoneNumber: () => string | null;
   /** Called after each save that reached PocketBase. */
   onSaved: (archive: SessionArchive, reason: string, ms: number) => void;
+  /** Called when saves start failing, and when the cause changes while they fail (not on every failed try). */
+  onFailing: (failure: SaveFailure, reason: string) => void;
+}
+
+/** Why the profile's latest saves failed (a typed error's code), and since when. */
+export interface SaveFailure {
+  code: string;
+  since: Date;
 }
 
 /**
@@ -38,6 +46,7 @@ export class SessionSaver {
   #lastSavedAt: Date | null = null;
   #timer: NodeJS.Timeout | null = null;
   #saving: Promise<SessionArchive | null> | null = null;
+  #failure: SaveFailure | null = null;
 
   constructor(options: SessionSaverOptions) {
     this.#options = options;
@@ -45,6 +54,11 @@ export class SessionSaver {
 
   get lastSavedAt(): Date | null {
     return this.#lastSavedAt;
+  }
+
+  /** Why the latest save failed, while the profile has changes no save got through with; else null. */
+  get failure(): SaveFailure | null {
+    return this.#failure;
   }
 
   /**
@@ -67,6 +81,15 @@ export class SessionSaver {
   async settle(): Promise<void> {
     this.#stopInterval();
     await this.#saving?.catch(() => null);
+  }
+
+  /** A save failed: logged each time, reported when a run of failures starts or its cause changes. */
+  #failed(error: unknown, reason: string): void {
+    const code = errorCode(error);
+    log("error", "Failed to archive session", { userId: this.#options.userId, reason, code, error: String(error) });
+    if (this.#failure?.code === code) return;
+    this.#failure = { code, since: this.#failure?.since ?? new Date() };
+    this.#options.onFailing(this.#failure, reason);
   }
 
   #stopInterval(): void {
@@ -94,6 +117,7 @@ export class SessionSaver {
         await store.markLocalVersion(sessionDir, archive.sha256);
         this.#lastFingerprint = archive.fingerprint;
         this.#lastSavedAt = new Date();
+        this.#failure = null;
         const ms = Math.round(performance.now() - started);
         log("info", "Session archived to database", { userId, reason, bytes: archive.sizeBytes, rawBytes: archive.rawBytes, ms });
         this.#options.onSaved(archive, reason, ms);
@@ -101,7 +125,7 @@ export class SessionSaver {
       } catch (error) {
         if (error instanceof ProfileChangedError && attempt < 3) continue; // the browser was writing
         if (error instanceof LeaseLostError) keeper.lost();
-        else log("error", "Failed to archive session", { userId, reason, code: errorCode(error), error: String(error) });
+        else this.#failed(error, reason);
         return null;
       } finally {
         if (archive) await disposeArchive(archive);

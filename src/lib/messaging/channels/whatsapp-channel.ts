@@ -16,7 +16,7 @@ import { profileDirOf } from "./profile-dir";
 import { ReadyDeadline } from "./ready-deadline";
 import { RecordWriteQueue } from "./record-write-queue";
 import { SessionRestorer } from "./session-restorer";
-import { SessionSaver } from "./session-saver";
+import { SessionSaver, type SaveFailure } from "./session-saver";
 import { writeStatus } from "./status-writer";
 import { createWaClient, destroyLaunched, destroyQuietly, linkInProgress, type WaClient } from "./wa-client";
 import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
@@ -101,6 +101,7 @@ export class WhatsAppChannel extends EventEmitter {
         this.#event("archive_saved", { bytes: archive.sizeBytes, rawBytes: archive.rawBytes, ms, reason });
         this.emit("archived", archive);
       },
+      onFailing: ({ code }, reason) => this.#event("archive_failed", { code, reason }),
     });
   }
 
@@ -116,6 +117,10 @@ export class WhatsAppChannel extends EventEmitter {
   }
   get lastArchivedAt(): Date | null {
     return this.#saver.lastSavedAt;
+  }
+  /** Why the latest archive could not be saved, while the stored session lags behind the profile; else null. */
+  get archiveFailure(): SaveFailure | null {
+    return this.#saver.failure;
   }
   /** The lease generation this channel's start claimed (kept after it ends), or null before a claim. */
   get claimedGeneration(): number | null {
