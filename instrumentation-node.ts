@@ -1,5 +1,6 @@
 // The Node.js half of instrumentation.ts (kept apart so the Edge build never sees it).
 import { getEnv } from "./src/env";
+import { startScratchSweep } from "./src/lib/messaging/scratch-sweep";
 import { shutdownWhatsApp, startSessionResume } from "./src/lib/messaging/whatsapp-runtime";
 
 const env = getEnv(); // a bad configuration stops the start here, naming the variable
@@ -7,6 +8,10 @@ const env = getEnv(); // a bad configuration stops the start here, naming the va
 // Sessions that were running before this start (a deploy, a restart, another
 // instance that died) come back by themselves.
 startSessionResume(env);
+
+// What a process that died mid-archive or mid-restore left on disk (a restore's scratch
+// holds the login keys in plain) goes, now and every hour.
+startScratchSweep(env);
 
 // A final archive of every session before the process goes (deploys, Ctrl-C, a closed
 // terminal). Once:

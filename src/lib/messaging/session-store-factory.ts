@@ -12,6 +12,8 @@ export function createSessionArchiver(env: Env): SessionArchiver {
     gzipLevel: env.GZIP_LEVEL,
     maxEntries: env.SESSION_RESTORE_MAX_ENTRIES,
     maxBytes: env.SESSION_RESTORE_MAX_BYTES,
+    // Beside the profiles: one directory to size, and to sweep (scratch-sweep.ts).
+    workDir: env.SESSION_TMP_DIR,
   });
 }
 

@@ -1,0 +1,51 @@
+import { lstat, readdir, rm } from "node:fs/promises";
+import path from "node:path";
+
+import type { Env } from "../../env";
+import { log } from "../log";
+
+/**
+ * What a process that died mid-way leaves in SESSION_TMP_DIR: an archive it was writing
+ * (`wavault-archive-<uuid>.wvlt`, encrypted), and a restore's scratch beside a profile
+ * (`.session-<user>.restore-<hex>` and its `.tgz`, the login keys in plain, or
+ * `.previous-<hex>`). A restore clears its own profile's before it starts, but a user
+ * who never comes back to this instance would leave them for ever.
+ */
+const LEFTOVER_NAMES = [/^wavault-archive-[0-9a-f-]{36}\.wvlt$/, /^\.session-.+\.(restore|previous)-[0-9a-f]{12}(\.tgz)?$/];
+/**
+ * Untouched this long, a leftover is no live work's: an archive is written in seconds
+ * and every transfer gives up after 5 minutes, so this also spares another process
+ * sharing the directory.
+ */
+const LEFTOVER_AGE_MS = 60 * 60_000;
+
+/**
+ * Deletes the leftovers (above) in `root` untouched for `maxAgeMs`; returns how many.
+ * Failures are skipped: it runs again.
+ */
+export async function sweepScratchLeftovers(root: string, maxAgeMs = LEFTOVER_AGE_MS): Promise<number> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (!LEFTOVER_NAMES.some((pattern) => pattern.test(name))) continue;
+    const file = path.join(/*turbopackIgnore: true*/ root, name);
+    try {
+      if (Date.now() - (await lstat(file)).mtimeMs < maxAgeMs) continue;
+      await rm(file, { recursive: true, force: true });
+      removed += 1;
+    } catch {
+      // gone meanwhile, or not ours to delete: the next sweep looks again
+    }
+  }
+  return removed;
+}
+
+/** Sweeps SESSION_TMP_DIR's leftovers now (the last process may have died) and every hour (from the server's start). */
+export function startScratchSweep(env: Env): void {
+  const sweep = () =>
+    void sweepScratchLeftovers(env.SESSION_TMP_DIR).then((removed) => {
+      if (removed) log("info", "Deleted scratch files that ended processes left in SESSION_TMP_DIR", { removed });
+    });
+  sweep();
+  setInterval(sweep, LEFTOVER_AGE_MS).unref();
+}
