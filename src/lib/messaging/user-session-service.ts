@@ -62,11 +62,15 @@ export class UserSessionService {
       if (errorCode(error) === CHANNEL_STOPPED) return;
       throw error;
     });
-    starting.catch((error: unknown) => log("warn", "WhatsApp connect did not complete", { userId, error: String(error) }));
+    // A start that fails within the wait fails the request (the route logs it); one that
+    // fails after the answer went out is logged here.
+    let answered = false;
+    starting.catch((error: unknown) => answered && log("warn", "WhatsApp connect did not complete", { userId, code: errorCode(error), error: String(error) }));
     const timeout = new AbortController();
     try {
       await Promise.race([starting, delay(this.#connectWaitMs, undefined, { signal: timeout.signal })]);
     } finally {
+      answered = true;
       timeout.abort();
     }
     return this.status(userId);
