@@ -1,7 +1,6 @@
 // The Node.js half of instrumentation.ts (kept apart so the Edge build never sees it).
 import { getEnv } from "./src/env";
-import { startScratchSweep } from "./src/lib/messaging/scratch-sweep";
-import { shutdownWhatsApp, startSessionResume } from "./src/lib/messaging/whatsapp-runtime";
+import { shutdownWhatsApp, startDiskHousekeeping, startSessionResume } from "./src/lib/messaging/whatsapp-runtime";
 
 const env = getEnv(); // a bad configuration stops the start here, naming the variable
 
@@ -10,8 +9,9 @@ const env = getEnv(); // a bad configuration stops the start here, naming the va
 startSessionResume(env);
 
 // What a process that died mid-archive or mid-restore left on disk (a restore's scratch
-// holds the login keys in plain) goes, now and every hour.
-startScratchSweep(env);
+// holds the login keys in plain), and week-old profiles the database can bring back, go:
+// now and every hour.
+startDiskHousekeeping(env);
 
 // A final archive of every session before the process goes (deploys, Ctrl-C, a closed
 // terminal). Once:

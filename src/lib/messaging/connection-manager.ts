@@ -169,12 +169,20 @@ export class ConnectionManager {
    * Runs `work` on a user's session while no client runs it here (a logout without a
    * client, say); connects for that user wait until it is done. Work already under way
    * for the user finishes first. Returns `{ ran: false }`, without running `work`, when
-   * the user has a client here: use the client then.
+   * the user has a client here: use the client then. A client to be started again after
+   * losing touch with PocketBase (see reconnect) is called off — the work (a logout, a
+   * disconnect) decides what becomes of the session — unless `housekeeping`: then that
+   * counts as a client, and the work does not run.
    */
-  async whileNoClient<T>(userId: string, work: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-    this.#reconnecting.delete(userId); // the work (a logout) decides what becomes of the session
+  async whileNoClient<T>(
+    userId: string,
+    work: () => Promise<T>,
+    { housekeeping = false }: { housekeeping?: boolean } = {},
+  ): Promise<{ ran: true; value: T } | { ran: false }> {
+    if (housekeeping && this.#reconnecting.has(userId)) return { ran: false };
+    this.#reconnecting.delete(userId);
     for (let busy = this.#withoutClient.get(userId); busy; busy = this.#withoutClient.get(userId)) await busy;
-    if (this.#channels.has(userId)) return { ran: false };
+    if (this.#channels.has(userId) || (housekeeping && this.#reconnecting.has(userId))) return { ran: false };
     const running = work();
     this.#withoutClient.set(
       userId,

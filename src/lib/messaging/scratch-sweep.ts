@@ -1,8 +1,6 @@
 import { lstat, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 
-import type { Env } from "../../env";
-import { log } from "../log";
 
 /**
  * What a process that died mid-way leaves in SESSION_TMP_DIR: an archive it was writing
@@ -17,7 +15,7 @@ const LEFTOVER_NAMES = [/^wavault-archive-[0-9a-f-]{36}\.wvlt$/, /^\.session-.+\
  * and every transfer gives up after 5 minutes, so this also spares another process
  * sharing the directory.
  */
-const LEFTOVER_AGE_MS = 60 * 60_000;
+export const LEFTOVER_AGE_MS = 60 * 60_000;
 
 /**
  * Deletes the leftovers (above) in `root` untouched for `maxAgeMs`; returns how many.
@@ -38,14 +36,4 @@ export async function sweepScratchLeftovers(root: string, maxAgeMs = LEFTOVER_AG
     }
   }
   return removed;
-}
-
-/** Sweeps SESSION_TMP_DIR's leftovers now (the last process may have died) and every hour (from the server's start). */
-export function startScratchSweep(env: Env): void {
-  const sweep = () =>
-    void sweepScratchLeftovers(env.SESSION_TMP_DIR).then((removed) => {
-      if (removed) log("info", "Deleted scratch files that ended processes left in SESSION_TMP_DIR", { removed });
-    });
-  sweep();
-  setInterval(sweep, LEFTOVER_AGE_MS).unref();
 }

@@ -8,10 +8,12 @@ import { profileDirOf } from "./channels/profile-dir";
 import { WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
+import { sweepIdleProfiles } from "./idle-profile-sweep";
 import { InstanceRegistry } from "./instance-registry";
 import { STALE_CONNECTION_MS } from "./session-cleanup";
 import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
+import { LEFTOVER_AGE_MS, sweepScratchLeftovers } from "./scratch-sweep";
 import { SessionResumer } from "./session-resumer";
 import { errorCode } from "./session-store-errors";
 import { createSessionArchiver } from "./session-store-factory";
@@ -156,6 +158,23 @@ export function startSessionResume(env: Env): void {
       },
     );
   void attempt();
+}
+
+/**
+ * Keeps SESSION_TMP_DIR from growing without end, from the server's start and every
+ * hour: the scratch files killed processes left (scratch-sweep.ts), and, once the
+ * runtime is up, profiles idle for a week that the database can bring back
+ * (idle-profile-sweep.ts).
+ */
+export function startDiskHousekeeping(env: Env): void {
+  const sweep = async () => {
+    const leftovers = await sweepScratchLeftovers(env.SESSION_TMP_DIR);
+    const runtime = await holder.__wavaultWhatsApp?.catch(() => undefined);
+    const profiles = runtime ? await sweepIdleProfiles(env.SESSION_TMP_DIR, runtime.manager) : 0;
+    if (leftovers || profiles) log("info", "Cleared SESSION_TMP_DIR", { scratchLeftovers: leftovers, idleProfiles: profiles });
+  };
+  void sweep();
+  setInterval(() => void sweep(), LEFTOVER_AGE_MS).unref();
 }
 
 /** Stops this process's clients (if it started any) for SIGTERM/SIGINT: see stopRuntime. */
