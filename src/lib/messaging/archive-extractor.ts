@@ -17,6 +17,11 @@ export interface ExtractLimits {
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
 /** Unpacked bytes allowed to wait for their write before the input pauses. */
 const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/**
+ * What each entry counts in flight at least: an empty file or a directory costs a
+ * queued mkdir and write all the same, so the input pauses by entries too (~2,000).
+ */
+const ENTRY_IN_FLIGHT_BYTES = 4 * 1024;
 /** Files written at once: each holds a descriptor, and a profile may hold tens of thousands of files. */
 const MAX_OPEN_FILES = 16;
 /**
@@ -98,6 +103,13 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     /** Feeds the parser slice by slice while nothing holds it back; then reads on, or ends. */
     const resumeIfClear = () => {
       while (!failure && !waitingForParser && inFlight <= MAX_IN_FLIGHT_BYTES) {
+        // Past the end-of-archive blocks nothing is read: node-tar would keep buffering
+        // whatever follows (copying it each time), and no limit counts it.
+        if (sawEnd) {
+          pending = null;
+          input.destroy();
+          return settle();
+        }
         if (!pending) {
           if (!inputEnded) input.resume();
           else if (!parserEnded) {
@@ -156,7 +168,8 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
       return overLimit() ?? checked;
     };
 
-    const writeEntry = (destination: string, chunks: Buffer[], size: number) => {
+    const writeEntry = (destination: string, chunks: Buffer[], received: number) => {
+      const size = Math.max(received, ENTRY_IN_FLIGHT_BYTES);
       inFlight += size;
       if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
       // A file (up to MAX_IN_FLIGHT_BYTES) is written in one writev once its last byte is
@@ -255,7 +268,17 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
         }
         const destination = path.join(dir, accepted);
         if (entry.type === "Directory") {
-          if (accepted) track(mkdir(destination, { recursive: true, mode: 0o700 }).then(() => {}));
+          if (accepted) {
+            inFlight += ENTRY_IN_FLIGHT_BYTES;
+            track(
+              mkdir(destination, { recursive: true, mode: 0o700 })
+                .then(() => {})
+                .finally(() => {
+                  inFlight -= ENTRY_IN_FLIGHT_BYTES;
+                  resumeIfClear();
+                }),
+            );
+          }
           return entry.resume();
         }
         if ((entry.size ?? 0) > MAX_IN_FLIGHT_BYTES) return streamEntry(entry, destination);
@@ -286,12 +309,16 @@ function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimits): Pr
     // The end-of-archive blocks, which every archive ends with: without them it was cut
     // short, even if exactly between two entries.
     parser.on("eof", () => (sawEnd = true));
-    parser.on("close", () => {
-      if (failure) return;
+    /** The tar's end (or the input's): once every write is done, the unpack is. */
+    let settled = false;
+    const settle = () => {
+      if (failure || settled) return;
+      settled = true;
       if (entries === 0) return fail(new ArchiveCorruptError("it holds no entries"));
       if (!sawEnd) return fail(new ArchiveCorruptError("the tar ends before its end-of-archive blocks"));
       Promise.all(writes).then(() => resolve({ entries, bytes }), fail);
-    });
+    };
+    parser.on("close", settle);
     /** Feeds the parser; anything it throws (rather than emits) fails the unpack too. */
     const feed = (chunk?: Buffer): boolean => {
       try {

@@ -141,12 +141,38 @@ describe("a restore of validly sealed but hostile content", () => {
     await newArchiver(keys).restoreSession(sealArchive(Buffer.concat(members), keys), target);
   });
 
+  it("stops at the end-of-archive blocks: what follows is neither parsed nor held", async () => {
+    // 128 MB of zeros after the end, a 130 KB archive: node-tar would buffer it all,
+    // copying its buffer on every piece (minutes).
+    const trailing = Buffer.concat([craftTar([{ path: "Default/ok", body: "ok" }]), Buffer.alloc(128 * 1024 * 1024)]);
+    await archiver.restoreSession(sealArchive(gzipSync(trailing), keys), target);
+    expect(await readFile(path.join(target, "Default/ok"), "utf8")).toBe("ok");
+  }, 20_000);
+
   it("refuses entry types node-tar would skip unseen (sparse, volume header, unknown)", async () => {
     for (const flag of ["S", "V", "Z"]) {
       const tar = craftTar([{ path: "Default/ok", body: "ok" }, { path: "Default/odd", body: "abc" }]);
       retype(tar, 1024, flag);
       await expectRefused(gzipSync(tar), UnsafeArchiveError);
     }
+  });
+
+  it("queues a bounded number of disk operations, however many tiny entries come", async () => {
+    const files = Array.from({ length: 20_000 }, (_, i) => ({ path: `Default/IndexedDB/e${i}`, body: "" }));
+    const many = newArchiver(keys, { maxEntries: 50_000 });
+    const archive = sealArchive(gzipSync(craftTar(files), { level: 9 }), keys);
+    let peak = 0;
+    const sampler = setInterval(() => {
+      const pending = process.getActiveResourcesInfo().filter((name) => name.startsWith("FSReq")).length;
+      peak = Math.max(peak, pending);
+    }, 1);
+    try {
+      await many.restoreSession(archive, target);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect((await readdir(path.join(target, "Default/IndexedDB"))).length).toBe(20_000);
+    expect(peak).toBeLessThan(5_000);
   });
 
   it("restores many small files with a bounded number of files open at once", async () => {
