@@ -1,4 +1,4 @@
-import type { Lease, SessionLease } from "./session-lease";
+import { leaseKey, type Lease, type SessionLease } from "./session-lease";
 
 /** What a round of renewals made of one lease; `sentAt`: performance.now() when its request went out. */
 export type RenewalOutcome =
@@ -52,14 +52,15 @@ export class LeaseRenewer {
     const tell = (key: object, outcome: RenewalOutcome) => this.#held.get(key)?.onOutcome(outcome);
     try {
       const { renewed, lost } = await this.#leases.renewMany(round.map(([, held]) => held.lease));
-      const next = new Map(renewed.map((lease) => [lease.userId, lease]));
-      const lostUsers = new Set(lost.map((lease) => lease.userId));
+      const next = new Map(renewed.map((lease) => [leaseKey(lease.userId, lease.generation), lease]));
+      const gone = new Set(lost.map((lease) => leaseKey(lease.userId, lease.generation)));
       for (const [key, held] of round) {
-        const lease = next.get(held.lease.userId);
+        const id = leaseKey(held.lease.userId, held.lease.generation);
+        const lease = next.get(id);
         if (lease) {
           held.lease = lease;
           tell(key, { kind: "renewed", lease, sentAt });
-        } else if (lostUsers.has(held.lease.userId)) tell(key, { kind: "lost" });
+        } else if (gone.has(id)) tell(key, { kind: "lost" });
         else tell(key, { kind: "failed", error: new Error("not renewed in this round") });
       }
     } catch (error) {

@@ -50,6 +50,13 @@ export class SessionNotWantedError extends Error {
 /** The most leases one renew-many request carries (MAX_RENEWALS in pocketbase/pb_hooks/wavault-leases.js). */
 const MAX_RENEWALS = 1000;
 
+/** Renewals one by one (hooks without renew-many): this many requests at once, for this long before the batch is tried again. */
+const ONE_BY_ONE_AT_ONCE = 32;
+const ONE_BY_ONE_FOR_MS = 10 * 60_000;
+
+/** A lease's identity: its user and generation (one user's leases in one process could differ by generation). */
+export const leaseKey = (userId: string, generation: number) => `${userId}:${generation}`;
+
 interface LeaseResponse {
   user: string;
   owner: string;
@@ -77,8 +84,8 @@ export class SessionLease {
   readonly #owner: string;
   readonly #ownerUrl: string | undefined;
   readonly #ttlMs: number;
-  /** PocketBase answered that it has no renew-many route: renewMany renews one lease a request. */
-  #oneByOne = false;
+  /** Until then renewMany renews one lease a request: PocketBase answered that it has no renew-many route. */
+  #oneByOneUntil = 0;
 
   /** `ownerUrl`: where this instance answers the others (INSTANCE_URL), recorded with each lease it claims. */
   constructor(pb: PocketBase, options: { instanceId: string; ttlMs: number; ownerUrl?: string }) {
@@ -148,7 +155,8 @@ export class SessionLease {
    * Renews many leases this process holds in one request (in one transaction, by
    * PocketBase's clock), as `renew` does one; `lost`: those another instance took over.
    * Against hooks without the batch route (older than this app) it renews them one by
-   * one instead; a lease whose own request failed then is in neither list.
+   * one instead, 32 at a time, trying the batch again after 10 minutes; a lease whose
+   * own request failed then is in neither list.
    * @throws PocketBaseUnavailableError, SessionStoreError when the batch request failed
    */
   async renewMany(leases: Lease[]): Promise<{ renewed: Lease[]; lost: Lease[] }> {
@@ -156,20 +164,27 @@ export class SessionLease {
     const lost: Lease[] = [];
     for (let start = 0; start < leases.length; start += MAX_RENEWALS) {
       const chunk = leases.slice(start, start + MAX_RENEWALS);
-      const answer = this.#oneByOne ? null : await this.#renewChunk(chunk);
+      const answer = Date.now() < this.#oneByOneUntil ? null : await this.#renewChunk(chunk);
       if (answer) {
-        const lostUsers = new Set(answer.lost);
+        // Every lease still held comes back renewed; the rest were taken over.
+        const held = new Set(answer.renewed.map((lease) => leaseKey(lease.user, lease.generation)));
         renewed.push(...answer.renewed.map(toLease));
-        lost.push(...chunk.filter((lease) => lostUsers.has(lease.userId)));
+        lost.push(...chunk.filter((lease) => !held.has(leaseKey(lease.userId, lease.generation))));
         continue;
       }
-      for (const lease of chunk) {
-        try {
-          renewed.push(await this.renew(lease));
-        } catch (error) {
-          if (error instanceof LeaseLostError) lost.push(lease); // else in neither list: not renewed this time
+      // One request a lease, a few at a time: in sequence, a large instance's round would
+      // outlast its leases' deadlines.
+      let next = 0;
+      const worker = async () => {
+        for (let lease = chunk[next++]; lease; lease = chunk[next++]) {
+          try {
+            renewed.push(await this.renew(lease));
+          } catch (error) {
+            if (error instanceof LeaseLostError) lost.push(lease); // else in neither list: not renewed this time
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: ONE_BY_ONE_AT_ONCE }, worker));
     }
     return { renewed, lost };
   }
@@ -181,8 +196,8 @@ export class SessionLease {
       return await this.#send<{ renewed: LeaseResponse[]; lost: string[] }>("renew-many", body);
     } catch (error) {
       if (!isPocketBaseError(error, 404)) throw toStoreError(error, "renew the session leases");
-      log("warn", "PocketBase's hooks cannot renew leases in batches (they are older than this app): renewing them one by one until restarted");
-      this.#oneByOne = true;
+      log("warn", "PocketBase's hooks cannot renew leases in batches (they are older than this app): renewing them one by one for now; upgrade PocketBase's hooks");
+      this.#oneByOneUntil = Date.now() + ONE_BY_ONE_FOR_MS;
       return null;
     }
   }
