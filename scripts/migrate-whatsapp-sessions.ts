@@ -125,11 +125,7 @@ async function main(): Promise<number> {
   const pb = await createServiceClient({ url: env.POCKETBASE_URL, email: env.POCKETBASE_ADMIN_EMAIL, password: env.POCKETBASE_ADMIN_PASSWORD });
   const archiver = createSessionArchiver(env);
   // No memory tier: a verification must download what PocketBase really holds.
-  const store = new DatabaseSessionStore(pb, archiver, {
-    instanceId: `migration/${env.INSTANCE_ID}`,
-    memoryCacheBytes: 0,
-    archiveMaxBytes: env.SESSION_ARCHIVE_MAX_BYTES,
-  });
+  const store = new DatabaseSessionStore(pb, archiver, { instanceId: `migration/${env.INSTANCE_ID}`, memoryCacheBytes: 0 });
   // Its own lease owner: while it migrates a user, no instance starts that session.
   const leases = new SessionLease(pb, { instanceId: `migration/${env.INSTANCE_ID}`, ttlMs: env.SESSION_LEASE_TTL_MS });
   const migrator = new SessionMigrator({ pb, store, archiver, leases, dir: cli.dir });

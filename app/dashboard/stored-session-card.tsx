@@ -19,8 +19,8 @@ export function StoredSessionCard({
       {archiveError && (
         <p className="notice notice-error" role="alert" data-testid="archive-error">
           Your latest changes could not be saved since {new Date(archiveError.since).toLocaleString()}:{" "}
-          {archiveFailureText(archiveError.code)}. {archive ? "The last saved copy below stays" : "Nothing is stored yet"}; saving is tried
-          again.
+          {archiveFailureText(archiveError.code)}. {archive ? "The last saved copy below stays" : "Nothing is stored yet"}; while WhatsApp
+          runs, saving is tried again.
         </p>
       )}
       {archive ? (

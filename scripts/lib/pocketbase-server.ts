@@ -50,8 +50,14 @@ export class PocketBaseStartError extends Error {
  * OS temp dir (it takes that for `go run`), and then prints every SQL statement with its
  * values — users' emails and password hashes among them — to its output.
  */
+/**
+ * The flags every PocketBase command of the project gets. `--automigrate=false`: a
+ * collection changed in the dashboard (an operator raising the archive limit, say) or
+ * through the API would otherwise write a migration into the project's pb_migrations,
+ * which are hand-written and the schema's only source.
+ */
 export function projectArgs(dataDir: string): string[] {
-  return [`--dir=${dataDir}`, `--migrationsDir=${MIGRATIONS_DIR}`, `--hooksDir=${HOOKS_DIR}`, "--dev=false"];
+  return [`--dir=${dataDir}`, `--migrationsDir=${MIGRATIONS_DIR}`, `--hooksDir=${HOOKS_DIR}`, "--dev=false", "--automigrate=false"];
 }
 
 /**
@@ -207,11 +213,13 @@ export interface ThrowawayPocketBase extends RunningPocketBase {
 
 /**
  * A PocketBase for tests and benchmarks: a free loopback port, a temporary data dir
- * with the project's migrations and hooks, and a superuser with a random password.
+ * with the project's migrations and hooks, and a superuser with a random password;
+ * `env` is its own environment's addition (what its migrations and hooks read).
  */
 export async function startThrowawayPocketBase(
   bin: string,
   credentials: { adminEmail?: string; adminPassword?: string } = {},
+  env?: Record<string, string>,
 ): Promise<ThrowawayPocketBase> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-pb-"));
   const adminEmail = credentials.adminEmail ?? "admin@wavault.test";
@@ -224,6 +232,7 @@ export async function startThrowawayPocketBase(
       port: await findFreePort(),
       superuserEmail: adminEmail,
       superuserPassword: adminPassword,
+      env,
     });
     return {
       ...server,

@@ -39,8 +39,9 @@ export async function createTestUser(admin: PocketBase): Promise<TestUser> {
 
 /**
  * A PocketBase of its own for a test that needs an empty database or must stop the
- * server: same binary, migrations and hooks as the shared one, its own data dir.
+ * server: same binary, migrations and hooks as the shared one, its own data dir (and
+ * `env`, for what its migrations and hooks read: SESSION_ARCHIVE_MAX_BYTES, say).
  */
-export function startIsolatedPocketBase() {
-  return startThrowawayPocketBase(testPocketBase().bin);
+export function startIsolatedPocketBase(env?: Record<string, string>) {
+  return startThrowawayPocketBase(testPocketBase().bin, {}, env);
 }

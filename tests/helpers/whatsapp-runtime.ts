@@ -44,8 +44,6 @@ export interface RuntimeOptions {
   readyWithinMs?: number;
   /** The resumer's timings (default: the app's). */
   resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch" | "patienceMs">;
-  /** SESSION_ARCHIVE_MAX_BYTES as the app reads it (default: unset, PocketBase alone decides). */
-  archiveMaxBytes?: number;
 }
 
 /** A ConnectionManager wired as the app wires it, pointed at the emulator: one "deployment". */
@@ -54,7 +52,6 @@ export function newRuntime(options: RuntimeOptions) {
   const store = new DatabaseSessionStore(options.admin, archiver, {
     instanceId: options.instanceId ?? "test-instance",
     memoryCacheBytes: 0,
-    archiveMaxBytes: options.archiveMaxBytes,
   });
   const leases = new SessionLease(options.admin, {
     instanceId: options.instanceId ?? "test-instance",

@@ -69,8 +69,10 @@ describe("scripts/migrate-whatsapp-sessions.ts guards", () => {
     expect(stopped.length).toBeLessThan(6);
     expect(interrupted.stdout).toMatch(new RegExp(`${6 - stopped.length} folder\\(s\\) deleted`));
     expect(interrupted.stdout).toContain(`${stopped.length} folder(s) not migrated`);
-    // No verification scratch (a decrypted archive) left in the temp dir.
-    expect((await readdir(tmp)).filter((name) => name.startsWith("wavault-"))).toEqual([]);
+    // No verification scratch (a decrypted archive) left in the temp dir, nor an archive
+    // being written in SESSION_TMP_DIR (by default within it).
+    expect((await readdir(tmp)).filter((name) => name.startsWith("wavault-") && name !== "wavault-sessions")).toEqual([]);
+    expect(await readdir(path.join(tmp, "wavault-sessions"), { recursive: true }).catch(() => [])).toEqual([]);
     for (const userId of users) {
       const [record] = await sessionRecords(userId);
       expect(record?.lease_owner ?? "").toBe("");

@@ -1,7 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
+import { readdir, rm } from "node:fs/promises";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
+import { MIGRATIONS_DIR, startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { testPocketBase } from "../helpers/pocketbase";
 
@@ -12,6 +14,24 @@ describe("startPocketBase", () => {
       const pb = await createServiceClient({ url: server.url, email: server.adminEmail, password: server.adminPassword });
       expect(pb.authStore.isSuperuser).toBe(true);
     } finally {
+      await server.dispose();
+    }
+  });
+
+  it("writes no migration when a collection is changed through the API or the dashboard (the archive limit, say)", async () => {
+    const server = await startThrowawayPocketBase(testPocketBase().bin);
+    const before = await readdir(MIGRATIONS_DIR);
+    try {
+      const admin = await server.admin();
+      const sessions = await admin.collections.getOne("whatsapp_sessions");
+      const fields = sessions.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 2048 } : field));
+      await admin.collections.update("whatsapp_sessions", { fields });
+      const archive = (await admin.collections.getOne("whatsapp_sessions")).fields.find((field) => field.name === "archive");
+      expect(archive?.maxSize).toBe(2048); // changed in the database…
+      expect(await readdir(MIGRATIONS_DIR)).toEqual(before); // …and nowhere else
+    } finally {
+      // Were one written, the rest of the run must not apply it.
+      for (const name of await readdir(MIGRATIONS_DIR)) if (!before.includes(name)) await rm(path.join(MIGRATIONS_DIR, name));
       await server.dispose();
     }
   });

@@ -108,8 +108,8 @@ export function errorResponse(error: unknown, request: Request): Response {
   const { code, status, message } = describeError(error);
   const url = new URL(request.url);
   if (status >= 500) {
-    // A 503 names a known condition (no room, PocketBase down, a stop): a warning, not a bug.
-    log(status === 503 ? "warn" : "error", "API request failed", { method: request.method, path: url.pathname, code, error: String(error), cause: String((error as Error)?.cause ?? "") });
+    // No room, or a stop under way: load, not a fault (the rest wants someone's attention).
+    log(code === "connection_limit" || code === "shutting_down" ? "warn" : "error", "API request failed", { method: request.method, path: url.pathname, code, error: String(error), cause: String((error as Error)?.cause ?? "") });
   }
   const fields = error instanceof ApiError && error.fields ? { fields: error.fields } : {};
   const publicMessage = error instanceof ApiError ? error.message : message;

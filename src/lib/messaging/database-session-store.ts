@@ -11,6 +11,7 @@ import { readArchive, type SessionArchive, type SessionArchiver } from "./sessio
 import { collectStorageStats, deleteStaleSessions, type StorageStats } from "./session-housekeeping";
 import { fencedError, uploadArchiveFenced } from "./fenced-archive-upload";
 import type { Lease } from "./session-lease";
+import { ArchiveStoreLimit } from "./archive-store-limit";
 import { ArchiveOverStoreLimitError, isNotFound, toStoreError } from "./session-store-errors";
 
 export const SESSIONS_COLLECTION = "whatsapp_sessions";
@@ -40,12 +41,6 @@ export interface DatabaseSessionStoreOptions {
   /** The memory tier's budget in bytes (0 turns it off) and its entry cap. */
   memoryCacheBytes: number;
   memoryCacheEntries?: number;
-  /**
-   * The largest archive PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, which sizes the
-   * file field): a bigger one is refused here, before any upload. Unset: PocketBase alone
-   * decides (a refused upload can then look like a dropped connection).
-   */
-  archiveMaxBytes?: number;
 }
 
 interface SessionMetadata {
@@ -85,7 +80,8 @@ export class DatabaseSessionStore {
   readonly #archiver: SessionArchiver;
   readonly #instanceId: string;
   readonly #memory: ArchiveMemoryCache;
-  readonly #archiveMaxBytes: number | undefined;
+  /** What PocketBase stores at most: a bigger archive is refused here, before any upload (a refused upload can look like a dropped connection). */
+  readonly #storeLimit: ArchiveStoreLimit;
   /** How often an archive was fetched from PocketBase or sent to it (for tests and stats). */
   readonly counters = { downloads: 0, uploads: 0 };
 
@@ -93,7 +89,7 @@ export class DatabaseSessionStore {
     this.#pb = pb;
     this.#archiver = archiver;
     this.#instanceId = options.instanceId;
-    this.#archiveMaxBytes = options.archiveMaxBytes;
+    this.#storeLimit = new ArchiveStoreLimit(pb, SESSIONS_COLLECTION);
     this.#memory = new ArchiveMemoryCache({
       maxBytes: options.memoryCacheBytes,
       maxEntries: options.memoryCacheEntries ?? 256,
@@ -115,9 +111,8 @@ export class DatabaseSessionStore {
     metadata: Record<string, unknown> = {},
     lease?: Lease,
   ): Promise<RecordModel> {
-    if (this.#archiveMaxBytes !== undefined && archive.sizeBytes > this.#archiveMaxBytes) {
-      throw new ArchiveOverStoreLimitError(archive.sizeBytes, this.#archiveMaxBytes);
-    }
+    const maxBytes = await this.#storeLimit.bytes();
+    if (maxBytes !== null && archive.sizeBytes > maxBytes) throw new ArchiveOverStoreLimitError(archive.sizeBytes, maxBytes);
     const stored = {
       ...metadata,
       sha256: archive.sha256,

@@ -19,13 +19,13 @@ export class SessionStoreError extends Error {
 }
 
 /**
- * An archive larger than PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, the file field's
- * limit): it is never uploaded, and the last stored archive stays.
+ * An archive larger than PocketBase stores (the archive file field's limit, set from
+ * SESSION_ARCHIVE_MAX_BYTES): it is never uploaded, and the last stored archive stays.
  */
 export class ArchiveOverStoreLimitError extends Error {
   readonly code = "archive_over_store_limit";
   constructor(readonly sizeBytes: number, readonly maxBytes: number) {
-    super(`The session archive (${sizeBytes} bytes) is larger than PocketBase stores (SESSION_ARCHIVE_MAX_BYTES, ${maxBytes} bytes); the last stored archive stays.`);
+    super(`The session archive (${sizeBytes} bytes) is larger than PocketBase stores (${maxBytes} bytes: the archive field's limit, SESSION_ARCHIVE_MAX_BYTES); the last stored archive stays.`);
     this.name = "ArchiveOverStoreLimitError";
   }
 }

@@ -22,6 +22,5 @@ export function createSessionStore(pb: PocketBase, env: Env): DatabaseSessionSto
   return new DatabaseSessionStore(pb, createSessionArchiver(env), {
     instanceId: env.INSTANCE_ID,
     memoryCacheBytes: env.SESSION_MEMORY_CACHE_MB * 1024 * 1024,
-    archiveMaxBytes: env.SESSION_ARCHIVE_MAX_BYTES,
   });
 }

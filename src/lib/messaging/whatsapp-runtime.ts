@@ -61,7 +61,6 @@ export function createWhatsAppRuntime(
   const store = new DatabaseSessionStore(pb, archiver, {
     instanceId: env.INSTANCE_ID,
     memoryCacheBytes: env.SESSION_MEMORY_CACHE_MB * 1024 * 1024,
-    archiveMaxBytes: env.SESSION_ARCHIVE_MAX_BYTES,
   });
   const leases = new SessionLease(pb, { instanceId: env.INSTANCE_ID, ttlMs: env.SESSION_LEASE_TTL_MS, ownerUrl: env.INSTANCE_URL });
   const events = new SessionEventLog(pb);

@@ -83,9 +83,17 @@ export class SessionSaver {
     await this.#saving?.catch(() => null);
   }
 
-  /** A save failed: logged each time, reported when a run of failures starts or its cause changes. */
+  /**
+   * A save failed: logged each time, reported when a run of failures starts or its cause
+   * changes. A browser that kept writing through every try (profile_changed) is no
+   * failure: the next interval's save gets a quieter moment.
+   */
   #failed(error: unknown, reason: string): void {
     const code = errorCode(error);
+    if (error instanceof ProfileChangedError) {
+      log("info", "Session not archived: the browser kept writing; the next save tries again", { userId: this.#options.userId, reason });
+      return;
+    }
     log("error", "Failed to archive session", { userId: this.#options.userId, reason, code, error: String(error) });
     if (this.#failure?.code === code) return;
     this.#failure = { code, since: this.#failure?.since ?? new Date() };
