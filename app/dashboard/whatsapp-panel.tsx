@@ -1,6 +1,6 @@
 "use client";
 import { useRouter } from "next/navigation";
-import { useCallback, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 
 import type { UserSessionView } from "@/lib/messaging/user-session-service";
 import { callApi } from "./call-api";
@@ -33,6 +33,8 @@ export function WhatsAppPanel() {
   const [actionError, setActionError] = useState<string | null>(null);
   const [pollError, setPollError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  /** How many actions have answered (focus is put back after each one's render). */
+  const [acted, setActed] = useState(0);
 
   // Bumped by every action: a poll that started before it answers with an older state.
   const actions = useRef(0);
@@ -68,12 +70,16 @@ export function WhatsAppPanel() {
     if (answer.ok) setSession(answer.data);
     else if (answer.status === 401) router.replace("/login");
     else setActionError(`${ACTION_NAME[action]} did not go through. ${ERROR_TEXT[answer.code] ?? answer.message}`);
-    // The button pressed may be gone (Connect becomes Disconnect): keep keyboard focus in the panel.
-    requestAnimationFrame(() => {
-      if (document.activeElement && document.activeElement !== document.body) return;
-      (actionsBox.current?.querySelector("button") ?? heading.current)?.focus();
-    });
+    setActed((count) => count + 1);
   }
+
+  // The button pressed was disabled while busy, or is gone (Connect becomes Disconnect):
+  // keep keyboard focus in the panel. After the answer's render, not before it (a frame
+  // callback could run first, and find only the disabled buttons).
+  useEffect(() => {
+    if (!acted || (document.activeElement && document.activeElement !== document.body)) return;
+    (actionsBox.current?.querySelector<HTMLButtonElement>("button:not(:disabled)") ?? heading.current)?.focus();
+  }, [acted]);
 
   const status = session?.status ?? null;
   const text = status ? STATUS_TEXT[status] : null;
