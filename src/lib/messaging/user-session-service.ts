@@ -3,6 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 
 import { log } from "../log";
 import { CHANNEL_STOPPED, NotReadyError } from "./channels/channel-errors";
+import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 import type { SessionStatus } from "./database-session-store";
 import type { InstanceLoad } from "./instance-registry";
 import type { SessionEvent } from "./session-event-log";
@@ -109,12 +110,11 @@ export class UserSessionService {
     };
     const channel = this.#runtime.manager.get(userId);
     if (channel) {
-      const failure = channel.archiveFailure;
       const live = {
         status: channel.status,
         qr: channel.qr?.dataUrl ?? null,
         phoneNumber: channel.phoneNumber ?? stored.phoneNumber,
-        archiveError: failure ? { code: failure.code, since: failure.since.toISOString() } : null,
+        archiveError: archiveErrorOf(channel),
       };
       return { view: { ...stored, ...live }, ownerUrl: null };
     }
@@ -158,9 +158,8 @@ export class UserSessionService {
       if ((await manager.whileNoClient(userId, () => this.#stopResuming(userId))).ran) break;
     }
     // A final archive that failed too: the answer says the stored session lags behind.
-    const failure = client?.archiveFailure;
     const view = await this.status(userId);
-    return failure ? { ...view, archiveError: { code: failure.code, since: failure.since.toISOString() } } : view;
+    return client?.archiveFailure ? { ...view, archiveError: archiveErrorOf(client) } : view;
   }
 
   /** Unmarks keep_running while holding the session's lease (no resume can claim it meanwhile). */
@@ -236,6 +235,12 @@ export class UserSessionService {
  * The status a record shows when no client runs here. A session whose lease lapsed
  * was left by an instance that died: whatever status it wrote, it is disconnected.
  */
+/** A client's failing saves, as the API shows them (null while they succeed). */
+function archiveErrorOf(channel: WhatsAppChannel): UserSessionView["archiveError"] {
+  const failure = channel.archiveFailure;
+  return failure ? { code: failure.code, since: failure.since.toISOString() } : null;
+}
+
 function storedStatus(summary: SessionSummary | null): SessionStatus {
   if (!summary) return "disconnected";
   if (ACTIVE.includes(summary.status) && !summary.lease) return "disconnected";
