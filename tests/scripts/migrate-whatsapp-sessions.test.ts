@@ -70,8 +70,11 @@ describe("scripts/migrate-whatsapp-sessions.ts", () => {
       const keyRing = createKeyRing(randomBytes(32).toString("base64"));
       const { manager } = newRuntime({ admin, keys: keyRing, sessionRoot: path.join(dir, "live"), webCacheDir });
       const user = await createTestUser(admin);
-      await connectPaired(manager, user.record.id);
-      await manager.stopAll();
+      try {
+        await connectPaired(manager, user.record.id);
+      } finally {
+        await manager.stopAll(); // also when pairing failed: no browser outlives the run
+      }
       pairedProfile = path.join(dir, "live", `session-${user.record.id}`);
       expect(hasValidSession(pairedProfile)).toBe(true);
     } finally {

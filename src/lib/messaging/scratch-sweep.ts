@@ -15,7 +15,7 @@ const LEFTOVER_NAMES = [/^wavault-archive-[0-9a-f-]{36}\.wvlt$/, /^\.session-.+\
  * and every transfer gives up after 5 minutes, so this also spares another process
  * sharing the directory.
  */
-export const LEFTOVER_AGE_MS = 60 * 60_000;
+const LEFTOVER_AGE_MS = 60 * 60_000;
 
 /**
  * Deletes the leftovers (above) in `root` untouched for `maxAgeMs`; returns how many.

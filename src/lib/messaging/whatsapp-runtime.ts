@@ -13,7 +13,7 @@ import { InstanceRegistry } from "./instance-registry";
 import { STALE_CONNECTION_MS } from "./session-cleanup";
 import { SessionEventLog } from "./session-event-log";
 import { SessionLease } from "./session-lease";
-import { LEFTOVER_AGE_MS, sweepScratchLeftovers } from "./scratch-sweep";
+import { sweepScratchLeftovers } from "./scratch-sweep";
 import { SessionResumer } from "./session-resumer";
 import { errorCode } from "./session-store-errors";
 import { createSessionArchiver } from "./session-store-factory";
@@ -159,6 +159,8 @@ export function startSessionResume(env: Env): void {
   void attempt();
 }
 
+const HOUSEKEEPING_EVERY_MS = 60 * 60_000;
+
 /**
  * Keeps SESSION_TMP_DIR from growing without end, from the server's start and every
  * hour: the scratch files killed processes left (scratch-sweep.ts), and, once the
@@ -173,7 +175,7 @@ export function startDiskHousekeeping(env: Env): void {
     if (leftovers || profiles) log("info", "Cleared SESSION_TMP_DIR", { scratchLeftovers: leftovers, idleProfiles: profiles });
   };
   void sweep();
-  setInterval(() => void sweep(), LEFTOVER_AGE_MS).unref();
+  setInterval(() => void sweep(), HOUSEKEEPING_EVERY_MS).unref();
 }
 
 /** Stops this process's clients (if it started any) for SIGTERM/SIGINT: see stopRuntime. */
