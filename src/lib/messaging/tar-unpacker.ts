@@ -144,7 +144,6 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
     const writeEntry = (destination: string, chunks: Buffer[], received: number) => {
       const size = Math.max(received, ENTRY_IN_FLIGHT_BYTES);
       inFlight += size;
-      if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
       // A file (up to MAX_IN_FLIGHT_BYTES) is written in one writev once its last byte is
       // in: far cheaper than a stream per file. "wx" never overwrites; the checks above make a clash impossible.
       track(
@@ -177,7 +176,6 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
         bytes += chunk.length;
         if (bytes > limits.maxBytes) return fail(new ArchiveTooLargeError("bytes", limits.maxBytes));
         inFlight += chunk.length;
-        if (inFlight > MAX_IN_FLIGHT_BYTES) input.pause();
         written = written.then(async () => {
           try {
             await writeAll(await opening, [chunk]);
