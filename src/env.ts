@@ -81,6 +81,8 @@ export const EnvSchema = ToolEnvSchema.extend({
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
   INSTANCE_URL: origin,
   SESSION_TMP_DIR: z.string().trim().min(1).default(path.join(os.tmpdir(), "wavault-sessions")),
+  // No new client while SESSION_TMP_DIR's disk has less free (0: no check); see disk-room.ts.
+  SESSION_TMP_MIN_FREE_MB: z.coerce.number().int().min(0).default(1024),
   // At most a day, as PocketBase's lease routes accept (and below Node's timer limit of
   // 2^31 - 1 ms, past which a timer fires at once).
   SESSION_ARCHIVE_INTERVAL_MS: positiveInt(5 * 60 * 1000).pipe(z.number().max(DAY_MS)),

@@ -6,6 +6,7 @@ import { getEnv } from "@/env";
 import { OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { isOperator, operatorSigningKey, superuserVersionVia } from "@/lib/auth/operator-auth";
 import { getInstanceStatus } from "@/lib/messaging/instance-status";
+import type { WhatsAppHealth } from "@/lib/messaging/whatsapp-health";
 import { getServiceClient } from "@/lib/pocketbase/service-client";
 import { signOutOperator } from "./actions";
 import { OperatorForm } from "./operator-form";
@@ -32,6 +33,7 @@ export default async function StatusPage() {
     ["PocketBase reachable", health.pocketbase.reachable ? "Yes" : "No"],
     ["Active connections", `${health.connections.active} of ${health.connections.max} (${health.connections.utilizationPercent}%)`],
     ["Measured memory (PSS)", `${health.connections.memoryUsageMB} MB`],
+    ["Free disk for profiles", diskText(health.disk)],
     ["Estimated memory (250 MB a client)", clients ? `${clients.estimatedMemoryMB} MB` : "–"],
     ["Clients created / failed", clients ? `${clients.totalCreated} / ${clients.totalFailed}` : "–"],
     ["Average connection age", clients ? `${clients.averageConnectionAgeMinutes} min` : "–"],
@@ -53,7 +55,7 @@ export default async function StatusPage() {
       </header>
       <div className="stack">
         <p className={`notice ${health.healthy ? "notice-ok" : "notice-error"}`} role="status">
-          {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, or 90% of its connection cap in use)."}
+          {health.healthy ? "This instance is healthy." : "This instance reports itself unhealthy (PocketBase unreachable, 90% of its connection cap in use, or its disk too full for another client)."}
         </p>
         <section className="card" aria-labelledby="numbers-title">
           <h2 id="numbers-title">Numbers</h2>
@@ -109,4 +111,11 @@ export default async function StatusPage() {
 
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+}
+
+function diskText(disk: WhatsAppHealth["disk"]): string {
+  if (!disk) return "unknown";
+  const inodes = disk.freeInodes === null ? "" : `, ${disk.freeInodes.toLocaleString("en")} inodes`;
+  if (!disk.minFreeMB) return `${disk.freeMB.toLocaleString("en")} MB${inodes}`;
+  return `${disk.freeMB.toLocaleString("en")} MB${inodes} (at least ${disk.minFreeMB.toLocaleString("en")} MB wanted${disk.enough ? "" : ": no new clients"})`;
 }

@@ -304,6 +304,7 @@ describe("the operator page", () => {
     expect(facts).toMatch(/Stored sessions\s+0/);
     expect(facts).toMatch(/Sessions waiting to resume \(all instances\)\s+0/);
     expect(facts).toMatch(/Of those, whose last resumes failed\s+0/);
+    expect(facts).toMatch(/Free disk for profiles\s+[\d,]+ MB.* \(at least 1,024 MB wanted\)/);
     const instances = await page.getByTestId("status-instances").innerText();
     expect(instances).toMatch(/status-test \(this one\)\s+–\s+0 of 100\s+Yes\s+\d+ s ago/);
     expect(instances).toMatch(/peer-b\s+http:\/\/10\.0\.0\.7:3000\s+0 of 50\s+No\s+\d+ s ago/);

@@ -1,16 +1,25 @@
 import { log } from "../log";
 import { processTreesMemoryBytes } from "../system/process-tree-memory";
+import { MIN_FREE_INODES, readDiskRoom } from "./disk-room";
 import { SessionLeasedElsewhereError, SessionNotWantedError } from "./session-lease";
 import { errorCode } from "./session-store-errors";
 import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
 export type ConnectionType = "whatsapp";
 
-/** No room for another client: the connection cap or the memory budget is reached. */
+export type RoomLimit = "connections" | "memory" | "disk";
+
+const LIMIT_TEXT: Record<RoomLimit, (max: number) => string> = {
+  connections: (max) => `Maximum WhatsApp connections reached (${max})`,
+  memory: (max) => `The clients' memory reached WHATSAPP_MEMORY_BUDGET_MB (${max} MB)`,
+  disk: (max) => `SESSION_TMP_DIR's disk has less than SESSION_TMP_MIN_FREE_MB (${max} MB) or ${MIN_FREE_INODES} inodes free`,
+};
+
+/** No room for another client: the connection cap, the memory budget or the disk's free space is reached. */
 export class ConnectionLimitError extends Error {
   readonly code = "connection_limit";
-  constructor(readonly limit: "connections" | "memory", readonly max: number) {
-    super("Maximum WhatsApp connections reached");
+  constructor(readonly limit: RoomLimit, readonly max: number) {
+    super(LIMIT_TEXT[limit](max));
     this.name = "ConnectionLimitError";
   }
 }
@@ -28,6 +37,8 @@ export interface ConnectionManagerOptions {
   maxConnections: number;
   /** Refuse new clients while the measured memory of all clients is at or above this. */
   memoryBudgetMb?: number;
+  /** Refuse new clients while the disk of `dir` (the profiles') has less room than this (see readDiskRoom). */
+  disk?: { dir: string; minFreeMb: number };
   /** Builds (does not start) the channel for a user. */
   createChannel: (userId: string) => WhatsAppChannel;
   /** The owner this process's leases carry (SessionLease.owner): a lease still held under it is no other instance's. */
@@ -56,7 +67,8 @@ const RECONNECT = { delayMs: 10_000, windowMs: 10 * 60_000 };
 
 /**
  * The process's WhatsApp clients: at most `maxConnections` (and, if set, within the
- * memory budget), one per user; concurrent connects for one user share one client.
+ * memory budget and while the profiles' disk has room), one per user; concurrent
+ * connects for one user share one client.
  */
 export class ConnectionManager {
   readonly #options: ConnectionManagerOptions;
@@ -79,7 +91,7 @@ export class ConnectionManager {
     return this.#limitReached() === null;
   }
 
-  /** Whether a new client may start now: not shutting down, and room under the cap and the memory budget. */
+  /** Whether a new client may start now: not shutting down, and room under the cap, the memory budget and on the disk. */
   hasRoom(): boolean {
     return !this.#shuttingDown && this.#limitReached() === null;
   }
@@ -297,10 +309,12 @@ export class ConnectionManager {
     return processTreesMemoryBytes(pids);
   }
 
-  #limitReached(): { limit: "connections" | "memory"; max: number } | null {
+  #limitReached(): { limit: RoomLimit; max: number } | null {
     if (this.#channels.size >= this.#options.maxConnections) return { limit: "connections", max: this.#options.maxConnections };
     const budget = this.#options.memoryBudgetMb;
     if (budget && this.#measuredBytes() / 1024 / 1024 >= budget) return { limit: "memory", max: budget };
+    const disk = this.#options.disk;
+    if (disk?.minFreeMb && readDiskRoom(disk.dir, disk.minFreeMb)?.enough === false) return { limit: "disk", max: disk.minFreeMb };
     return null;
   }
 }

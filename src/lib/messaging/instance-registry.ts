@@ -7,7 +7,7 @@ export const INSTANCES_COLLECTION = "whatsapp_instances";
 
 /** What an instance tells the others about itself on each heartbeat. */
 export interface InstanceStanding {
-  /** It takes more sessions now: room under its cap and memory budget, and its starts succeed. */
+  /** It takes more sessions now: room under its cap, memory budget and disk, and its starts succeed. */
   accepting: boolean;
   maxConnections: number;
 }

@@ -4,6 +4,7 @@ import type { Env } from "../../env";
 import { daysAgo } from "../days-ago";
 import { settleWithin } from "../settle-within";
 import type { DatabaseSessionStore } from "./database-session-store";
+import { readDiskRoom, type DiskRoom } from "./disk-room";
 import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
@@ -40,6 +41,11 @@ export interface WhatsAppHealth {
    * session did not stay up"). Null when PocketBase cannot be read.
    */
   failingToResume: number | null;
+  /**
+   * The profiles' disk (SESSION_TMP_DIR): `enough` false, this instance starts no new
+   * client (see readDiskRoom) and reports itself unhealthy. Null when it cannot be read.
+   */
+  disk: DiskRoom | null;
 }
 
 /** At or above this share of the connection cap, the instance reports itself unhealthy. */
@@ -48,9 +54,10 @@ const PING_TIMEOUT_MS = 3_000;
 const mb = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(2));
 
 /**
- * This instance's health: its clients (against the cap), the stored sessions, and
- * whether PocketBase answers. Unhealthy when PocketBase is unreachable or the
- * clients fill 90% of the cap. Never throws: a part that cannot be read shows so.
+ * This instance's health: its clients (against the cap), the stored sessions, whether
+ * PocketBase answers, and the profiles' disk. Unhealthy when PocketBase is unreachable,
+ * the clients fill 90% of the cap, or the disk has no room for another client. Never
+ * throws: a part that cannot be read shows so.
  */
 export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | null): Promise<WhatsAppHealth> {
   // One deadline for the whole answer: the runtime wait and the readings share the ping's time.
@@ -70,6 +77,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
     live ? cached(live.resumer, () => live.resumer.countWaiting(), deadline) : null,
   ]);
   // Totals read while PocketBase answered may be stale once it does not: none then.
+  const disk = readDiskRoom(env.SESSION_TMP_DIR, env.SESSION_TMP_MIN_FREE_MB);
   const storage =
     reachable && stored
       ? { totalSessions: stored.totalSessions, totalSizeMB: mb(stored.totalSizeBytes), averageSizeMB: mb(stored.averageSizeBytes) }
@@ -77,7 +85,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   return {
     connections: { active, max, utilizationPercent, memoryUsageMB: stats?.memoryUsageMB ?? 0 },
     storage,
-    healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT,
+    healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT && disk?.enough !== false,
     pocketbase: { reachable },
     instanceId: env.INSTANCE_ID,
     restore:
@@ -92,6 +100,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
     archiveFailing: live ? live.manager.list().filter((channel) => channel.archiveFailure).length : 0,
     waitingToResume: reachable && waiting ? waiting.waiting : null,
     failingToResume: reachable && waiting ? waiting.failing : null,
+    disk,
   };
 }
 

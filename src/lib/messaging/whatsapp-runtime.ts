@@ -68,6 +68,7 @@ export function createWhatsAppRuntime(
     leaseOwner: leases.owner,
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
+    disk: { dir: env.SESSION_TMP_DIR, minFreeMb: env.SESSION_TMP_MIN_FREE_MB },
     createChannel: (userId) => {
       if (!chromium) throw new BrowserNotFoundError();
       return new WhatsAppChannel({
