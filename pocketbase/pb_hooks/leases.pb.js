@@ -196,8 +196,17 @@ routerAdd(
     return e.json(200, saved);
   },
   $apis.requireSuperuserAuth(),
-  // Custom routes get PocketBase's 32 MiB default; allow the archive field's own limit.
-  $apis.bodyLimit((parseInt($os.getenv("SESSION_ARCHIVE_MAX_BYTES"), 10) || 50 * 1024 * 1024) + 1024 * 1024),
+  // Custom routes get PocketBase's 32 MiB default body limit. This one takes what the
+  // archive field takes, read on every upload, so that a limit an operator raises in the
+  // dashboard counts at once (the same id replaces the default's).
+  new Middleware(
+    (e) => {
+      const { archiveBodyLimit } = require(`${__hooks}/wavault-leases.js`);
+      return $apis.bodyLimit(archiveBodyLimit(e.app)).func(e);
+    },
+    -990, // PocketBase's own body limit's priority
+    "pbBodyLimit",
+  ),
 );
 
 // The cleanup cron's deletes: a batch of stale sessions (inactive since "before", lease

@@ -282,6 +282,14 @@ function saveArchiveFenced(app, held, file, setFields) {
   }
 }
 
+/**
+ * The largest body the archive upload route reads: what the archive field stores (as
+ * PocketBase reckons it for its own record routes) plus 1 MiB for the other fields.
+ */
+function archiveBodyLimit(app) {
+  return app.findCachedCollectionByNameOrId(COLLECTION).fields.getByName("archive").calculateMaxBodySize() + 1024 * 1024;
+}
+
 /** The archive file a session record names ("" when the record is gone), or null when that cannot be read. */
 function archiveOf(app, recordId) {
   try {
@@ -303,6 +311,7 @@ function deleteQuietly(app, fsys, key) {
 }
 
 module.exports = {
+  archiveBodyLimit,
   claim,
   deleteStale,
   findFirstOrNull,

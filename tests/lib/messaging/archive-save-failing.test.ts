@@ -1,10 +1,17 @@
 import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { parseEnv } from "../../../src/env";
+import { DatabaseSessionStore } from "../../../src/lib/messaging/database-session-store";
+import { SessionLease } from "../../../src/lib/messaging/session-lease";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
+import { newArchiver } from "../../helpers/crafted-archive";
+import { writeFakeProfile } from "../../helpers/fake-profile";
 import { createTestUser, startIsolatedPocketBase } from "../../helpers/pocketbase";
 import { emulatorDeployments, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
@@ -15,8 +22,7 @@ describe("a running session whose archive PocketBase would not store", () => {
   let admin: PocketBase;
   beforeAll(async () => {
     // A PocketBase of its own whose archive field stores at most 1 KB: the emulator's
-    // profile archives to more, as a grown profile would. (Not changed through the API: a
-    // collection change there writes a migration into the project's pb_migrations.)
+    // profile archives to more, as a grown profile would.
     pocketbase = await startIsolatedPocketBase({ SESSION_ARCHIVE_MAX_BYTES: "1024" });
     admin = await pocketbase.admin();
   });
@@ -59,5 +65,36 @@ describe("a running session whose archive PocketBase would not store", () => {
     expect(stopped).toMatchObject({ status: "disconnected", archive: null, archiveError: { code: "archive_over_store_limit" } });
     expect(store.counters.uploads).toBe(0);
     expect((await getWhatsAppHealth(env, runtime)).archiveFailing).toBe(0);
+  });
+
+  it("stores larger archives as soon as an operator raises the archive field's limit: the upload route's body limit follows it", async () => {
+    // As an operator would in PocketBase's dashboard (with --automigrate=false, no
+    // migration file is written for it). The route's body limit came from the
+    // SESSION_ARCHIVE_MAX_BYTES PocketBase started with, 1 KB + 1 MiB here.
+    const collection = await admin.collections.getOne("whatsapp_sessions");
+    const fields = collection.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 4 * 1024 * 1024 } : field));
+    await admin.collections.update(collection.id, { fields });
+
+    const user = await createTestUser(admin);
+    const profile = await mkdtemp(path.join(os.tmpdir(), "wavault-raised-limit-"));
+    try {
+      await writeFakeProfile(profile);
+      const blob = randomBytes(2 * 1024 * 1024); // stored as it is: the archive is over 2 MiB
+      const blobFile = path.join(profile, "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.blob/1/00/1");
+      await mkdir(path.dirname(blobFile), { recursive: true });
+      await writeFile(blobFile, blob);
+      const archiver = newArchiver();
+      const archive = await archiver.archiveSession(profile);
+      expect(archive.sizeBytes).toBeGreaterThan(2 * 1024 * 1024);
+
+      const store = new DatabaseSessionStore(admin, archiver, { instanceId: "raised-limit", memoryCacheBytes: 0 });
+      const lease = await new SessionLease(admin, { instanceId: "raised-limit", ttlMs: 30_000 }).claim(user.record.id);
+      await store.saveSession(user.record.id, archive, undefined, {}, lease);
+      const restored = path.join(profile, "restored");
+      expect(await store.loadSession(user.record.id, restored)).not.toBeNull();
+      expect((await readFile(path.join(restored, "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.blob/1/00/1"))).equals(blob)).toBe(true);
+    } finally {
+      await rm(profile, { recursive: true, force: true });
+    }
   });
 });
