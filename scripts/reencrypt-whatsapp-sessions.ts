@@ -77,7 +77,8 @@ async function main(): Promise<number> {
   const pb = await createServiceClient({ url: env.POCKETBASE_URL, email: env.POCKETBASE_ADMIN_EMAIL, password: env.POCKETBASE_ADMIN_PASSWORD });
   // Its own lease owner: while it re-encrypts a user's archive, no instance starts that session.
   const leases = new SessionLease(pb, { instanceId: `reencrypt/${env.INSTANCE_ID}`, ttlMs: env.SESSION_LEASE_TTL_MS });
-  const reencryptor = new SessionReencryptor({ pb, keys, leases });
+  // Its scratch archives go where the app's do: one disk to size, swept by the app's housekeeping.
+  const reencryptor = new SessionReencryptor({ pb, keys, leases, workDir: env.SESSION_TMP_DIR });
 
   if (!cli.json) console.error(`${cli.execute ? "Re-encrypting" : "Dry run (nothing changes; --execute to re-encrypt)"}: ${env.POCKETBASE_URL}, current key ${keys.current.id}`);
   const rows = await reencryptor.reencrypt({

@@ -26,12 +26,13 @@ describe("the sweep of scratch files dead processes left in SESSION_TMP_DIR", ()
     await utimes(file, at, at);
   };
 
-  it("deletes an archive being written and a restore's scratch once untouched for an hour, and nothing else", async () => {
+  it("deletes an archive being written (or re-encrypted) and a restore's scratch once untouched for an hour, and nothing else", async () => {
     const hours = (n: number) => n * 60 * 60_000;
     await leave(`wavault-archive-${randomUUID()}.wvlt`, hours(2));
     await leave(".session-abc123.restore-0123456789ab.tgz", hours(2)); // the login keys in plain
     await leave(".session-abc123.restore-0123456789ab/", hours(2));
     await leave(".session-abc123.previous-ba9876543210/", hours(2));
+    await leave(`wavault-reencrypt-${randomUUID()}.wvlt`, hours(2)); // npm run reencrypt:sessions
     const fresh = [`wavault-archive-${randomUUID()}.wvlt`, ".session-def456.restore-0123456789ab.tgz"];
     for (const name of fresh) await leave(name, 60_000); // another process's work under way
     const others = ["session-abc123", "session-old", "wavault-archive-notes.txt", ".wavault-version"];
@@ -40,7 +41,7 @@ describe("the sweep of scratch files dead processes left in SESSION_TMP_DIR", ()
     await leave("wavault-archive-notes.txt", hours(5));
     await leave(".wavault-version", hours(5));
 
-    expect(await sweepScratchLeftovers(root)).toBe(4);
+    expect(await sweepScratchLeftovers(root)).toBe(5);
     expect((await readdir(root)).sort()).toEqual([...fresh, ...others].sort());
     expect(await sweepScratchLeftovers(path.join(root, "missing"))).toBe(0);
   });
