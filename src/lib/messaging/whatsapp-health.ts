@@ -43,7 +43,8 @@ export interface WhatsAppHealth {
   failingToResume: number | null;
   /**
    * The profiles' disk (SESSION_TMP_DIR): `enough` false, this instance starts no new
-   * client (see readDiskRoom) and reports itself unhealthy. Null when it cannot be read.
+   * client (see readDiskRoom) and, if it has a browser to run clients with, reports
+   * itself unhealthy. Null when it cannot be read.
    */
   disk: DiskRoom | null;
 }
@@ -85,7 +86,8 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
   return {
     connections: { active, max, utilizationPercent, memoryUsageMB: stats?.memoryUsageMB ?? 0 },
     storage,
-    healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT && disk?.enough !== false,
+    // An instance without a browser (serverless: Vercel's /tmp is 512 MB) runs no clients: its disk does not count.
+    healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT && (!live?.hasBrowser || disk?.enough !== false),
     pocketbase: { reachable },
     instanceId: env.INSTANCE_ID,
     restore:

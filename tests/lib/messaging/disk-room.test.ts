@@ -78,6 +78,10 @@ describe("the profiles' disk as room for another client (SESSION_TMP_MIN_FREE_MB
     expect(health).toMatchObject({ healthy: false, pocketbase: { reachable: true }, disk: { minFreeMB: freeMB + 1_000_000, enough: false } });
     expect(health.storage).not.toBeNull(); // the disk alone makes it unhealthy
 
+    // Without a browser (a serverless deployment: its /tmp is small) no client runs here: the disk does not make it unhealthy.
+    const serverless = createWhatsAppRuntime(env, admin, () => null);
+    expect(await getWhatsAppHealth(env, serverless)).toMatchObject({ healthy: true, disk: { enough: false } });
+
     const roomy = configured(1);
     const other = createWhatsAppRuntime(roomy, admin, () => ({ path: "/nonexistent/chromium", source: "CHROME_PATH" }));
     expect(other.manager.hasRoom()).toBe(true);
