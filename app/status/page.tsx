@@ -115,7 +115,7 @@ function mb(bytes: number): string {
 
 function diskText(disk: WhatsAppHealth["disk"]): string {
   if (!disk) return "unknown";
-  const inodes = disk.freeInodes === null ? "" : `, ${disk.freeInodes.toLocaleString("en")} inodes`;
-  if (!disk.minFreeMB) return `${disk.freeMB.toLocaleString("en")} MB${inodes}`;
-  return `${disk.freeMB.toLocaleString("en")} MB${inodes} (at least ${disk.minFreeMB.toLocaleString("en")} MB wanted${disk.enough ? "" : ": no new clients"})`;
+  const free = `${disk.freeMB === null ? "not counted" : `${disk.freeMB.toLocaleString("en")} MB`}${disk.freeInodes === null ? "" : `, ${disk.freeInodes.toLocaleString("en")} inodes`}`;
+  if (!disk.minFreeMB) return free;
+  return `${free} (at least ${disk.minFreeMB.toLocaleString("en")} MB wanted${disk.enough ? "" : ": no new clients"})`;
 }

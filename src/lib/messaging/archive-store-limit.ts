@@ -1,5 +1,7 @@
 import type PocketBase from "pocketbase";
 
+/** What PocketBase stores in a file field whose limit is 0 (unset): its own default. */
+const POCKETBASE_DEFAULT_FILE_MAX_BYTES = 5 * 1024 * 1024;
 /** How long a reading of the limit is used: a change in PocketBase's dashboard counts within this. */
 const READ_EVERY_MS = 10 * 60_000;
 
@@ -35,7 +37,8 @@ export class ArchiveStoreLimit {
     try {
       const collection = await this.#pb.collections.getOne(this.#collection, { fields: "fields", requestKey: null });
       const field = (collection.fields as { name: string; maxSize?: unknown }[]).find((candidate) => candidate.name === "archive");
-      return typeof field?.maxSize === "number" && field.maxSize > 0 ? field.maxSize : null;
+      if (typeof field?.maxSize !== "number") return null;
+      return field.maxSize > 0 ? field.maxSize : POCKETBASE_DEFAULT_FILE_MAX_BYTES;
     } catch {
       return null;
     }

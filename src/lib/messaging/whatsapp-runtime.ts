@@ -68,7 +68,8 @@ export function createWhatsAppRuntime(
     leaseOwner: leases.owner,
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
-    disk: { dir: env.SESSION_TMP_DIR, minFreeMb: env.SESSION_TMP_MIN_FREE_MB },
+    // Without a browser no client starts here (BrowserNotFoundError), whatever the disk.
+    ...(chromium ? { disk: { dir: env.SESSION_TMP_DIR, minFreeMb: env.SESSION_TMP_MIN_FREE_MB } } : {}),
     createChannel: (userId) => {
       if (!chromium) throw new BrowserNotFoundError();
       return new WhatsAppChannel({

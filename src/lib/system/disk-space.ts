@@ -2,9 +2,9 @@ import { statfsSync } from "node:fs";
 import path from "node:path";
 
 export interface DiskSpace {
-  /** Bytes an unprivileged process may still write. */
-  freeBytes: number;
-  totalBytes: number;
+  /** Bytes an unprivileged process may still write; null where the file system does not count them (a tmpfs of size=0, some FUSE ones). */
+  freeBytes: number | null;
+  totalBytes: number | null;
   /** Inodes left to create files with; null where the file system does not count them (btrfs, say). */
   freeInodes: number | null;
 }
@@ -19,8 +19,8 @@ export function diskSpaceOf(dir: string): DiskSpace {
     try {
       const stats = statfsSync(at);
       return {
-        freeBytes: stats.bavail * stats.bsize,
-        totalBytes: stats.blocks * stats.bsize,
+        freeBytes: stats.blocks > 0 ? stats.bavail * stats.bsize : null,
+        totalBytes: stats.blocks > 0 ? stats.blocks * stats.bsize : null,
         freeInodes: stats.files > 0 ? stats.ffree : null,
       };
     } catch (error) {

@@ -93,6 +93,15 @@ describe("a running session whose archive PocketBase would not store", () => {
       const restored = path.join(profile, "restored");
       expect(await store.loadSession(user.record.id, restored)).not.toBeNull();
       expect((await readFile(path.join(restored, "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.blob/1/00/1"))).equals(blob)).toBe(true);
+
+      // A limit of 0 is PocketBase's own default for a file field, 5 MiB: refused before the upload.
+      await admin.collections.update(collection.id, { fields: collection.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 0 } : field)) });
+      await rm(restored, { recursive: true });
+      await writeFile(blobFile, randomBytes(6 * 1024 * 1024));
+      const tooLarge = await archiver.archiveSession(profile);
+      const unlimited = new DatabaseSessionStore(admin, archiver, { instanceId: "raised-limit", memoryCacheBytes: 0 });
+      await expect(unlimited.saveSession(user.record.id, tooLarge, undefined, {}, lease)).rejects.toMatchObject({ code: "archive_over_store_limit", maxBytes: 5 * 1024 * 1024 });
+      expect(unlimited.counters.uploads).toBe(0);
     } finally {
       await rm(profile, { recursive: true, force: true });
     }

@@ -11,7 +11,7 @@ import { describeError } from "../../../src/lib/http/error-status";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { readDiskRoom } from "../../../src/lib/messaging/disk-room";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
-import { createWhatsAppRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
+import { BrowserNotFoundError, createWhatsAppRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
 
 /** `df`'s reading of the file system holding `dir`: available MB and free inodes. */
@@ -49,15 +49,15 @@ describe("the profiles' disk as room for another client (SESSION_TMP_MIN_FREE_MB
     const room = readDiskRoom(path.join(dir, "not", "made", "yet"), 1)!;
     const seen = df(dir);
     // Other tests write meanwhile: the same disk within a few hundred MB and inodes.
-    expect(Math.abs(room.freeMB - seen.availableMB)).toBeLessThan(500);
+    expect(Math.abs(room.freeMB! - seen.availableMB)).toBeLessThan(500);
     expect(Math.abs(room.freeInodes! - seen.freeInodes)).toBeLessThan(50_000);
     expect(room).toMatchObject({ minFreeMB: 1, enough: true });
-    expect(readDiskRoom(dir, room.freeMB + 1_000_000)!.enough).toBe(false);
+    expect(readDiskRoom(dir, room.freeMB! + 1_000_000)!.enough).toBe(false);
     expect(readDiskRoom(dir, 0)!.enough).toBe(true); // 0: no check
   });
 
   it("starts no client while the disk has less room than asked, answers 503 connection_limit, and reports unhealthy", async () => {
-    const freeMB = readDiskRoom(dir, 1)!.freeMB;
+    const freeMB = readDiskRoom(dir, 1)!.freeMB!;
     const env = configured(freeMB + 1_000_000);
     // A browser that cannot run: were a client started, its start would fail otherwise.
     const runtime = createWhatsAppRuntime(env, admin, () => ({ path: "/nonexistent/chromium", source: "CHROME_PATH" }));
@@ -78,9 +78,11 @@ describe("the profiles' disk as room for another client (SESSION_TMP_MIN_FREE_MB
     expect(health).toMatchObject({ healthy: false, pocketbase: { reachable: true }, disk: { minFreeMB: freeMB + 1_000_000, enough: false } });
     expect(health.storage).not.toBeNull(); // the disk alone makes it unhealthy
 
-    // Without a browser (a serverless deployment: its /tmp is small) no client runs here: the disk does not make it unhealthy.
+    // Without a browser (a serverless deployment: its /tmp is small) no client runs here:
+    // the disk neither makes it unhealthy nor hides why a connect fails.
     const serverless = createWhatsAppRuntime(env, admin, () => null);
     expect(await getWhatsAppHealth(env, serverless)).toMatchObject({ healthy: true, disk: { enough: false } });
+    await expect(serverless.manager.connect(user.record.id)).rejects.toBeInstanceOf(BrowserNotFoundError);
 
     const roomy = configured(1);
     const other = createWhatsAppRuntime(roomy, admin, () => ({ path: "/nonexistent/chromium", source: "CHROME_PATH" }));
