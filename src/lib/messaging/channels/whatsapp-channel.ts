@@ -175,7 +175,11 @@ export class WhatsAppChannel extends EventEmitter {
       const lease = await this.#lease.claim({ onlyIfKeepRunning: resume });
       this.#generation = lease.generation;
       this.#event("lease_claimed", { generation: lease.generation, ...(resume ? { resumed: true } : {}) });
-      if (lease.takenOverFrom) this.#event("lease_taken_over", { from: lease.takenOverFrom, generation: lease.generation });
+      if (lease.takenOverFrom) {
+        // The owner's name (a server's) goes to the log only: users read their history.
+        log("info", "Took a session over from an owner whose lease lapsed", { userId: this.userId, from: lease.takenOverFrom, generation: lease.generation });
+        this.#event("lease_taken_over", { generation: lease.generation });
+      }
       this.#throwIfStopped();
       await this.#setStatus("initializing");
       await this.restoreSessionFromDatabase({ failIfKeyMissing: resume });
