@@ -20,7 +20,7 @@ import {
 } from "@/lib/auth/user-accounts";
 import { errorCode } from "@/lib/messaging/session-store-errors";
 import { log } from "@/lib/log";
-import { getServiceClient } from "@/lib/pocketbase/service-client";
+import { getServiceClient, serviceSignInHeaders } from "@/lib/pocketbase/service-client";
 
 export interface AuthFormState {
   error?: string;
@@ -75,7 +75,7 @@ export async function signUp(_state: AuthFormState, form: FormData): Promise<Aut
 
 export async function signIn(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
   return handle(form, (email, password) =>
-    signInThrottle().attempt(`user:${email.toLowerCase()}`, () => signInUser(getEnv().POCKETBASE_URL, email, password)),
+    signInThrottle().attempt(`user:${email.toLowerCase()}`, async () => signInUser(getEnv().POCKETBASE_URL, email, password, await serviceSignInHeaders())),
   );
 }
 

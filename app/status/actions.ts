@@ -8,6 +8,7 @@ import { authCookieOptions, cookieSiteOf, OPERATOR_COOKIE } from "@/lib/auth/aut
 import { OPERATOR_SESSION_MS, operatorSigningKey, signInOperator } from "@/lib/auth/operator-auth";
 import { signInThrottle } from "@/lib/auth/sign-in-throttle";
 import { errorCode } from "@/lib/messaging/session-store-errors";
+import { serviceSignInHeaders } from "@/lib/pocketbase/service-client";
 
 export interface OperatorFormState {
   error?: string;
@@ -25,7 +26,12 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
   };
   const failed = (error: string): OperatorFormState => ({ error, email: input.email });
   if (!input.token && !(input.email && input.password)) return failed("Enter the status token, or a superuser's email and password.");
-  const options = { url: env.POCKETBASE_URL, statusToken: env.STATUS_TOKEN, signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY) };
+  const options = {
+    url: env.POCKETBASE_URL,
+    statusToken: env.STATUS_TOKEN,
+    signingKey: operatorSigningKey(env.SESSION_ENCRYPTION_KEY),
+    headers: input.token ? {} : await serviceSignInHeaders(),
+  };
   let value: string;
   try {
     // A superuser's password is throttled for all emails together (there are few

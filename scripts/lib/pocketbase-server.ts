@@ -215,11 +215,14 @@ export interface ThrowawayPocketBase extends RunningPocketBase {
  * A PocketBase for tests and benchmarks: a free loopback port, a temporary data dir
  * with the project's migrations and hooks, and a superuser with a random password;
  * `env` is its own environment's addition (what its migrations and hooks read).
+ * Loopback is excluded from its rate limits (a test run signs in far more often than
+ * any one client should), unless `rateLimitLoopback`.
  */
 export async function startThrowawayPocketBase(
   bin: string,
   credentials: { adminEmail?: string; adminPassword?: string } = {},
   env?: Record<string, string>,
+  { rateLimitLoopback = false }: { rateLimitLoopback?: boolean } = {},
 ): Promise<ThrowawayPocketBase> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-pb-"));
   const adminEmail = credentials.adminEmail ?? "admin@wavault.test";
@@ -234,12 +237,21 @@ export async function startThrowawayPocketBase(
       superuserPassword: adminPassword,
       env,
     });
+    const admin = () => createServiceClient({ url: server.url, email: adminEmail, password: adminPassword });
+    if (!rateLimitLoopback) {
+      try {
+        await (await admin()).settings.update({ rateLimits: { excludedIPs: ["127.0.0.1", "::1"] } });
+      } catch (error) {
+        await server.stop();
+        throw error;
+      }
+    }
     return {
       ...server,
       dataDir,
       adminEmail,
       adminPassword,
-      admin: () => createServiceClient({ url: server.url, email: adminEmail, password: adminPassword }),
+      admin,
       async dispose() {
         await server.stop();
         await rm(dataDir, { recursive: true, force: true });

@@ -42,6 +42,6 @@ export async function createTestUser(admin: PocketBase): Promise<TestUser> {
  * server: same binary, migrations and hooks as the shared one, its own data dir (and
  * `env`, for what its migrations and hooks read: SESSION_ARCHIVE_MAX_BYTES, say).
  */
-export function startIsolatedPocketBase(env?: Record<string, string>) {
-  return startThrowawayPocketBase(testPocketBase().bin, {}, env);
+export function startIsolatedPocketBase(env?: Record<string, string>, options?: { rateLimitLoopback?: boolean }) {
+  return startThrowawayPocketBase(testPocketBase().bin, {}, env, options);
 }

@@ -18,6 +18,7 @@ const RESUME_BACKOFF_MIGRATION = "1739700000_add_resume_backoff.js";
 const INSTANCES_MIGRATION = "1739710000_create_whatsapp_instances.js";
 const USERS_DEFAULTS_MIGRATION = "1739720000_users_no_avatar_no_self_delete.js";
 const ARCHIVE_FAILED_MIGRATION = "1739730000_add_archive_failed_event.js";
+const RATE_LIMIT_MIGRATION = "1739740000_rate_limit_password_sign_ins.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -115,9 +116,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all eleven.
-      const down = await migrate("down", "11");
+      // The events collection (later migrations) relates to this one: down reverts all twelve.
+      const down = await migrate("down", "12");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${RATE_LIMIT_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${ARCHIVE_FAILED_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${USERS_DEFAULTS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${INSTANCES_MIGRATION}`);
@@ -143,6 +145,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${RESUME_BACKOFF_MIGRATION}`);
       expect(again.output).toContain(`Applied ${INSTANCES_MIGRATION}`);
       expect(again.output).toContain(`Applied ${USERS_DEFAULTS_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${RATE_LIMIT_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

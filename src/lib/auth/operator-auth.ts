@@ -46,7 +46,8 @@ function sign(payload: string, key: Buffer): string {
  * @throws InvalidCredentialsError, PocketBaseUnavailableError
  */
 export async function signInOperator(
-  options: { url: string; statusToken: string | undefined; signingKey: Buffer },
+  // headers: serviceSignInHeaders(), for the superuser sign-in (see there).
+  options: { url: string; statusToken: string | undefined; signingKey: Buffer; headers?: Record<string, string> },
   input: { token?: string; email?: string; password?: string },
 ): Promise<string> {
   let claims: OperatorClaims;
@@ -55,7 +56,7 @@ export async function signInOperator(
     claims = { kind: "token", who: tokenTag(options.statusToken), exp: Date.now() + OPERATOR_SESSION_MS };
   } else {
     try {
-      const { record } = await limitRequestTime(new PocketBase(options.url)).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "");
+      const { record } = await limitRequestTime(new PocketBase(options.url)).collection("_superusers").authWithPassword(input.email ?? "", input.password ?? "", { headers: options.headers });
       claims = { kind: "superuser", who: String(record.email), exp: Date.now() + OPERATOR_SESSION_MS, sid: record.id, ver: String(record.updated) };
     } catch (error) {
       if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();

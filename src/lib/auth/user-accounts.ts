@@ -29,13 +29,14 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_BYTES = 72;
 
 /**
- * Signs a user in with email and password; returns their PocketBase token.
+ * Signs a user in with email and password; returns their PocketBase token. `headers`:
+ * serviceSignInHeaders() for the dashboard's sign-ins.
  * @throws InvalidCredentialsError, PocketBaseUnavailableError, SessionStoreError
  */
-export async function signInUser(url: string, email: string, password: string): Promise<string> {
+export async function signInUser(url: string, email: string, password: string, headers: Record<string, string> = {}): Promise<string> {
   const pb = limitRequestTime(new PocketBase(url));
   try {
-    const { token } = await pb.collection("users").authWithPassword(email, password);
+    const { token } = await pb.collection("users").authWithPassword(email, password, { headers });
     return token;
   } catch (error) {
     if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();

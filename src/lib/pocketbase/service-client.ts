@@ -65,3 +65,19 @@ export function getServiceClient(): Promise<PocketBase> {
   }
   return holder.__wavaultServiceClient;
 }
+
+/**
+ * Headers that make a sign-in the app makes for someone (the dashboard's, /status's) the
+ * app's own: PocketBase never rate-limits a superuser's requests (see the migration
+ * 1739740000_rate_limit_password_sign_ins.js), and the app throttles these itself
+ * (sign-in-throttle.ts), so its users do not share one client address's limit. None
+ * when the backend cannot sign in: PocketBase then limits the sign-in as anyone's.
+ */
+export async function serviceSignInHeaders(): Promise<Record<string, string>> {
+  try {
+    const token = (await getServiceClient()).authStore.token;
+    return token ? { Authorization: token } : {};
+  } catch {
+    return {};
+  }
+}
