@@ -124,6 +124,27 @@ describe("the WhatsApp HTTP API on next start", () => {
       expect(await phone.sentMessages()).toContainEqual(
         expect.objectContaining({ id: sent.body.id, to: "4915123456789@c.us", body: "Hello from wavault" }),
       );
+
+      // An Idempotency-Key makes a retry safe: the same message again, at once or while the
+      // first is under way, is not sent again; the answer is the first send's id.
+      const keyed = { "idempotency-key": "order-1234-reminder" };
+      const message = { to: "+4915123456789", text: "Your order ships today" };
+      const [first, concurrent] = await Promise.all([call("POST", "/api/whatsapp/messages", message, keyed), call("POST", "/api/whatsapp/messages", message, keyed)]);
+      const retried = await call("POST", "/api/whatsapp/messages", message, keyed);
+      expect([first.status, concurrent.status, retried.status]).toEqual([200, 200, 200]);
+      expect(new Set([first.body.id, concurrent.body.id, retried.body.id]).size).toBe(1);
+      expect([first.body.replayed, concurrent.body.replayed, retried.body.replayed].filter(Boolean)).toHaveLength(2);
+      expect((await phone.sentMessages()).filter((sentMessage: { body: string }) => sentMessage.body === message.text)).toHaveLength(1);
+      // The key with another message is refused; another key, or none, sends.
+      const reused = await call("POST", "/api/whatsapp/messages", { ...message, text: "Something else" }, keyed);
+      expect(reused).toMatchObject({ status: 409, body: { error: { code: "idempotency_key_reused" } } });
+      const other = await call("POST", "/api/whatsapp/messages", message, { "idempotency-key": "order-1234-reminder-2" });
+      expect(other).toMatchObject({ status: 200, body: { id: expect.any(String) } });
+      expect(other.body.id).not.toBe(first.body.id);
+      expect(other.body.replayed).toBeUndefined();
+      const badKey = await call("POST", "/api/whatsapp/messages", message, { "idempotency-key": "has spaces" });
+      expect(badKey).toMatchObject({ status: 422, body: { error: { code: "validation_failed", fields: { "Idempotency-Key": [expect.any(String)] } } } });
+      expect((await phone.sentMessages()).filter((sentMessage: { body: string }) => sentMessage.body === message.text)).toHaveLength(2);
     } finally {
       await phone.detach();
     }
@@ -251,6 +272,7 @@ describe("the WhatsApp HTTP API on next start", () => {
       archiveFailing: 0,
       waitingToResume: expect.any(Number), // over the shared PocketBase, which other tests use too
       failingToResume: expect.any(Number),
+      disk: { freeMB: expect.any(Number), minFreeMB: 1024, freeInodes: expect.any(Number), enough: true },
     });
     expect(body.connections.utilizationPercent).toBe(body.connections.active);
   });
