@@ -13,6 +13,7 @@ import { profileDirOf } from "../../src/lib/messaging/channels/profile-dir";
 import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
+import { IdempotentSends } from "../../src/lib/messaging/idempotent-sends";
 import { InstanceRegistry } from "../../src/lib/messaging/instance-registry";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
@@ -91,6 +92,7 @@ export function newRuntime(options: RuntimeOptions) {
     registry,
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
+    sends: new IdempotentSends(),
     hasBrowser: true,
   };
   return { ...runtime, archiver, runtime };

@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   not_found: { status: 404, message: "Not found." },
   leased_elsewhere: { status: 409, message: "This WhatsApp session is running on another server instance." },
   not_ready: { status: 409, message: "WhatsApp is not connected and ready for this account." },
+  idempotency_key_reused: { status: 409, message: "This Idempotency-Key was used for another message." },
   payload_too_large: { status: 413, message: "The request body is too large." },
   unsupported_media_type: { status: 415, message: "Send the request body as application/json." },
   validation_failed: { status: 422, message: "The request is not valid." },

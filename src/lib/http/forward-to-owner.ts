@@ -4,6 +4,7 @@ import { log } from "../log";
 import type { SessionLeasedElsewhereError } from "../messaging/session-lease";
 import { errorCode } from "../messaging/session-store-errors";
 import { ApiError } from "./api-error";
+import { IDEMPOTENCY_KEY_HEADER } from "./idempotency-key";
 import { credentialsFromRequest } from "./request-auth";
 
 /**
@@ -75,6 +76,7 @@ export async function forwardToOwner(
   const credentials = credentialsFromRequest(request, cookieSiteOf(env));
   if (isForwarded(request) || !credentials) return { answer: null, reached: false };
   const { pathname, search } = new URL(request.url);
+  const idempotencyKey = request.headers.get(IDEMPOTENCY_KEY_HEADER);
   // Not AbortSignal.timeout inside AbortSignal.any: Node 20 lets that timeout signal be
   // garbage-collected, and the forward then waits for ever. The timer holds this one.
   const timeout = new AbortController();
@@ -87,6 +89,8 @@ export async function forwardToOwner(
         authorization: `Bearer ${credentials.token}`,
         [FORWARDED_HEADER]: env.INSTANCE_ID,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        // The instance that sends is the one that remembers the key.
+        ...(idempotencyKey === null ? {} : { [IDEMPOTENCY_KEY_HEADER]: idempotencyKey }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "manual",

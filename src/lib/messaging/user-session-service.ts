@@ -122,16 +122,24 @@ export class UserSessionService {
   }
 
   /**
-   * Sends a text from the user's WhatsApp. Returns the message id.
-   * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance), SendFailedError
+   * Sends a text from the user's WhatsApp. Returns the message id. With an
+   * `idempotencyKey`, a retry of a send made here (the same key and message) sends
+   * nothing and gets the first send's id, `replayed` (see IdempotentSends).
+   * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance), SendFailedError,
+   *   IdempotencyKeyReusedError
    */
-  async sendText(userId: string, chatId: string, text: string): Promise<{ id: string }> {
-    const channel = this.#runtime.manager.get(userId);
-    if (!channel) {
-      this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
-      throw new NotReadyError("disconnected");
-    }
-    return { id: await channel.sendText(chatId, text) };
+  async sendText(userId: string, chatId: string, text: string, idempotencyKey?: string): Promise<{ id: string; replayed?: true }> {
+    const send = async () => {
+      const channel = this.#runtime.manager.get(userId);
+      if (!channel) {
+        this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
+        throw new NotReadyError("disconnected");
+      }
+      return channel.sendText(chatId, text);
+    };
+    if (!idempotencyKey) return { id: await send() };
+    const { id, replayed } = await this.#runtime.sends.send(userId, idempotencyKey, { to: chatId, text }, send);
+    return replayed ? { id, replayed } : { id };
   }
 
   /**

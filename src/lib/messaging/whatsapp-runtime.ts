@@ -9,6 +9,7 @@ import { WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
 import { sweepIdleProfiles } from "./idle-profile-sweep";
+import { IdempotentSends } from "./idempotent-sends";
 import { InstanceRegistry } from "./instance-registry";
 import { STALE_CONNECTION_MS } from "./session-cleanup";
 import { SessionEventLog } from "./session-event-log";
@@ -40,6 +41,8 @@ export interface WhatsAppRuntime {
   pb: PocketBase;
   /** Where a user's live profile is (LocalAuth's layout under SESSION_TMP_DIR). */
   sessionDir: (userId: string) => string;
+  /** The messages sent here under an Idempotency-Key (see IdempotentSends). */
+  sends: IdempotentSends;
   /** Whether a Chromium was found: without one the runtime serves PocketBase's side only (status, history, cleanup) and starts no client. */
   hasBrowser: boolean;
 }
@@ -103,6 +106,7 @@ export function createWhatsAppRuntime(
     registry,
     pb,
     sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId),
+    sends: new IdempotentSends(),
     hasBrowser: chromium !== null,
   };
 }

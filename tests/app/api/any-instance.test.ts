@@ -60,6 +60,12 @@ describe("any instance answers every route for a session running on another one"
       expect(sent.status).toBe(200);
       expect(sent.headers.get("x-wavault-answered-by")).toBe("forward-a");
       expect(await phone.sentMessages()).toContainEqual(expect.objectContaining({ id: sent.body.id, body: "sent through B" }));
+      // The key goes along: a retry through the other instance is the same send.
+      const keyed = { "idempotency-key": "retry-through-either" };
+      const once = await viaB("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "only once" }, keyed);
+      const retried = await viaA("POST", "/api/whatsapp/messages", { to: "+4915123456789", text: "only once" }, keyed);
+      expect(retried.body).toEqual({ id: once.body.id, replayed: true });
+      expect((await phone.sentMessages()).filter((message: { body: string }) => message.body === "only once")).toHaveLength(1);
       // B forwards what it validated, not what it read: fields it ignores never make A's
       // copy bigger than the limit (1e20 is 4 characters here, 21 once re-serialised).
       const padded = `{"to":"+4915123456789","text":"padded","pad":[${Array(12_000).fill("1e20").join(",")}]}`;
