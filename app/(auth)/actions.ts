@@ -51,7 +51,7 @@ async function handle(form: FormData, act: (email: string, password: string) => 
   } catch (error) {
     // By code: the throttle on globalThis may come from another bundle's copy of these classes.
     const code = errorCode(error);
-    if (code === "invalid_credentials" || code === "too_many_sign_ins") return { error: (error as Error).message, email };
+    if (code === "invalid_credentials" || code === "sign_in_refused" || code === "too_many_sign_ins") return { error: (error as Error).message, email };
     if (code === "signup_rejected") return { error: (error as SignupRejectedError).message, fields: (error as SignupRejectedError).fields, email };
     return { error: "The account service is unreachable right now; try again shortly.", email };
   }
@@ -70,7 +70,7 @@ async function setAuthCookie(token: string, maxAge?: number): Promise<void> {
 }
 
 export async function signUp(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
-  return handle(form, (email, password) => signUpUser(getEnv().POCKETBASE_URL, email, password));
+  return handle(form, async (email, password) => signUpUser(getEnv().POCKETBASE_URL, email, password, await serviceSignInHeaders()));
 }
 
 export async function signIn(_state: AuthFormState, form: FormData): Promise<AuthFormState> {

@@ -19,6 +19,7 @@ const INSTANCES_MIGRATION = "1739710000_create_whatsapp_instances.js";
 const USERS_DEFAULTS_MIGRATION = "1739720000_users_no_avatar_no_self_delete.js";
 const ARCHIVE_FAILED_MIGRATION = "1739730000_add_archive_failed_event.js";
 const RATE_LIMIT_MIGRATION = "1739740000_rate_limit_password_sign_ins.js";
+const HISTORY_NAMES_MIGRATION = "1739750000_history_without_server_names.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -116,9 +117,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all twelve.
-      const down = await migrate("down", "12");
+      // The events collection (later migrations) relates to this one: down reverts all thirteen.
+      const down = await migrate("down", "13");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${HISTORY_NAMES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RATE_LIMIT_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${ARCHIVE_FAILED_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${USERS_DEFAULTS_MIGRATION}`);
@@ -146,6 +148,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${INSTANCES_MIGRATION}`);
       expect(again.output).toContain(`Applied ${USERS_DEFAULTS_MIGRATION}`);
       expect(again.output).toContain(`Applied ${RATE_LIMIT_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${HISTORY_NAMES_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -187,6 +190,49 @@ describe("the whatsapp_sessions migration", () => {
       const up = await runToExit(testPocketBase().bin, ["migrate", "up", `--dir=${path.join(dir, "data")}`, `--migrationsDir=${migrations}`], {}, "y\n");
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain("Applied 1739690000_test_check.js");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes the server's name out of the lease_taken_over events recorded before, and nothing else", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-names-"));
+    const migrations = path.join(dir, "migrations");
+    try {
+      await cp(MIGRATIONS_DIR, migrations, { recursive: true });
+      await writeFile(
+        path.join(migrations, "1739745000_test_seed.js"),
+        `migrate((app) => {
+          const user = new Record(app.findCollectionByNameOrId("users"));
+          user.set("email", "history@wavault.test");
+          user.setPassword("password-1234");
+          app.save(user);
+          const events = app.findCollectionByNameOrId("whatsapp_session_events");
+          for (const [event, data] of [
+            ["lease_taken_over", { from: "wavault/host-1234/0a1b2c3d", generation: 7 }],
+            ["lease_lost", { reason: "taken_over", from: "kept" }],
+          ]) {
+            const record = new Record(events);
+            record.set("user", user.id);
+            record.set("event", event);
+            record.set("data", data);
+            app.save(record);
+          }
+        });`,
+      );
+      await writeFile(
+        path.join(migrations, "1739755000_test_check.js"),
+        `migrate((app) => {
+          for (const record of app.findAllRecords("whatsapp_session_events")) {
+            const data = JSON.stringify(JSON.parse(record.getString("data")));
+            const expected = record.getString("event") === "lease_taken_over" ? '{"generation":7}' : '{"from":"kept","reason":"taken_over"}';
+            if (data !== expected) throw new Error("unexpected data " + data);
+          }
+        });`,
+      );
+      const up = await runToExit(testPocketBase().bin, ["migrate", "up", `--dir=${path.join(dir, "data")}`, `--migrationsDir=${migrations}`], {}, "y\n");
+      expect(up.code, up.output).toBe(0);
+      expect(up.output).toContain("Applied 1739755000_test_check.js");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -14,6 +14,15 @@ export class InvalidCredentialsError extends Error {
   }
 }
 
+/** The password matched, but the users collection's auth rule (an operator's: verified accounts only, say) refuses the account. */
+export class SignInRefusedError extends Error {
+  readonly code = "sign_in_refused";
+  constructor() {
+    super("This account may not sign in now; ask the service's operator.");
+    this.name = "SignInRefusedError";
+  }
+}
+
 /** PocketBase refused a new account; `fields` says why, per field. */
 export class SignupRejectedError extends Error {
   readonly code = "signup_rejected";
@@ -30,26 +39,31 @@ export const MAX_PASSWORD_BYTES = 72;
 
 /**
  * Signs a user in with email and password; returns their PocketBase token. `headers`:
- * serviceSignInHeaders() for the dashboard's sign-ins.
- * @throws InvalidCredentialsError, PocketBaseUnavailableError, SessionStoreError
+ * serviceSignInHeaders() for the dashboard's sign-ins. A superuser's sign-in for a user
+ * skips the users collection's auth rule (PocketBase lets superusers at any record), so
+ * the new token is then checked as the user's own: a rule an operator set (verified
+ * accounts only, say) holds on /login as on PocketBase's API.
+ * @throws InvalidCredentialsError, SignInRefusedError, PocketBaseUnavailableError, SessionStoreError
  */
 export async function signInUser(url: string, email: string, password: string, headers: Record<string, string> = {}): Promise<string> {
   const pb = limitRequestTime(new PocketBase(url));
   try {
-    const { token } = await pb.collection("users").authWithPassword(email, password, { headers });
-    return token;
+    await pb.collection("users").authWithPassword(email, password, { headers });
+    if (headers.Authorization) await pb.collection("users").authRefresh();
+    return pb.authStore.token;
   } catch (error) {
     if (isPocketBaseError(error, 400)) throw new InvalidCredentialsError();
+    if (isPocketBaseError(error, 403)) throw new SignInRefusedError();
     throw toStoreError(error, "sign in");
   }
 }
 
 /**
  * Creates an account (PocketBase's users collection allows public sign-up) and signs
- * it in; returns its token.
+ * it in (with `headers`, as signInUser); returns its token.
  * @throws SignupRejectedError (an email taken or invalid, a weak password), PocketBaseUnavailableError
  */
-export async function signUpUser(url: string, email: string, password: string): Promise<string> {
+export async function signUpUser(url: string, email: string, password: string, headers: Record<string, string> = {}): Promise<string> {
   const pb = limitRequestTime(new PocketBase(url));
   try {
     await pb.collection("users").create({ email, password, passwordConfirm: password, emailVisibility: false });
@@ -63,7 +77,7 @@ export async function signUpUser(url: string, email: string, password: string): 
     }
     throw toStoreError(error, "sign up");
   }
-  return signInUser(url, email, password);
+  return signInUser(url, email, password, headers);
 }
 
 function describeProblem(field: string, problem: { message?: string; code?: string }): string {

@@ -50,12 +50,18 @@ describe("IdempotentSends", () => {
     expect(await sends.send("alice", "k1", message, send)).toEqual({ id: "m2", replayed: false });
   });
 
-  it("holds at most 50,000 keys, forgetting the oldest first", async () => {
+  it("holds at most 2,000 keys a user and 50,000 in all, forgetting the oldest first", async () => {
     const sends = new IdempotentSends();
     const { send } = sender();
-    for (let i = 0; i <= 50_000; i++) await sends.send("alice", `k${i}`, message, send);
-    expect((await sends.send("alice", "k50000", message, send)).replayed).toBe(true);
+    await sends.send("bob", "bob-1", message, send);
+    for (let i = 0; i <= 2_000; i++) await sends.send("alice", `k${i}`, message, send);
+    expect((await sends.send("alice", "k2000", message, send)).replayed).toBe(true);
     expect((await sends.send("alice", "k1", message, send)).replayed).toBe(true);
+    expect((await sends.send("bob", "bob-1", message, send)).replayed).toBe(true); // alice's volume leaves bob's keys alone
     expect((await sends.send("alice", "k0", message, send)).replayed).toBe(false); // forgotten
+
+    for (let user = 0; user < 25; user++) for (let i = 0; i < 2_000; i++) await sends.send(`user-${user}`, `k${i}`, message, send);
+    expect((await sends.send("bob", "bob-1", message, send)).replayed).toBe(false); // the oldest key of all: forgotten
+    expect((await sends.send("user-24", "k1999", message, send)).replayed).toBe(true);
   });
 });
