@@ -1,8 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import PocketBase, { type RecordModel } from "pocketbase";
 import { inject } from "vitest";
 
 import { startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
+import { parseEnv, type Env } from "../../src/env";
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
 import { createUserClient } from "../../src/lib/pocketbase/user-client";
 
@@ -15,6 +16,18 @@ export function testPocketBase() {
 export function adminClient(): Promise<PocketBase> {
   const { url, adminEmail, adminPassword } = testPocketBase();
   return createServiceClient({ url, email: adminEmail, password: adminPassword });
+}
+
+/** The configuration of an instance on the shared test PocketBase, with a fresh key, plus `variables`. */
+export function configuredEnv(variables: Record<string, string>): Env {
+  const { adminEmail, adminPassword, url } = testPocketBase();
+  return parseEnv({
+    POCKETBASE_URL: url,
+    POCKETBASE_ADMIN_EMAIL: adminEmail,
+    POCKETBASE_ADMIN_PASSWORD: adminPassword,
+    SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    ...variables,
+  });
 }
 
 export interface TestUser {

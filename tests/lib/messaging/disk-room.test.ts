@@ -1,18 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { parseEnv } from "../../../src/env";
 import { describeError } from "../../../src/lib/http/error-status";
 import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { readDiskRoom } from "../../../src/lib/messaging/disk-room";
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import { BrowserNotFoundError, createWhatsAppRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
-import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
+import { adminClient, configuredEnv, createTestUser } from "../../helpers/pocketbase";
 
 /** `df`'s reading of the file system holding `dir`: available MB and free inodes. */
 function df(dir: string): { availableMB: number; freeInodes: number } {
@@ -33,17 +31,7 @@ describe("the profiles' disk as room for another client (SESSION_TMP_MIN_FREE_MB
   });
 
   /** An instance on the shared test PocketBase whose SESSION_TMP_DIR is `sessions` in the scratch directory. */
-  const configured = (minFreeMb: number) => {
-    const { adminEmail, adminPassword, url } = testPocketBase();
-    return parseEnv({
-      POCKETBASE_URL: url,
-      POCKETBASE_ADMIN_EMAIL: adminEmail,
-      POCKETBASE_ADMIN_PASSWORD: adminPassword,
-      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      SESSION_TMP_DIR: path.join(dir, "sessions"),
-      SESSION_TMP_MIN_FREE_MB: String(minFreeMb),
-    });
-  };
+  const configured = (minFreeMb: number) => configuredEnv({ SESSION_TMP_DIR: path.join(dir, "sessions"), SESSION_TMP_MIN_FREE_MB: String(minFreeMb) });
 
   it("reads what df reads, also for a SESSION_TMP_DIR not made yet", () => {
     const room = readDiskRoom(path.join(dir, "not", "made", "yet"), 1)!;

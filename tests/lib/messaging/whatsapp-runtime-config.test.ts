@@ -12,7 +12,7 @@ import { runSessionCleanup } from "../../../src/lib/messaging/session-cleanup";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { BrowserNotFoundError, createWhatsAppRuntime, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
-import { adminClient, createTestUser, testPocketBase } from "../../helpers/pocketbase";
+import { adminClient, configuredEnv, createTestUser, testPocketBase } from "../../helpers/pocketbase";
 import { phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("the WhatsApp runtime built from the configuration", () => {
@@ -28,20 +28,8 @@ describe("the WhatsApp runtime built from the configuration", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** The configuration of an instance on the shared test PocketBase, with a fresh key, plus `variables`. */
-  const configured = (variables: Record<string, string>) => {
-    const { adminEmail, adminPassword, url } = testPocketBase();
-    return parseEnv({
-      POCKETBASE_URL: url,
-      POCKETBASE_ADMIN_EMAIL: adminEmail,
-      POCKETBASE_ADMIN_PASSWORD: adminPassword,
-      SESSION_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      ...variables,
-    });
-  };
-
   it("runs clients where WA_WEB_VERSION, WA_WEB_CACHE_DIR and SESSION_TMP_DIR say, and stops them archived, their leases released", async () => {
-    const env = configured({
+    const env = configuredEnv({
       SESSION_TMP_DIR: path.join(dir, "sessions"),
       WA_WEB_VERSION: EMULATOR_WEB_VERSION,
       WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
@@ -65,7 +53,7 @@ describe("the WhatsApp runtime built from the configuration", () => {
   });
 
   it("without a Chromium still serves PocketBase's side (status, cleanup) and refuses to start a client, with a code of its own", async () => {
-    const env = configured({ SESSION_TMP_DIR: path.join(dir, "no-browser-sessions") });
+    const env = configuredEnv({ SESSION_TMP_DIR: path.join(dir, "no-browser-sessions") });
     const runtime = createWhatsAppRuntime(env, admin, () => null); // a serverless deployment, say
     expect(runtime.hasBrowser).toBe(false);
     const user = await createTestUser(admin);
@@ -78,7 +66,7 @@ describe("the WhatsApp runtime built from the configuration", () => {
   });
 
   it("treats a CHROME_PATH that names no browser as no Chromium: the rest works, a connect gets browser_not_found", async () => {
-    const env = configured({ SESSION_TMP_DIR: path.join(dir, "bad-chrome-path-sessions"), CHROME_PATH: path.join(dir, "no-such-chrome") });
+    const env = configuredEnv({ SESSION_TMP_DIR: path.join(dir, "bad-chrome-path-sessions"), CHROME_PATH: path.join(dir, "no-such-chrome") });
     const runtime = createWhatsAppRuntime(env, admin);
     expect(runtime.hasBrowser).toBe(false);
     const user = await createTestUser(admin);
