@@ -3,12 +3,13 @@ import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
+import { EmulatedPhone } from "../helpers/emulated-phone";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
 
 const WAIT = { timeout: 30_000 };
 
-// The dashboard when things go wrong: a password PocketBase cannot take, keyboard use,
-// and PocketBase going away under a running session.
+// The dashboard when things go wrong: a session that cannot be saved, a password
+// PocketBase cannot take, keyboard use, and PocketBase going away under a running session.
 describe("the dashboard in a real browser, when things go wrong", () => {
   let instance: WavaultInstance;
   let browser: Browser;
@@ -22,6 +23,47 @@ describe("the dashboard in a real browser, when things go wrong", () => {
   afterAll(async () => {
     await browser?.close();
     await instance?.stop();
+  });
+
+  // (First: the next test stops PocketBase.)
+  it("says when the session cannot be saved: on the stored-session card and in the history", async () => {
+    const admin = await instance.pocketbase.admin();
+    // An archive limit below what any profile archives to, as one that has grown past it would meet.
+    const sessions = await admin.collections.getOne("whatsapp_sessions");
+    const fields = sessions.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 1024 } : field));
+    await admin.collections.update(sessions.id, { fields });
+
+    const page = await (await browser.newContext()).newPage();
+    const email = `unsaved-${randomUUID()}@wavault.test`;
+    await page.goto(url("/signup"));
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL("**/dashboard", WAIT);
+    const userId = (await admin.collection("users").getFirstListItem(admin.filter("email = {:email}", { email }))).id;
+    const status = page.getByTestId("status");
+    await expect.poll(() => status.textContent(), WAIT).toBe("Not connected");
+    expect(await page.getByTestId("archive-error").count()).toBe(0);
+
+    await page.getByRole("button", { name: "Connect" }).click();
+    await expect.poll(() => status.textContent(), WAIT).toBe("Scan the QR code");
+    const phone = await EmulatedPhone.attach(instance.profileDir(userId));
+    try {
+      await phone.pair();
+      await expect.poll(() => status.textContent(), WAIT).toBe("Ready");
+    } finally {
+      await phone.detach();
+    }
+    const notice = page.getByTestId("archive-error");
+    await notice.waitFor(WAIT);
+    expect(await notice.textContent()).toMatch(/could not be saved since .+: it has grown larger than the storage limit .+\. Nothing is stored yet; while WhatsApp runs, saving is tried again\./);
+    await page.getByTestId("events").getByText("Your session could not be saved: it has grown larger than the storage limit", { exact: false }).waitFor(WAIT);
+
+    // The next test counts on an empty instance.
+    await page.getByRole("button", { name: "Disconnect" }).click();
+    await expect.poll(() => status.textContent(), WAIT).toBe("Not connected");
+    const health = (await (await fetch(url("/api/health/whatsapp"))).json()) as { connections: { active: number } };
+    expect(health.connections.active).toBe(0);
   });
 
   it("says what is wrong, keeps keyboard focus, and never claims a disconnect that PocketBase could not record", async () => {
