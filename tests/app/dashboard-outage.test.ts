@@ -3,7 +3,9 @@ import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { findChromium } from "../../src/lib/browser/find-chromium";
+import { signUpInBrowser } from "../helpers/browser-sign-up";
 import { EmulatedPhone } from "../helpers/emulated-phone";
+import { setArchiveMaxSize } from "../helpers/pocketbase";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
 
 const WAIT = { timeout: 30_000 };
@@ -29,18 +31,9 @@ describe("the dashboard in a real browser, when things go wrong", () => {
   it("says when the session cannot be saved: on the stored-session card and in the history", async () => {
     const admin = await instance.pocketbase.admin();
     // An archive limit below what any profile archives to, as one that has grown past it would meet.
-    const sessions = await admin.collections.getOne("whatsapp_sessions");
-    const fields = sessions.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 1024 } : field));
-    await admin.collections.update(sessions.id, { fields });
+    await setArchiveMaxSize(admin, 1024);
 
-    const page = await (await browser.newContext()).newPage();
-    const email = `unsaved-${randomUUID()}@wavault.test`;
-    await page.goto(url("/signup"));
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await page.waitForURL("**/dashboard", WAIT);
-    const userId = (await admin.collection("users").getFirstListItem(admin.filter("email = {:email}", { email }))).id;
+    const { page, userId } = await signUpInBrowser(await browser.newContext(), instance.server.url, admin, "unsaved");
     const status = page.getByTestId("status");
     await expect.poll(() => status.textContent(), WAIT).toBe("Not connected");
     expect(await page.getByTestId("archive-error").count()).toBe(0);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/lib/load-env";
 import { findChromium } from "../../src/lib/browser/find-chromium";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
+import { signUpInBrowser } from "../helpers/browser-sign-up";
 import { EmulatedPhone } from "../helpers/emulated-phone";
 import { createTestUser } from "../helpers/pocketbase";
 import { startWavaultInstance, type WavaultInstance } from "../helpers/wavault-instance";
@@ -39,17 +40,7 @@ describe("the dashboard in a real browser", () => {
   const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const status = (page: Page) => page.getByTestId("status");
 
-  async function signUp(context: BrowserContext): Promise<{ page: Page; email: string; userId: string }> {
-    const page = await context.newPage();
-    const email = `dash-${randomUUID()}@wavault.test`;
-    await page.goto(url("/signup"));
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(`pw-${randomUUID()}`);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await page.waitForURL("**/dashboard", WAIT);
-    const user = await admin.collection("users").getFirstListItem(admin.filter("email = {:email}", { email }));
-    return { page, email, userId: user.id };
-  }
+  const signUp = (context: BrowserContext) => signUpInBrowser(context, instance.server.url, admin);
 
   beforeAll(async () => {
     await mkdir(SCREENSHOTS, { recursive: true });

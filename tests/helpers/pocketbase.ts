@@ -30,6 +30,13 @@ export function configuredEnv(variables: Record<string, string>): Env {
   });
 }
 
+/** Sets the sessions' archive field's size limit, as an operator would in PocketBase's dashboard (0: PocketBase's default). */
+export async function setArchiveMaxSize(admin: PocketBase, maxSize: number): Promise<void> {
+  const sessions = await admin.collections.getOne("whatsapp_sessions");
+  const fields = sessions.fields.map((field) => (field.name === "archive" ? { ...field, maxSize } : field));
+  await admin.collections.update(sessions.id, { fields });
+}
+
 export interface TestUser {
   record: RecordModel;
   email: string;

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 
 import { MIGRATIONS_DIR, startThrowawayPocketBase } from "../../scripts/lib/pocketbase-server";
 import { createServiceClient } from "../../src/lib/pocketbase/service-client";
-import { testPocketBase } from "../helpers/pocketbase";
+import { setArchiveMaxSize, testPocketBase } from "../helpers/pocketbase";
 
 describe("startPocketBase", () => {
   it("creates a superuser whose password starts with a dash (random passwords do, 1 in 64)", async () => {
@@ -23,9 +23,7 @@ describe("startPocketBase", () => {
     const before = await readdir(MIGRATIONS_DIR);
     try {
       const admin = await server.admin();
-      const sessions = await admin.collections.getOne("whatsapp_sessions");
-      const fields = sessions.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 2048 } : field));
-      await admin.collections.update("whatsapp_sessions", { fields });
+      await setArchiveMaxSize(admin, 2048);
       const archive = (await admin.collections.getOne("whatsapp_sessions")).fields.find((field) => field.name === "archive");
       expect(archive?.maxSize).toBe(2048); // changed in the database…
       expect(await readdir(MIGRATIONS_DIR)).toEqual(before); // …and nowhere else

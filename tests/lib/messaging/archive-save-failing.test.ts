@@ -12,7 +12,7 @@ import { UserSessionService } from "../../../src/lib/messaging/user-session-serv
 import { getWhatsAppHealth } from "../../../src/lib/messaging/whatsapp-health";
 import { newArchiver } from "../../helpers/crafted-archive";
 import { writeFakeProfile } from "../../helpers/fake-profile";
-import { createTestUser, startIsolatedPocketBase } from "../../helpers/pocketbase";
+import { createTestUser, setArchiveMaxSize, startIsolatedPocketBase } from "../../helpers/pocketbase";
 import { emulatorDeployments, phone, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 describe("a running session whose archive PocketBase would not store", () => {
@@ -71,9 +71,7 @@ describe("a running session whose archive PocketBase would not store", () => {
     // As an operator would in PocketBase's dashboard (with --automigrate=false, no
     // migration file is written for it). The route's body limit came from the
     // SESSION_ARCHIVE_MAX_BYTES PocketBase started with, 1 KB + 1 MiB here.
-    const collection = await admin.collections.getOne("whatsapp_sessions");
-    const fields = collection.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 4 * 1024 * 1024 } : field));
-    await admin.collections.update(collection.id, { fields });
+    await setArchiveMaxSize(admin, 4 * 1024 * 1024);
 
     const user = await createTestUser(admin);
     const profile = await mkdtemp(path.join(os.tmpdir(), "wavault-raised-limit-"));
@@ -95,7 +93,7 @@ describe("a running session whose archive PocketBase would not store", () => {
       expect((await readFile(path.join(restored, "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.blob/1/00/1"))).equals(blob)).toBe(true);
 
       // A limit of 0 is PocketBase's own default for a file field, 5 MiB: refused before the upload.
-      await admin.collections.update(collection.id, { fields: collection.fields.map((field) => (field.name === "archive" ? { ...field, maxSize: 0 } : field)) });
+      await setArchiveMaxSize(admin, 0);
       await rm(restored, { recursive: true });
       await writeFile(blobFile, randomBytes(6 * 1024 * 1024));
       const tooLarge = await archiver.archiveSession(profile);
