@@ -3,6 +3,7 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 
 import { ProfileChangedError } from "./archive-errors";
+import { concurrencyLimit } from "../system/concurrency-limit";
 import { isKeptProfilePath } from "./profile-rules";
 
 export interface ProfileEntry {
@@ -25,6 +26,14 @@ export interface ProfileScan {
 }
 
 /**
+ * File-system calls a scan keeps under way at once. Each is a round trip to libuv's
+ * pool, and one at a time they were most of a scan's time (a profile has hundreds to
+ * thousands of entries); a bound keeps a huge cache folder from flooding the pool that
+ * zlib and other sessions' file work share.
+ */
+const PARALLEL_FS_CALLS = 32;
+
+/**
  * Walks a profile once: measures it whole and lists what profile-rules.ts keeps.
  * Links, sockets and devices are never kept (a restore refuses them anyway). A running
  * browser creates and deletes files meanwhile: one that goes from a pruned folder (a
@@ -34,29 +43,38 @@ export interface ProfileScan {
  *   the file system's error when the profile itself cannot be read
  */
 export async function scanProfile(root: string): Promise<ProfileScan> {
-  const scan: ProfileScan = { rawBytes: 0, rawFiles: 0, kept: [], keptBytes: 0, keptFiles: 0 };
+  const limited = concurrencyLimit(PARALLEL_FS_CALLS);
   /** `read` of an entry, or null when it is gone (and is not kept). */
   const unlessGone = async <T>(relativePath: string, read: () => Promise<T>): Promise<T | null> => {
     try {
-      return await read();
+      return await limited(read);
     } catch (error) {
       if (!relativePath || (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       if (isKeptProfilePath(relativePath)) throw new ProfileChangedError(relativePath);
       return null;
     }
   };
-  const walk = async (relativeDir: string) => {
+  // Every entry of a folder is looked at at once, and its subfolders walked at once;
+  // the results are put together in name order, so the scan is the same as one walk's.
+  const walk = async (relativeDir: string): Promise<ProfileScan> => {
+    const scan: ProfileScan = { rawBytes: 0, rawFiles: 0, kept: [], keptBytes: 0, keptFiles: 0 };
     const names = await unlessGone(relativeDir, () => readdir(path.join(root, relativeDir)));
-    if (!names) return;
-    names.sort();
-    for (const name of names) {
-      const relativePath = relativeDir ? `${relativeDir}/${name}` : name;
-      const stat = await unlessGone(relativePath, () => lstat(path.join(root, relativePath)));
-      if (!stat) continue;
+    if (!names) return scan;
+    const relativePaths = names.sort().map((name) => (relativeDir ? `${relativeDir}/${name}` : name));
+    const stats = await Promise.all(relativePaths.map((relativePath) => unlessGone(relativePath, () => lstat(path.join(root, relativePath)))));
+    const subfolders = await Promise.all(relativePaths.map((relativePath, index) => (stats[index]?.isDirectory() ? walk(relativePath) : null)));
+    relativePaths.forEach((relativePath, index) => {
+      const stat = stats[index];
+      if (!stat) return;
       const kept = isKeptProfilePath(relativePath);
-      if (stat.isDirectory()) {
+      const subfolder = subfolders[index];
+      if (subfolder) {
         if (kept) scan.kept.push({ path: relativePath, type: "dir", size: 0, mtimeMs: stat.mtimeMs });
-        await walk(relativePath);
+        scan.rawBytes += subfolder.rawBytes;
+        scan.rawFiles += subfolder.rawFiles;
+        scan.keptBytes += subfolder.keptBytes;
+        scan.keptFiles += subfolder.keptFiles;
+        for (const entry of subfolder.kept) scan.kept.push(entry);
       } else if (stat.isFile()) {
         scan.rawBytes += stat.size;
         scan.rawFiles += 1;
@@ -66,24 +84,26 @@ export async function scanProfile(root: string): Promise<ProfileScan> {
           scan.keptFiles += 1;
         }
       }
-    }
+    });
+    return scan;
   };
-  await walk("");
-  return scan;
+  return walk("");
 }
 
-/** The first kept file whose size or mtime differs now from the scan, or null. */
+/** The first kept file (in the scan's order) whose size or mtime differs now from the scan, or null. */
 export async function findChangedFile(root: string, scan: ProfileScan): Promise<string | null> {
-  for (const entry of scan.kept) {
-    if (entry.type !== "file") continue;
-    try {
-      const stat = await lstat(path.join(root, entry.path));
-      if (stat.size !== entry.size || stat.mtimeMs !== entry.mtimeMs) return entry.path;
-    } catch {
-      return entry.path;
-    }
-  }
-  return null;
+  const limited = concurrencyLimit(PARALLEL_FS_CALLS);
+  const files = scan.kept.filter((entry) => entry.type === "file");
+  const changed = await Promise.all(
+    files.map((entry) =>
+      limited(() => lstat(path.join(root, entry.path))).then(
+        (stat) => stat.size !== entry.size || stat.mtimeMs !== entry.mtimeMs,
+        () => true,
+      ),
+    ),
+  );
+  const index = changed.indexOf(true);
+  return index === -1 ? null : files[index]!.path;
 }
 
 /** A digest of the kept entries' paths, sizes and mtimes: equal means "nothing to re-archive". */

@@ -147,7 +147,7 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
       // A file (up to MAX_IN_FLIGHT_BYTES) is written in one writev once its last byte is
       // in: far cheaper than a stream per file. "wx" never overwrites; the checks above make a clash impossible.
       track(
-        mkdir(path.dirname(destination), { recursive: true, mode: 0o700 })
+        makeDir(path.dirname(destination))
           .then(() => withOpenFile(() => writeNewFile(destination, chunks)))
           .finally(() => {
             inFlight -= size;
@@ -160,7 +160,7 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
      * never holds one whole (a media blob, or a hostile archive's one huge entry).
      */
     const streamEntry = (entry: ReadEntry, destination: string) => {
-      const opening = mkdir(path.dirname(destination), { recursive: true, mode: 0o700 }).then(() => open(destination, "wx", 0o600));
+      const opening = makeDir(path.dirname(destination)).then(() => open(destination, "wx", 0o600));
       let written: Promise<unknown> = opening;
       let received = 0;
       const ended = new Promise<void>((resolve, reject) => {
@@ -198,6 +198,16 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
           }
         })(),
       );
+    };
+    /** Each directory is made once (with its parents), however many files go into it. */
+    const madeDirs = new Map<string, Promise<void>>();
+    const makeDir = (absolute: string): Promise<void> => {
+      let made = madeDirs.get(absolute);
+      if (!made) {
+        made = mkdir(absolute, { recursive: true, mode: 0o700 }).then(() => {});
+        madeDirs.set(absolute, made);
+      }
+      return made;
     };
     /** Runs `write` once fewer than MAX_OPEN_FILES writes are under way (the rest wait, their bytes counted in flight). */
     const withOpenFile = async (write: () => Promise<void>) => {
@@ -242,9 +252,7 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
           if (accepted) {
             inFlight += ENTRY_IN_FLIGHT_BYTES;
             track(
-              mkdir(destination, { recursive: true, mode: 0o700 })
-                .then(() => {})
-                .finally(() => {
+              makeDir(destination).finally(() => {
                   inFlight -= ENTRY_IN_FLIGHT_BYTES;
                   resumeIfClear();
                 }),
