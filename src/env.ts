@@ -92,6 +92,7 @@ export const EnvSchema = ToolEnvSchema.extend({
   MAX_WHATSAPP_CONNECTIONS: positiveInt(100),
   SESSION_LEASE_TTL_MS: positiveInt(60_000).pipe(z.number().max(DAY_MS)),
   WHATSAPP_MEMORY_BUDGET_MB: z.coerce.number().int().positive().optional(),
+  MAX_WHATSAPP_QR_WAITING: z.coerce.number().int().positive().optional(),
   SESSION_RETENTION_DAYS: positiveInt(30),
   SESSION_EVENTS_RETENTION_DAYS: positiveInt(7),
   CRON_SECRET: optionalString.pipe(z.string().min(16, { message: "must be at least 16 characters" }).optional()),

@@ -33,6 +33,7 @@ export default async function StatusPage() {
     ["PocketBase reachable", health.pocketbase.reachable ? "Yes" : "No"],
     ["Active connections", `${health.connections.active} of ${health.connections.max} (${health.connections.utilizationPercent}%)`],
     ["Measured memory (PSS)", `${health.connections.memoryUsageMB} MB`],
+    ["Waiting for a QR scan", String(health.connections.waitingForQr)],
     ["Free disk for profiles", diskText(health.disk)],
     ["Estimated memory (250 MB a client)", clients ? `${clients.estimatedMemoryMB} MB` : "–"],
     ["Clients created / failed", clients ? `${clients.totalCreated} / ${clients.totalFailed}` : "–"],

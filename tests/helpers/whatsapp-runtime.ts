@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   /** The page of webCacheDir WhatsApp Web is (default: the emulator's). */
   webVersion?: string;
   maxConnections?: number;
+  /** The cap on clients waiting for a QR scan (default: none, the ConnectionManager's default). */
+  maxWaitingForQr?: number;
   instanceId?: string;
   leaseTtlMs?: number;
   /** How soon a client stopped for losing touch with PocketBase is started again (default: the app's 10 s). */
@@ -67,6 +69,7 @@ export function newRuntime(options: RuntimeOptions) {
   const manager = new ConnectionManager({
     leaseOwner: leases.owner,
     maxConnections: options.maxConnections ?? 10,
+    maxWaitingForQr: options.maxWaitingForQr,
     ...(options.reconnectDelayMs ? { reconnect: { delayMs: options.reconnectDelayMs, windowMs: 60_000 } } : {}),
     createChannel: (userId) =>
       new WhatsAppChannel({

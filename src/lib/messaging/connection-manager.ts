@@ -7,15 +7,19 @@ import type { WhatsAppChannel } from "./channels/whatsapp-channel";
 
 export type ConnectionType = "whatsapp";
 
-export type RoomLimit = "connections" | "memory" | "disk";
+export type RoomLimit = "connections" | "memory" | "disk" | "qr";
 
 const LIMIT_TEXT: Record<RoomLimit, (max: number) => string> = {
   connections: (max) => `Maximum WhatsApp connections reached (${max})`,
   memory: (max) => `The clients' memory reached WHATSAPP_MEMORY_BUDGET_MB (${max} MB)`,
   disk: (max) => `SESSION_TMP_DIR's disk has less than SESSION_TMP_MIN_FREE_MB (${max} MB) or ${MIN_FREE_INODES} inodes free`,
+  qr: (max) => `Maximum clients waiting for a QR scan reached (MAX_WHATSAPP_QR_WAITING: ${max})`,
 };
 
-/** No room for another client: the connection cap, the memory budget or the disk's free space is reached. */
+/**
+ * No room for another client: the connection cap, the memory budget or the disk's free
+ * space is reached — or, for a client that will need a QR scan, the cap on those.
+ */
 export class ConnectionLimitError extends Error {
   readonly code = "connection_limit";
   constructor(readonly limit: RoomLimit, readonly max: number) {
@@ -39,6 +43,12 @@ export interface ConnectionManagerOptions {
   memoryBudgetMb?: number;
   /** Refuse new clients while the disk of `dir` (the profiles') has less room than this (see readDiskRoom). */
   disk?: { dir: string; minFreeMb: number };
+  /**
+   * At most this many clients wait for a QR scan at once (default: no cap of their own).
+   * Anyone who can sign up can start one, and one never scanned holds its room until its
+   * ready deadline: the cap keeps the rest of `maxConnections` for linked sessions.
+   */
+  maxWaitingForQr?: number;
   /** Builds (does not start) the channel for a user. */
   createChannel: (userId: string) => WhatsAppChannel;
   /** The owner this process's leases carry (SessionLease.owner): a lease still held under it is no other instance's. */
@@ -56,6 +66,8 @@ export interface ConnectionStats {
   totalCreated: number;
   totalFailed: number;
   averageConnectionAgeMinutes: number;
+  /** Clients waiting for a QR scan: a new link, or a stored session WhatsApp no longer knows. */
+  waitingForQr: number;
   /** Measured: every client's Chromium process tree from /proc (PSS: shared pages counted once). */
   memoryUsageMB: number;
   /** The seed's estimate, for comparison: 250 MB a client. */
@@ -77,6 +89,8 @@ export class ConnectionManager {
   readonly #withoutClient = new Map<string, Promise<void>>();
   /** Users whose client is to be started again after it lost touch with PocketBase (see reconnect). */
   readonly #reconnecting = new Map<string, object>();
+  /** Clients started for users with no stored session: they wait for a QR scan until linked. */
+  readonly #newLinks = new WeakSet<WhatsAppChannel>();
   #totalCreated = 0;
   #shuttingDown = false;
   #totalFailed = 0;
@@ -126,12 +140,13 @@ export class ConnectionManager {
   /**
    * Starts the user's client, or returns the one running or starting. `resume`: a start
    * nobody asked for (see SessionResumer), made only if the session is still marked to
-   * keep running and no lease on it is live. A client it creates is registered before it
-   * returns (`get()` sees it at once).
+   * keep running and no lease on it is live. `newLink`: the user has no stored session,
+   * so a client started for them waits for a QR scan (see maxWaitingForQr). A client it
+   * creates is registered before it returns (`get()` sees it at once).
    * @throws ConnectionLimitError when there is no room; SessionNotWantedError (resume);
    *   whatever the start threw.
    */
-  connect(userId: string, options: { resume?: boolean } = {}): Promise<WhatsAppChannel> {
+  connect(userId: string, options: { resume?: boolean; newLink?: boolean } = {}): Promise<WhatsAppChannel> {
     if (this.#shuttingDown) return Promise.reject(new ShuttingDownError());
     // Work on the user's session without a client (a logout) finishes first.
     const busy = this.#withoutClient.get(userId);
@@ -155,7 +170,7 @@ export class ConnectionManager {
     }
     if (running) return Promise.resolve(running);
 
-    const limit = this.#limitReached();
+    const limit = this.#limitReached() ?? (options.newLink ? this.#qrLimitReached() : null);
     if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
     let channel: WhatsAppChannel;
     try {
@@ -163,6 +178,7 @@ export class ConnectionManager {
     } catch (error) {
       return Promise.reject(error); // no browser to start one with, say
     }
+    if (options.newLink) this.#newLinks.add(channel);
     this.registerConnection(userId, "whatsapp", channel);
     const starting = channel
       .start(options)
@@ -252,6 +268,7 @@ export class ConnectionManager {
       maxConnections: this.#options.maxConnections,
       totalCreated: this.#totalCreated,
       totalFailed: this.#totalFailed,
+      waitingForQr: channels.filter((channel) => this.#waitsForQr(channel)).length,
       averageConnectionAgeMinutes: ages.length ? Number((ages.reduce((a, b) => a + b, 0) / ages.length).toFixed(1)) : 0,
       memoryUsageMB: Math.round(this.#measuredBytes() / 1024 / 1024),
       estimatedMemoryMB: channels.length * ESTIMATED_MB_PER_CLIENT,
@@ -307,6 +324,24 @@ export class ConnectionManager {
   #measuredBytes(): number {
     const pids = [...this.#channels.values()].map((channel) => channel.browserPid).filter((pid) => pid !== null);
     return processTreesMemoryBytes(pids);
+  }
+
+  /**
+   * Whether `channel` waits for a QR scan: one started for a new link until the phone
+   * has scanned, or any showing a QR (a stored session WhatsApp logged out). Counted from
+   * its registration, so two connects at once cannot both take the last place.
+   */
+  #waitsForQr(channel: WhatsAppChannel): boolean {
+    if (channel.stopping || channel.status === "authenticating" || channel.status === "ready") return false;
+    return channel.status === "qr_ready" || this.#newLinks.has(channel);
+  }
+
+  #qrLimitReached(): { limit: RoomLimit; max: number } | null {
+    const max = this.#options.maxWaitingForQr;
+    if (max === undefined) return null;
+    let waiting = 0;
+    for (const channel of this.#channels.values()) if (this.#waitsForQr(channel)) waiting += 1;
+    return waiting >= max ? { limit: "qr", max } : null;
   }
 
   #limitReached(): { limit: RoomLimit; max: number } | null {

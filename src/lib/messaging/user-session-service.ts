@@ -56,9 +56,14 @@ export class UserSessionService {
   async connect(userId: string): Promise<UserSessionView> {
     // Running elsewhere: say so before starting anything here (the claim would refuse it
     // too, but only after this instance had made room for a client and counted a failure).
-    if (!this.#runtime.manager.get(userId)) this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
+    let newLink = false;
+    if (!this.#runtime.manager.get(userId)) {
+      const summary = await readSessionSummary(this.#runtime.pb, userId);
+      this.#throwIfLeasedElsewhere(userId, summary);
+      newLink = !summary?.archive; // nothing stored to restore: the client will wait for a QR scan
+    }
     // A disconnect or logout that overtakes the start ends it: then the answer is the status.
-    const starting = this.#runtime.manager.connect(userId).catch((error: unknown) => {
+    const starting = this.#runtime.manager.connect(userId, { newLink }).catch((error: unknown) => {
       // By code: the runtime may come from another bundle's copy of this module (see isPocketBaseError).
       if (errorCode(error) === CHANNEL_STOPPED) return;
       throw error;

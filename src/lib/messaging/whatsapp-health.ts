@@ -9,7 +9,7 @@ import type { StorageStats } from "./session-housekeeping";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
 
 export interface WhatsAppHealth {
-  connections: { active: number; max: number; utilizationPercent: number; memoryUsageMB: number };
+  connections: { active: number; max: number; utilizationPercent: number; memoryUsageMB: number; waitingForQr: number };
   /** Null when PocketBase cannot be read. */
   storage: { totalSessions: number; totalSizeMB: number; averageSizeMB: number } | null;
   healthy: boolean;
@@ -84,7 +84,7 @@ export async function getWhatsAppHealth(env: Env, runtime?: WhatsAppRuntime | nu
       ? { totalSessions: stored.totalSessions, totalSizeMB: mb(stored.totalSizeBytes), averageSizeMB: mb(stored.averageSizeBytes) }
       : null;
   return {
-    connections: { active, max, utilizationPercent, memoryUsageMB: stats?.memoryUsageMB ?? 0 },
+    connections: { active, max, utilizationPercent, memoryUsageMB: stats?.memoryUsageMB ?? 0, waitingForQr: stats?.waitingForQr ?? 0 },
     storage,
     // An instance without a browser (serverless: Vercel's /tmp is 512 MB) runs no clients: its disk does not count.
     healthy: storage !== null && utilizationPercent < UNHEALTHY_UTILIZATION_PERCENT && (!live?.hasBrowser || disk?.enough !== false),

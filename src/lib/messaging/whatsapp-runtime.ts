@@ -71,6 +71,7 @@ export function createWhatsAppRuntime(
     leaseOwner: leases.owner,
     maxConnections: env.MAX_WHATSAPP_CONNECTIONS,
     memoryBudgetMb: env.WHATSAPP_MEMORY_BUDGET_MB,
+    maxWaitingForQr: maxWaitingForQr(env),
     // Without a browser no client starts here (BrowserNotFoundError), whatever the disk.
     ...(chromium ? { disk: { dir: env.SESSION_TMP_DIR, minFreeMb: env.SESSION_TMP_MIN_FREE_MB } } : {}),
     createChannel: (userId) => {
@@ -109,6 +110,11 @@ export function createWhatsAppRuntime(
     sends: new IdempotentSends(),
     hasBrowser: chromium !== null,
   };
+}
+
+/** MAX_WHATSAPP_QR_WAITING, by default half of MAX_WHATSAPP_CONNECTIONS (rounded up). */
+export function maxWaitingForQr(env: Pick<Env, "MAX_WHATSAPP_QR_WAITING" | "MAX_WHATSAPP_CONNECTIONS">): number {
+  return env.MAX_WHATSAPP_QR_WAITING ?? Math.ceil(env.MAX_WHATSAPP_CONNECTIONS / 2);
 }
 
 /** `findBrowser()`'s answer; none, logged, when CHROME_PATH names no browser. */

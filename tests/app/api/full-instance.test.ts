@@ -20,7 +20,7 @@ describe("a connect reaching an instance with no room is started on one with roo
   beforeAll(async () => {
     instance = await startWavaultInstance({ INSTANCE_ID: "full-a", INSTANCE_URL: "{url}", MAX_WHATSAPP_CONNECTIONS: "1" });
     a = instance.server;
-    b = (await instance.startPeer({ INSTANCE_ID: "full-b", INSTANCE_URL: "{url}", MAX_WHATSAPP_CONNECTIONS: "2" })).server;
+    b = (await instance.startPeer({ INSTANCE_ID: "full-b", INSTANCE_URL: "{url}", MAX_WHATSAPP_CONNECTIONS: "2", MAX_WHATSAPP_QR_WAITING: "2" })).server;
     admin = await instance.pocketbase.admin();
     await untilAnnounced(admin, ["full-a", "full-b"]);
   }, 180_000);

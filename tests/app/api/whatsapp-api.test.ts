@@ -262,7 +262,7 @@ describe("the WhatsApp HTTP API on next start", () => {
     expect(response.status).toBe(200);
     const body = await response.json();
     expect(body).toEqual({
-      connections: { active: expect.any(Number), max: 100, utilizationPercent: expect.any(Number), memoryUsageMB: expect.any(Number) },
+      connections: { active: expect.any(Number), max: 100, utilizationPercent: expect.any(Number), memoryUsageMB: expect.any(Number), waitingForQr: expect.any(Number) },
       storage: { totalSessions: expect.any(Number), totalSizeMB: expect.any(Number), averageSizeMB: expect.any(Number) },
       healthy: true,
       pocketbase: { reachable: true },
