@@ -152,8 +152,13 @@ export class ConnectionManager {
     const busy = this.#withoutClient.get(userId);
     if (busy) return busy.then(() => this.connect(userId, options));
     const running = this.#channels.get(userId);
-    // A client on its way out is never handed back: a new one starts once it has gone.
-    if (running?.stopping) return running.whenClosed().then(() => this.connect(userId, options));
+    // A client on its way out is never handed back: a new one starts once it has gone,
+    // and its start has settled (one stopped while starting ends after "closed": its
+    // failure is its own, not the new connect's).
+    if (running?.stopping) {
+      const settled = this.#connecting.get(userId)?.catch(() => {});
+      return Promise.all([running.whenClosed(), settled]).then(() => this.connect(userId, options));
+    }
     // A resume only ever starts a client of its own: one running or starting here is
     // someone else's (a user's connect, which may yet wait for a QR).
     if (options.resume && (running || this.#connecting.has(userId))) return Promise.reject(new SessionNotWantedError(userId));

@@ -44,13 +44,20 @@ const PARALLEL_FS_CALLS = 32;
  */
 export async function scanProfile(root: string): Promise<ProfileScan> {
   const limited = concurrencyLimit(PARALLEL_FS_CALLS);
+  /** What ended the scan: once set, the calls still queued or walking fail with it instead of reading on. */
+  let failure: Error | undefined;
+  const end = (error: Error): never => {
+    failure ??= error;
+    throw error;
+  };
   /** `read` of an entry, or null when it is gone (and is not kept). */
   const unlessGone = async <T>(relativePath: string, read: () => Promise<T>): Promise<T | null> => {
     try {
-      return await limited(read);
+      return await limited(() => (failure ? Promise.reject(failure) : read()));
     } catch (error) {
-      if (!relativePath || (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      if (isKeptProfilePath(relativePath)) throw new ProfileChangedError(relativePath);
+      if (error === failure) throw error;
+      if (!relativePath || (error as NodeJS.ErrnoException).code !== "ENOENT") return end(error as Error);
+      if (isKeptProfilePath(relativePath)) return end(new ProfileChangedError(relativePath));
       return null;
     }
   };

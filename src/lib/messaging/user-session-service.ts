@@ -54,13 +54,16 @@ export class UserSessionService {
    *   PocketBaseUnavailableError, or what the start threw
    */
   async connect(userId: string): Promise<UserSessionView> {
-    // Running elsewhere: say so before starting anything here (the claim would refuse it
-    // too, but only after this instance had made room for a client and counted a failure).
+    // Read unless a client runs here that the connect joins (one stopping is replaced).
+    const running = this.#runtime.manager.get(userId);
     let newLink = false;
-    if (!this.#runtime.manager.get(userId)) {
+    if (!running || running.stopping) {
       const summary = await readSessionSummary(this.#runtime.pb, userId);
-      this.#throwIfLeasedElsewhere(userId, summary);
-      newLink = !summary?.archive; // nothing stored to restore: the client will wait for a QR scan
+      // Running elsewhere: say so before starting anything here (the claim would refuse it
+      // too, but only after this instance had made room for a client and counted a failure).
+      if (!running) this.#throwIfLeasedElsewhere(userId, summary);
+      // Nothing stored to restore: the client started now will wait for a QR scan.
+      newLink = !summary?.archive;
     }
     // A disconnect or logout that overtakes the start ends it: then the answer is the status.
     const starting = this.#runtime.manager.connect(userId, { newLink }).catch((error: unknown) => {

@@ -8,13 +8,16 @@ export function concurrencyLimit(limit: number): <T>(work: () => Promise<T>) => 
   let running = 0;
   const waiting: (() => void)[] = [];
   return async (work) => {
+    // A slot freed while others wait goes straight to the first of them: counted free
+    // until that one resumed, it could go to a caller arriving in between.
     if (running >= limit) await new Promise<void>((start) => waiting.push(start));
-    running += 1;
+    else running += 1;
     try {
       return await work();
     } finally {
-      running -= 1;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
     }
   };
 }

@@ -10,7 +10,7 @@ import { UserSessionService } from "../../../src/lib/messaging/user-session-serv
 import { createWhatsAppRuntime, maxWaitingForQr, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
 import { adminClient, configuredEnv, createTestUser } from "../../helpers/pocketbase";
-import { phone, waitForStatus } from "../../helpers/whatsapp-runtime";
+import { phone, waitForStatus, withStalledWebVersion } from "../../helpers/whatsapp-runtime";
 
 describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", () => {
   let admin: PocketBase;
@@ -74,5 +74,38 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
     } finally {
       await stopRuntime(runtime, 20_000);
     }
+  });
+
+  it("counts the client that replaces one still stopping as a new link too", async () => {
+    // WhatsApp Web that never loads: the clients stay in their start, showing no QR, so
+    // only the connect's own word says they will wait for one.
+    await withStalledWebVersion(path.join(dir, "web-cache"), "2.9999.2-stalled", async (webVersion) => {
+      const env = configuredEnv({
+        SESSION_TMP_DIR: path.join(dir, "stalled-sessions"),
+        WA_WEB_VERSION: webVersion,
+        WA_WEB_CACHE_DIR: path.join(dir, "web-cache"),
+        INSTANCE_ID: "qr-cap-stalled",
+        MAX_WHATSAPP_CONNECTIONS: "4",
+        MAX_WHATSAPP_QR_WAITING: "1",
+      });
+      const runtime = createWhatsAppRuntime(env, admin);
+      const service = new UserSessionService(runtime, { connectWaitMs: 100 });
+      const [first, second] = [await createTestUser(admin), await createTestUser(admin)];
+      try {
+        await service.connect(first.record.id);
+        const old = runtime.manager.get(first.record.id)!;
+        expect(runtime.manager.getStats().waitingForQr).toBe(1);
+        const stopping = runtime.manager.disconnect(first.record.id);
+        expect(old.stopping).toBe(true);
+        await service.connect(first.record.id); // waits for the old client to go, then starts anew
+        await stopping;
+        await expect.poll(() => runtime.manager.get(first.record.id), { timeout: 30_000 }).not.toBe(old);
+        expect(runtime.manager.get(first.record.id)).toBeDefined();
+        expect(runtime.manager.getStats().waitingForQr).toBe(1);
+        await expect(service.connect(second.record.id)).rejects.toMatchObject({ limit: "qr" });
+      } finally {
+        await stopRuntime(runtime, 20_000);
+      }
+    });
   });
 });

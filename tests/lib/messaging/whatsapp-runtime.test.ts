@@ -185,6 +185,27 @@ describe("WhatsAppChannel and ConnectionManager against the emulator", () => {
     await waitForStatus(second, "ready"); // from the archive the stop saved: no QR
   });
 
+  it("starts a new client for a connect that arrives while the old one is stopped in the middle of its start", async () => {
+    await withStalledWebVersion(deployments.webCacheDir, "2.9999.3-stalled", async (webVersion) => {
+      const { manager } = deployments.deploy("restart-starting", { webVersion });
+      const user = await createTestUser(admin);
+      const starting = manager.connect(user.record.id); // WhatsApp Web never loads: still starting
+      starting.catch(() => {});
+      const first = manager.get(user.record.id)!;
+      await expect.poll(() => first.status, { timeout: 30_000 }).toBe("initializing");
+
+      const stopping = manager.disconnect(user.record.id);
+      const second = manager.connect(user.record.id); // stays in its start too: not awaited
+      second.catch(() => {});
+      await stopping;
+      await expect(starting).rejects.toBeDefined();
+      // A new client, not the first start's failure handed to this connect.
+      await expect.poll(() => manager.get(user.record.id), { timeout: 30_000 }).toBeDefined();
+      expect(manager.get(user.record.id)).not.toBe(first);
+      await manager.stopAll();
+    });
+  });
+
   it("deletes the stored session when the phone unlinks the device", async () => {
     const { manager, store } = runtime("unlink");
     const user = await createTestUser(admin);

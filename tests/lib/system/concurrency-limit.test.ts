@@ -31,6 +31,32 @@ describe("concurrencyLimit", () => {
     expect(await Promise.all(results)).toEqual([0, 1, 2, 3]);
   });
 
+  it("hands a freed slot to the first waiting caller, never to one arriving while it resumes", async () => {
+    for (let ticks = 0; ticks < 8; ticks++) {
+      const limited = concurrencyLimit(1);
+      let running = 0;
+      let most = 0;
+      const run = (work: Promise<void>) =>
+        limited(async () => {
+          running += 1;
+          most = Math.max(most, running);
+          await work;
+          running -= 1;
+        });
+      const gate = deferred<void>();
+      void run(gate.promise);
+      void run(new Promise(() => {})); // waits for the slot, then holds it
+      await new Promise((resolve) => setImmediate(resolve));
+      gate.resolve();
+      // A new caller some microtasks later: whenever it comes, the slot is taken.
+      let later = Promise.resolve();
+      for (let tick = 0; tick < ticks; tick++) later = later.then(() => {});
+      void later.then(() => run(new Promise(() => {})));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(most).toBe(1);
+    }
+  });
+
   it("rejects only the caller whose function failed, and frees its slot", async () => {
     const limited = concurrencyLimit(1);
     const failing = limited(() => Promise.reject(new Error("boom")));
