@@ -7,6 +7,7 @@ import { OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { isOperator, operatorSigningKey, superuserVersionVia } from "@/lib/auth/operator-auth";
 import { getInstanceStatus } from "@/lib/messaging/instance-status";
 import type { WhatsAppHealth } from "@/lib/messaging/whatsapp-health";
+import { maxWaitingForQr } from "@/lib/messaging/whatsapp-runtime";
 import { getServiceClient } from "@/lib/pocketbase/service-client";
 import { signOutOperator } from "./actions";
 import { OperatorForm } from "./operator-form";
@@ -33,7 +34,7 @@ export default async function StatusPage() {
     ["PocketBase reachable", health.pocketbase.reachable ? "Yes" : "No"],
     ["Active connections", `${health.connections.active} of ${health.connections.max} (${health.connections.utilizationPercent}%)`],
     ["Measured memory (PSS)", `${health.connections.memoryUsageMB} MB`],
-    ["Waiting for a QR scan", String(health.connections.waitingForQr)],
+    ["Waiting for a QR scan", `${health.connections.waitingForQr} (at most ${maxWaitingForQr(env)})`],
     ["Free disk for profiles", diskText(health.disk)],
     ["Estimated memory (250 MB a client)", clients ? `${clients.estimatedMemoryMB} MB` : "–"],
     ["Clients created / failed", clients ? `${clients.totalCreated} / ${clients.totalFailed}` : "–"],

@@ -291,7 +291,7 @@ describe("the operator page", () => {
     expect(operatorCookie.value).not.toContain(statusToken);
     const facts = await page.getByTestId("status-facts").innerText();
     expect(facts).toMatch(/Active connections\s+0 of 100 \(0%\)/);
-    expect(facts).toMatch(/Waiting for a QR scan\s+0/);
+    expect(facts).toMatch(/Waiting for a QR scan\s+0 \(at most 50\)/);
     expect(facts).toMatch(/PocketBase reachable\s+Yes/);
     expect(facts).toMatch(/Stored sessions\s+0/);
     expect(facts).toMatch(/Sessions waiting to resume \(all instances\)\s+0/);
