@@ -77,6 +77,15 @@ export const EnvSchema = ToolEnvSchema.extend({
   // cookies are Secure exactly when it is https, whatever Host header a reverse proxy sends
   // (next.config.ts also lets sign-in forms come from it).
   PUBLIC_URL: origin,
+  // The request header a proxy in front of the app sets to the client's address (x-real-ip,
+  // x-forwarded-for: its last entry); the sign-in throttle then counts per address too.
+  CLIENT_ADDRESS_HEADER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, { message: "must be a header name, such as x-real-ip" })
+      .transform((value) => value.toLowerCase())
+      .optional(),
+  ),
   // Where the other instances reach this one (forwarding a user's requests for the
   // sessions it runs); an origin, with no path. Unset: requests are not forwarded.
   INSTANCE_URL: origin,

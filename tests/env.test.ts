@@ -73,6 +73,8 @@ describe("src/env.ts", () => {
     ["PUBLIC_URL", "https://wavault.example.com/app", "origin with no path"],
     ["INSTANCE_URL", "10.0.0.5:3000", "http(s) URL"],
     ["INSTANCE_URL", "http://10.0.0.5:3000/app", "origin with no path"],
+    ["CLIENT_ADDRESS_HEADER", "x-real-ip: 1.2.3.4", "header name"],
+    ["MAX_WHATSAPP_QR_WAITING", "0", ""],
     ["INSTANCE_URL", "http://10.0.0.5:3000/?x=1", "origin with no path"],
     ["INSTANCE_ID", "instance-ā", "printable ASCII"],
     ["INSTANCE_ID", "web 1", "printable ASCII"],

@@ -18,6 +18,7 @@ import {
   type SignupRejectedError,
   signUpUser,
 } from "@/lib/auth/user-accounts";
+import { clientAddressOf } from "@/lib/http/client-address";
 import { errorCode } from "@/lib/messaging/session-store-errors";
 import { log } from "@/lib/log";
 import { getServiceClient, serviceSignInHeaders } from "@/lib/pocketbase/service-client";
@@ -74,8 +75,11 @@ export async function signUp(_state: AuthFormState, form: FormData): Promise<Aut
 }
 
 export async function signIn(_state: AuthFormState, form: FormData): Promise<AuthFormState> {
+  const address = clientAddressOf(await headers(), getEnv().CLIENT_ADDRESS_HEADER);
   return handle(form, (email, password) =>
-    signInThrottle().attempt(`user:${email.toLowerCase()}`, async () => signInUser(getEnv().POCKETBASE_URL, email, password, await serviceSignInHeaders())),
+    signInThrottle().attempt(`user:${email.toLowerCase()}`, address, async () =>
+      signInUser(getEnv().POCKETBASE_URL, email, password, await serviceSignInHeaders()),
+    ),
   );
 }
 

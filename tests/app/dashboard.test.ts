@@ -44,7 +44,8 @@ describe("the dashboard in a real browser", () => {
 
   beforeAll(async () => {
     await mkdir(SCREENSHOTS, { recursive: true });
-    instance = await startWavaultInstance({ MAX_WHATSAPP_CONNECTIONS: "1", STATUS_TOKEN: statusToken, INSTANCE_ID: "dashboard-test" });
+    // Requests without the header (the browser's own) have no known address, as before it was set.
+    instance = await startWavaultInstance({ MAX_WHATSAPP_CONNECTIONS: "1", STATUS_TOKEN: statusToken, INSTANCE_ID: "dashboard-test", CLIENT_ADDRESS_HEADER: "x-real-ip" });
     admin = await instance.pocketbase.admin();
     browser = await chromium.launch({ executablePath: findChromium()!.path, chromiumSandbox: false });
   }, 180_000);
@@ -141,6 +142,27 @@ describe("the dashboard in a real browser", () => {
     await alert.filter({ hasText: /Too many failed sign-ins; try again in 15 min/ }).waitFor(WAIT);
     expect(new URL(page.url()).pathname).toBe("/login");
     await context.close();
+  });
+
+  it("with CLIENT_ADDRESS_HEADER, locks out the address that failed 10 times, not the account's owner elsewhere", async () => {
+    const user = await createTestUser(admin);
+    /** Signs in from `address` (the header the proxy would set); the page it ends on. */
+    const signInFrom = async (address: string, password: string) => {
+      const context = await browser.newContext({ extraHTTPHeaders: { "x-real-ip": address } });
+      const page = await context.newPage();
+      await page.goto(url("/login"));
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      const alert = page.locator("p[role=alert]");
+      await Promise.race([page.waitForURL("**/dashboard", WAIT), alert.first().waitFor(WAIT)]);
+      const outcome = { pathname: new URL(page.url()).pathname, alert: (await alert.allInnerTexts()).join(" ") };
+      await context.close();
+      return outcome;
+    };
+    for (let i = 0; i < 10; i++) expect((await signInFrom("203.0.113.7", `wrong-${i}-password`)).alert).toMatch(/do not match an account/);
+    expect((await signInFrom("203.0.113.7", user.password)).alert).toMatch(/Too many failed sign-ins/);
+    expect((await signInFrom("198.51.100.9", user.password)).pathname).toBe("/dashboard");
   });
 
   it("takes a user from sign-up to a QR, to Ready without a reload, to a sent message and a stored session", async () => {

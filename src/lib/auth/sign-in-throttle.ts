@@ -82,10 +82,51 @@ export class SignInThrottle {
   }
 }
 
-const holder = globalThis as typeof globalThis & { __wavaultSignInThrottle?: SignInThrottle };
+export interface SignInThrottlesOptions {
+  /** Failed sign-ins allowed for an account from one address (or, addresses unknown, from anywhere) within `windowMs`. */
+  perAddress: number;
+  /** Failed sign-ins allowed for an account from all addresses together within `windowMs`, when addresses are known. */
+  perAccount: number;
+  windowMs: number;
+  maxKeys: number;
+}
 
-/** This process's throttle for the dashboard's and the operator page's sign-ins: 10 failures per key per 15 minutes. */
-export function signInThrottle(): SignInThrottle {
-  holder.__wavaultSignInThrottle ??= new SignInThrottle({ maxFailures: 10, windowMs: 15 * 60 * 1000, maxKeys: 10_000 });
-  return holder.__wavaultSignInThrottle;
+/**
+ * The sign-in throttle of the dashboard and the operator page. Without the client's
+ * address (no CLIENT_ADDRESS_HEADER) a guesser cannot be told from the account's owner:
+ * `perAddress` failures lock the account for everyone, anyone can do that to any email.
+ * With it, they lock that address out of the account only, and a guesser spread over
+ * many addresses is held up by the account's total (`perAccount`).
+ */
+export class SignInThrottles {
+  readonly #perAddress: SignInThrottle;
+  readonly #perAccount: SignInThrottle;
+
+  constructor(options: SignInThrottlesOptions, now: () => number = Date.now) {
+    const { windowMs, maxKeys } = options;
+    this.#perAddress = new SignInThrottle({ maxFailures: options.perAddress, windowMs, maxKeys }, now);
+    this.#perAccount = new SignInThrottle({ maxFailures: options.perAccount, windowMs, maxKeys }, now);
+  }
+
+  /**
+   * Runs `signIn` for `account` from `address` (null: unknown) unless either has failed
+   * too often lately (see SignInThrottle.attempt).
+   * @throws TooManySignInsError, and whatever `signIn` throws
+   */
+  attempt<T>(account: string, address: string | null, signIn: () => Promise<T>): Promise<T> {
+    if (!address) return this.#perAddress.attempt(account, signIn);
+    return this.#perAccount.attempt(account, () => this.#perAddress.attempt(`${account} from ${address}`, signIn));
+  }
+}
+
+const holder = globalThis as typeof globalThis & { __wavaultSignInThrottles?: SignInThrottles };
+
+/**
+ * This process's throttle for the dashboard's and the operator page's sign-ins: 10
+ * failures an account from one address (from anywhere, when addresses are unknown), 100
+ * from all addresses, per 15 minutes.
+ */
+export function signInThrottle(): SignInThrottles {
+  holder.__wavaultSignInThrottles ??= new SignInThrottles({ perAddress: 10, perAccount: 100, windowMs: 15 * 60 * 1000, maxKeys: 10_000 });
+  return holder.__wavaultSignInThrottles;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { SignInThrottle, TooManySignInsError } from "../../../src/lib/auth/sign-in-throttle";
+import { SignInThrottle, SignInThrottles, TooManySignInsError } from "../../../src/lib/auth/sign-in-throttle";
 import { InvalidCredentialsError } from "../../../src/lib/auth/user-accounts";
 
 describe("SignInThrottle", () => {
@@ -103,5 +103,33 @@ describe("SignInThrottle", () => {
     for (const key of ["old", "old", "old"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
     for (const key of ["mid", "new"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
     expect(await limiter.attempt("old", succeed)).toBe("token"); // dropped, so no longer held up
+  });
+
+  describe("per address (SignInThrottles)", () => {
+    const throttles = () => new SignInThrottles({ perAddress: 3, perAccount: 5, windowMs: 60_000, maxKeys: 100 }, () => clock);
+    const failFrom = async (limiter: SignInThrottles, address: string | null, times: number) => {
+      for (let i = 0; i < times; i++) await expect(limiter.attempt("user:a@x", address, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    };
+
+    it("without an address, locks the account for everyone after perAddress failures", async () => {
+      clock = 0;
+      const limiter = throttles();
+      await failFrom(limiter, null, 3);
+      await expect(limiter.attempt("user:a@x", null, succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+    });
+
+    it("with addresses, locks out only the address that failed, and the account once all addresses together failed perAccount times", async () => {
+      clock = 0;
+      const limiter = throttles();
+      await failFrom(limiter, "203.0.113.7", 3);
+      await expect(limiter.attempt("user:a@x", "203.0.113.7", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+      expect(await limiter.attempt("user:a@x", "198.51.100.9", succeed)).toBe("token"); // the owner, elsewhere
+
+      // A guesser spread over addresses: 5 failures in all lock the account everywhere.
+      await failFrom(limiter, "192.0.2.1", 3);
+      await failFrom(limiter, "192.0.2.2", 2);
+      await expect(limiter.attempt("user:a@x", "198.51.100.9", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+      expect(await limiter.attempt("user:b@x", "198.51.100.9", succeed)).toBe("token"); // other accounts are not held up
+    });
   });
 });
