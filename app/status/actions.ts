@@ -7,7 +7,6 @@ import { getEnv } from "@/env";
 import { authCookieOptions, cookieSiteOf, OPERATOR_COOKIE } from "@/lib/auth/auth-cookie";
 import { OPERATOR_SESSION_MS, operatorSigningKey, signInOperator } from "@/lib/auth/operator-auth";
 import { signInThrottle } from "@/lib/auth/sign-in-throttle";
-import { clientAddressOf } from "@/lib/http/client-address";
 import { errorCode } from "@/lib/messaging/session-store-errors";
 import { serviceSignInHeaders } from "@/lib/pocketbase/service-client";
 
@@ -35,11 +34,12 @@ export async function signInAsOperator(_state: OperatorFormState, form: FormData
   };
   let value: string;
   try {
-    // A superuser's password is throttled for all emails together (there are few
-    // superusers, and guessing them is the prize); the status token stays open.
+    // A superuser's password is throttled for all emails and addresses together (there
+    // are few superusers, and guessing them is the prize: no guesser gets more tries
+    // from more addresses); the status token stays open.
     value = input.token
       ? await signInOperator(options, input)
-      : await signInThrottle().attempt("operator:superuser", clientAddressOf(await headers(), env.CLIENT_ADDRESS_HEADER), () => signInOperator(options, input));
+      : await signInThrottle().attempt("operator:superuser", null, () => signInOperator(options, input));
   } catch (error) {
     // By code: the throttle on globalThis may come from another bundle's copy of these classes.
     const code = errorCode(error);

@@ -13,8 +13,13 @@ export interface SignInThrottleOptions {
   /** Failed sign-ins allowed per key within `windowMs`; the next is refused without asking PocketBase. */
   maxFailures: number;
   windowMs: number;
-  /** Keys remembered at most (the oldest go first), so a flood of emails cannot grow memory. */
+  /**
+   * Keys remembered at most, so a flood of emails cannot grow memory: past it the oldest
+   * that is not locked goes first, so a flood cannot wipe a lock out.
+   */
   maxKeys: number;
+  /** Whether a success forgets the key's failures (default true). */
+  forgetOnSuccess?: boolean;
 }
 
 /**
@@ -53,7 +58,7 @@ export class SignInThrottle {
     this.#underWay.set(key, underWay + 1);
     try {
       const result = await signIn();
-      this.#failures.delete(key);
+      if (this.#options.forgetOnSuccess !== false) this.#failures.delete(key);
       return result;
     } catch (error) {
       // By code: this throttle lives on globalThis, and the caller's bundle may have its own copy of the class.
@@ -78,55 +83,111 @@ export class SignInThrottle {
     const failures = this.#recent(key);
     this.#failures.delete(key); // re-inserted last: the map stays ordered by latest failure
     this.#failures.set(key, [...failures, this.#now()]);
-    while (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#failures.keys().next().value!);
+    if (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#evictable());
+  }
+
+  /** The oldest key (by latest failure) that is not locked; the oldest of all when every one is. */
+  #evictable(): string {
+    for (const [key, failures] of this.#failures) if (failures.length < this.#options.maxFailures) return key;
+    return this.#failures.keys().next().value!;
   }
 }
 
 export interface SignInThrottlesOptions {
-  /** Failed sign-ins allowed for an account from one address (or, addresses unknown, from anywhere) within `windowMs`. */
-  perAddress: number;
-  /** Failed sign-ins allowed for an account from all addresses together within `windowMs`, when addresses are known. */
+  /** Failed sign-ins allowed for an account from one address, or from anywhere when addresses are unknown. */
   perAccount: number;
+  /** Failed sign-ins allowed for an account from all addresses together, when addresses are known. */
+  perAccountAllAddresses: number;
+  /** Failed sign-ins allowed from one address over all accounts, when addresses are known. */
+  perAddressAllAccounts: number;
   windowMs: number;
   maxKeys: number;
+  /** How long an address an account signed in from stays one its failures elsewhere do not lock. */
+  trustMs: number;
 }
 
 /**
- * The sign-in throttle of the dashboard and the operator page. Without the client's
- * address (no CLIENT_ADDRESS_HEADER) a guesser cannot be told from the account's owner:
- * `perAddress` failures lock the account for everyone, anyone can do that to any email.
- * With it, they lock that address out of the account only, and a guesser spread over
- * many addresses is held up by the account's total (`perAccount`).
+ * The dashboard's sign-in throttle. Without the client's address (no
+ * CLIENT_ADDRESS_HEADER) a guesser cannot be told from the account's owner: `perAccount`
+ * failures lock the account for everyone, and anyone can do that to any email. With it:
+ *   - `perAccount` failures lock that address out of that account only;
+ *   - a guesser spread over many addresses is held up by the account's total
+ *     (`perAccountAllAddresses`), which spares the addresses the account signed in from
+ *     within `trustMs` (only someone with the password makes one) and is not reset by a
+ *     success, so signing in to an account does not buy a guesser a fresh budget;
+ *   - one address is held up over all accounts (`perAddressAllAccounts`), so it cannot
+ *     flood the counters with made-up emails.
  */
 export class SignInThrottles {
-  readonly #perAddress: SignInThrottle;
+  readonly #options: SignInThrottlesOptions;
+  readonly #now: () => number;
   readonly #perAccount: SignInThrottle;
+  readonly #perAccountAllAddresses: SignInThrottle;
+  readonly #perAddressAllAccounts: SignInThrottle;
+  /** "account from address" → when it last signed in, oldest first. */
+  readonly #trusted = new Map<string, number>();
 
   constructor(options: SignInThrottlesOptions, now: () => number = Date.now) {
     const { windowMs, maxKeys } = options;
-    this.#perAddress = new SignInThrottle({ maxFailures: options.perAddress, windowMs, maxKeys }, now);
+    this.#options = options;
+    this.#now = now;
     this.#perAccount = new SignInThrottle({ maxFailures: options.perAccount, windowMs, maxKeys }, now);
+    const kept = { windowMs, maxKeys, forgetOnSuccess: false };
+    this.#perAccountAllAddresses = new SignInThrottle({ maxFailures: options.perAccountAllAddresses, ...kept }, now);
+    this.#perAddressAllAccounts = new SignInThrottle({ maxFailures: options.perAddressAllAccounts, ...kept }, now);
   }
 
   /**
-   * Runs `signIn` for `account` from `address` (null: unknown) unless either has failed
-   * too often lately (see SignInThrottle.attempt).
+   * Runs `signIn` for `account` from `address` (null: unknown; see clientAddressOf)
+   * unless one of the limits above is reached (see SignInThrottle.attempt).
    * @throws TooManySignInsError, and whatever `signIn` throws
    */
   attempt<T>(account: string, address: string | null, signIn: () => Promise<T>): Promise<T> {
-    if (!address) return this.#perAddress.attempt(account, signIn);
-    return this.#perAccount.attempt(account, () => this.#perAddress.attempt(`${account} from ${address}`, signIn));
+    if (!address) return this.#perAccount.attempt(account, signIn);
+    const pair = `${account} from ${address}`;
+    const fromThisAddress = () =>
+      this.#perAddressAllAccounts.attempt(address, () =>
+        this.#perAccount.attempt(pair, async () => {
+          const result = await signIn();
+          this.#trust(pair);
+          return result;
+        }),
+      );
+    if (this.#isTrusted(pair)) return fromThisAddress();
+    return this.#perAccountAllAddresses.attempt(account, fromThisAddress);
+  }
+
+  #isTrusted(pair: string): boolean {
+    const at = this.#trusted.get(pair);
+    if (at === undefined) return false;
+    if (this.#now() - at <= this.#options.trustMs) return true;
+    this.#trusted.delete(pair);
+    return false;
+  }
+
+  #trust(pair: string): void {
+    this.#trusted.delete(pair); // re-inserted last: the map stays ordered by latest sign-in
+    this.#trusted.set(pair, this.#now());
+    if (this.#trusted.size > this.#options.maxKeys) this.#trusted.delete(this.#trusted.keys().next().value!);
   }
 }
 
 const holder = globalThis as typeof globalThis & { __wavaultSignInThrottles?: SignInThrottles };
 
 /**
- * This process's throttle for the dashboard's and the operator page's sign-ins: 10
- * failures an account from one address (from anywhere, when addresses are unknown), 100
- * from all addresses, per 15 minutes.
+ * This process's throttle for the dashboard's and the operator page's sign-ins, per 15
+ * minutes: 10 failures an account from one address (from anywhere, addresses unknown),
+ * 100 from all addresses, 50 from one address over all accounts; an address stays
+ * trusted for its account 30 days after a sign-in.
  */
 export function signInThrottle(): SignInThrottles {
-  holder.__wavaultSignInThrottles ??= new SignInThrottles({ perAddress: 10, perAccount: 100, windowMs: 15 * 60 * 1000, maxKeys: 10_000 });
+  holder.__wavaultSignInThrottles ??= new SignInThrottles({
+    perAccount: 10,
+    perAccountAllAddresses: 100,
+    perAddressAllAccounts: 50,
+    windowMs: 15 * 60 * 1000,
+    maxKeys: 10_000,
+    trustMs: 30 * 24 * 60 * 60 * 1000,
+  });
   return holder.__wavaultSignInThrottles;
 }

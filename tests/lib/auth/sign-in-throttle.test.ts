@@ -97,39 +97,63 @@ describe("SignInThrottle", () => {
     expect(await limiter.attempt("a@x", succeed)).toBe("token");
   });
 
-  it("remembers at most maxKeys keys, dropping the one that failed longest ago", async () => {
+  it("remembers at most maxKeys keys, dropping the unlocked one that failed longest ago", async () => {
     clock = 0;
     const limiter = throttle(2);
-    for (const key of ["old", "old", "old"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
-    for (const key of ["mid", "new"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
-    expect(await limiter.attempt("old", succeed)).toBe("token"); // dropped, so no longer held up
+    for (const key of ["old", "old", "mid", "new"]) await expect(limiter.attempt(key, fail)).rejects.toThrow();
+    // "old" was dropped with its 2 failures: 2 more do not lock it.
+    for (const key of ["old", "old"]) await expect(limiter.attempt(key, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect(await limiter.attempt("old", succeed)).toBe("token");
   });
 
   describe("per address (SignInThrottles)", () => {
-    const throttles = () => new SignInThrottles({ perAddress: 3, perAccount: 5, windowMs: 60_000, maxKeys: 100 }, () => clock);
-    const failFrom = async (limiter: SignInThrottles, address: string | null, times: number) => {
-      for (let i = 0; i < times; i++) await expect(limiter.attempt("user:a@x", address, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+    const throttles = (maxKeys = 100) =>
+      new SignInThrottles({ perAccount: 3, perAccountAllAddresses: 5, perAddressAllAccounts: 8, windowMs: 60_000, maxKeys, trustMs: 600_000 }, () => clock);
+    const failFrom = async (limiter: SignInThrottles, address: string | null, times: number, account = "user:a@x") => {
+      for (let i = 0; i < times; i++) await expect(limiter.attempt(account, address, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
     };
+    const refused = (attempt: Promise<unknown>) => expect(attempt).rejects.toBeInstanceOf(TooManySignInsError);
 
-    it("without an address, locks the account for everyone after perAddress failures", async () => {
+    it("without an address, locks the account for everyone after perAccount failures", async () => {
       clock = 0;
       const limiter = throttles();
       await failFrom(limiter, null, 3);
-      await expect(limiter.attempt("user:a@x", null, succeed)).rejects.toBeInstanceOf(TooManySignInsError);
+      await refused(limiter.attempt("user:a@x", null, succeed));
     });
 
-    it("with addresses, locks out only the address that failed, and the account once all addresses together failed perAccount times", async () => {
+    it("locks out only the address that failed; all addresses together lock the account, except where its owner signed in", async () => {
       clock = 0;
       const limiter = throttles();
+      expect(await limiter.attempt("user:a@x", "198.51.100.9", succeed)).toBe("token"); // the owner, at home
       await failFrom(limiter, "203.0.113.7", 3);
-      await expect(limiter.attempt("user:a@x", "203.0.113.7", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
-      expect(await limiter.attempt("user:a@x", "198.51.100.9", succeed)).toBe("token"); // the owner, elsewhere
+      await refused(limiter.attempt("user:a@x", "203.0.113.7", succeed));
+      expect(await limiter.attempt("user:a@x", "198.51.100.9", succeed)).toBe("token");
 
-      // A guesser spread over addresses: 5 failures in all lock the account everywhere.
-      await failFrom(limiter, "192.0.2.1", 3);
-      await failFrom(limiter, "192.0.2.2", 2);
-      await expect(limiter.attempt("user:a@x", "198.51.100.9", succeed)).rejects.toBeInstanceOf(TooManySignInsError);
-      expect(await limiter.attempt("user:b@x", "198.51.100.9", succeed)).toBe("token"); // other accounts are not held up
+      // More addresses: 5 failures in all (3 above), a success between them
+      // notwithstanding, lock the account from any new address…
+      await failFrom(limiter, "192.0.2.1", 1);
+      expect(await limiter.attempt("user:a@x", "198.51.100.10", succeed)).toBe("token"); // the owner, travelling
+      await failFrom(limiter, "192.0.2.2", 1);
+      await refused(limiter.attempt("user:a@x", "192.0.2.3", succeed));
+      // …but not from where its owner signed in, nor other accounts.
+      expect(await limiter.attempt("user:a@x", "198.51.100.9", succeed)).toBe("token");
+      expect(await limiter.attempt("user:b@x", "192.0.2.3", succeed)).toBe("token");
+    });
+
+    it("holds up one address over all accounts, so it cannot flood the counters with made-up emails", async () => {
+      clock = 0;
+      const limiter = throttles();
+      for (let i = 0; i < 8; i++) await failFrom(limiter, "203.0.113.7", 1, `user:made-up-${i}@x`);
+      await refused(limiter.attempt("user:real@x", "203.0.113.7", succeed));
+      expect(await limiter.attempt("user:real@x", "198.51.100.9", succeed)).toBe("token");
+    });
+
+    it("keeps locks when the counters are full: the oldest unlocked key goes first", async () => {
+      clock = 0;
+      const limiter = throttle(4);
+      for (let i = 0; i < 3; i++) await expect(limiter.attempt("victim", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      for (let i = 0; i < 10; i++) await expect(limiter.attempt(`flood-${i}`, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      await refused(limiter.attempt("victim", succeed));
     });
   });
 });
