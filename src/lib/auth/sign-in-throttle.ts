@@ -86,9 +86,12 @@ export class SignInThrottle {
     if (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#evictable());
   }
 
-  /** The oldest key (by latest failure) that is not locked; the oldest of all when every one is. */
+  /** The oldest key (by latest failure) that is not locked (now); the oldest of all when every one is. */
   #evictable(): string {
-    for (const [key, failures] of this.#failures) if (failures.length < this.#options.maxFailures) return key;
+    const since = this.#now() - this.#options.windowMs;
+    for (const [key, failures] of this.#failures) {
+      if (failures.filter((at) => at > since).length < this.#options.maxFailures) return key;
+    }
     return this.#failures.keys().next().value!;
   }
 }

@@ -273,7 +273,7 @@ export class ConnectionManager {
       maxConnections: this.#options.maxConnections,
       totalCreated: this.#totalCreated,
       totalFailed: this.#totalFailed,
-      waitingForQr: channels.filter((channel) => this.#waitsForQr(channel)).length,
+      waitingForQr: this.#waitingForQr(),
       averageConnectionAgeMinutes: ages.length ? Number((ages.reduce((a, b) => a + b, 0) / ages.length).toFixed(1)) : 0,
       memoryUsageMB: Math.round(this.#measuredBytes() / 1024 / 1024),
       estimatedMemoryMB: channels.length * ESTIMATED_MB_PER_CLIENT,
@@ -341,12 +341,15 @@ export class ConnectionManager {
     return channel.status === "qr_ready" || this.#newLinks.has(channel);
   }
 
-  #qrLimitReached(): { limit: RoomLimit; max: number } | null {
-    const max = this.#options.maxWaitingForQr;
-    if (max === undefined) return null;
+  #waitingForQr(): number {
     let waiting = 0;
     for (const channel of this.#channels.values()) if (this.#waitsForQr(channel)) waiting += 1;
-    return waiting >= max ? { limit: "qr", max } : null;
+    return waiting;
+  }
+
+  #qrLimitReached(): { limit: RoomLimit; max: number } | null {
+    const max = this.#options.maxWaitingForQr;
+    return max !== undefined && this.#waitingForQr() >= max ? { limit: "qr", max } : null;
   }
 
   #limitReached(): { limit: RoomLimit; max: number } | null {
