@@ -83,16 +83,22 @@ export class SignInThrottle {
     const failures = this.#recent(key);
     this.#failures.delete(key); // re-inserted last: the map stays ordered by latest failure
     this.#failures.set(key, [...failures, this.#now()]);
-    if (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#evictable());
+    if (this.#failures.size > this.#options.maxKeys) this.#failures.delete(this.#evictable(key));
   }
 
-  /** The oldest key (by latest failure) that is not locked (now); the oldest of all when every one is. */
-  #evictable(): string {
+  /**
+   * The oldest key (by latest failure) other than `recorded` (the one just counted, which
+   * must keep its count) that is not locked now; the oldest other one when all are.
+   */
+  #evictable(recorded: string): string {
     const since = this.#now() - this.#options.windowMs;
+    let oldest: string | undefined;
     for (const [key, failures] of this.#failures) {
+      if (key === recorded) continue;
+      oldest ??= key;
       if (failures.filter((at) => at > since).length < this.#options.maxFailures) return key;
     }
-    return this.#failures.keys().next().value!;
+    return oldest!;
   }
 }
 
@@ -107,6 +113,8 @@ export interface SignInThrottlesOptions {
   maxKeys: number;
   /** How long an address an account signed in from stays one its failures elsewhere do not lock. */
   trustMs: number;
+  /** Such addresses remembered at most (in memory, each instance its own; the oldest go first). */
+  maxTrusted: number;
 }
 
 /**
@@ -116,7 +124,8 @@ export interface SignInThrottlesOptions {
  *   - `perAccount` failures lock that address out of that account only;
  *   - a guesser spread over many addresses is held up by the account's total
  *     (`perAccountAllAddresses`), which spares the addresses the account signed in from
- *     within `trustMs` (only someone with the password makes one) and is not reset by a
+ *     within `trustMs` (only someone with the password makes one; remembered in memory,
+ *     at most `maxTrusted`: best effort, lost on a restart) and is not reset by a
  *     success, so signing in to an account does not buy a guesser a fresh budget;
  *   - one address is held up over all accounts (`perAddressAllAccounts`), so it cannot
  *     flood the counters with made-up emails.
@@ -171,7 +180,7 @@ export class SignInThrottles {
   #trust(pair: string): void {
     this.#trusted.delete(pair); // re-inserted last: the map stays ordered by latest sign-in
     this.#trusted.set(pair, this.#now());
-    if (this.#trusted.size > this.#options.maxKeys) this.#trusted.delete(this.#trusted.keys().next().value!);
+    if (this.#trusted.size > this.#options.maxTrusted) this.#trusted.delete(this.#trusted.keys().next().value!);
   }
 }
 
@@ -181,7 +190,7 @@ const holder = globalThis as typeof globalThis & { __wavaultSignInThrottles?: Si
  * This process's throttle for the dashboard's and the operator page's sign-ins, per 15
  * minutes: 10 failures an account from one address (from anywhere, addresses unknown),
  * 100 from all addresses, 50 from one address over all accounts; an address stays
- * trusted for its account 30 days after a sign-in.
+ * trusted for its account 30 days after a sign-in (at most 50,000 remembered, ~5 MB).
  */
 export function signInThrottle(): SignInThrottles {
   holder.__wavaultSignInThrottles ??= new SignInThrottles({
@@ -191,6 +200,7 @@ export function signInThrottle(): SignInThrottles {
     windowMs: 15 * 60 * 1000,
     maxKeys: 10_000,
     trustMs: 30 * 24 * 60 * 60 * 1000,
+    maxTrusted: 50_000,
   });
   return holder.__wavaultSignInThrottles;
 }

@@ -26,10 +26,10 @@ export interface ProfileScan {
 }
 
 /**
- * File-system calls a scan keeps under way at once. Each is a round trip to libuv's
- * pool, and one at a time they were most of a scan's time (a profile has hundreds to
- * thousands of entries); a bound keeps a huge cache folder from flooding the pool that
- * zlib and other sessions' file work share.
+ * File-system calls one scan (or change check) keeps under way at once. Each is a round
+ * trip to libuv's pool, and one at a time they were most of a scan's time (a profile has
+ * hundreds to thousands of entries); the bound keeps a scan of a huge cache folder from
+ * queueing thousands of calls ahead of the pool's other work (zlib, other sessions' files).
  */
 const PARALLEL_FS_CALLS = 32;
 

@@ -3,6 +3,7 @@ import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
+import { concurrencyLimit } from "../system/concurrency-limit";
 import { ArchiveCorruptError, ArchiveTooLargeError, UnsafeArchiveError } from "./archive-errors";
 import { checkEntry } from "./tar-entry-check";
 import { writeAll } from "./write-all";
@@ -54,8 +55,6 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
     let waitingForParser = false;
     let sniffed = false;
     let sawEnd = false;
-    let openFiles = 0;
-    const waitingToOpen: (() => void)[] = [];
     /** Called with the failure, once: work that would otherwise wait for ever. */
     const onFail: ((error: Error) => void)[] = [];
 
@@ -209,17 +208,8 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
       }
       return made;
     };
-    /** Runs `write` once fewer than MAX_OPEN_FILES writes are under way (the rest wait, their bytes counted in flight). */
-    const withOpenFile = async (write: () => Promise<void>) => {
-      if (openFiles >= MAX_OPEN_FILES) await new Promise<void>((resolve) => waitingToOpen.push(resolve));
-      openFiles += 1;
-      try {
-        await write();
-      } finally {
-        openFiles -= 1;
-        waitingToOpen.shift()?.();
-      }
-    };
+    /** Runs a write once fewer than MAX_OPEN_FILES are under way (the rest wait, their bytes counted in flight). */
+    const withOpenFile = concurrencyLimit(MAX_OPEN_FILES);
     /** Every write or mkdir: its failure fails the unpack at once, and is never an unhandled rejection. */
     const track = (work: Promise<void>) => {
       const tracked = work.catch((error: Error) => {
@@ -253,9 +243,9 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
             inFlight += ENTRY_IN_FLIGHT_BYTES;
             track(
               makeDir(destination).finally(() => {
-                  inFlight -= ENTRY_IN_FLIGHT_BYTES;
-                  resumeIfClear();
-                }),
+                inFlight -= ENTRY_IN_FLIGHT_BYTES;
+                resumeIfClear();
+              }),
             );
           }
           return entry.resume();

@@ -54,10 +54,13 @@ export class UserSessionService {
    *   PocketBaseUnavailableError, or what the start threw
    */
   async connect(userId: string): Promise<UserSessionView> {
-    // Read unless a client runs here that the connect joins (one stopping is replaced).
+    // Read unless a client runs here that the connect joins. One stopping is replaced,
+    // once it has gone: until then its stop (a logout's deletion, a last archive) may
+    // still change what is stored.
     const running = this.#runtime.manager.get(userId);
     let newLink = false;
     if (!running || running.stopping) {
+      await running?.whenClosed();
       const summary = await readSessionSummary(this.#runtime.pb, userId);
       // Running elsewhere: say so before starting anything here (the claim would refuse it
       // too, but only after this instance had made room for a client and counted a failure).

@@ -108,7 +108,7 @@ describe("SignInThrottle", () => {
 
   describe("per address (SignInThrottles)", () => {
     const throttles = (maxKeys = 100) =>
-      new SignInThrottles({ perAccount: 3, perAccountAllAddresses: 5, perAddressAllAccounts: 8, windowMs: 60_000, maxKeys, trustMs: 600_000 }, () => clock);
+      new SignInThrottles({ perAccount: 3, perAccountAllAddresses: 5, perAddressAllAccounts: 8, windowMs: 60_000, maxKeys, trustMs: 600_000, maxTrusted: 100 }, () => clock);
     const failFrom = async (limiter: SignInThrottles, address: string | null, times: number, account = "user:a@x") => {
       for (let i = 0; i < times; i++) await expect(limiter.attempt(account, address, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
     };
@@ -146,6 +146,17 @@ describe("SignInThrottle", () => {
       for (let i = 0; i < 8; i++) await failFrom(limiter, "203.0.113.7", 1, `user:made-up-${i}@x`);
       await refused(limiter.attempt("user:real@x", "203.0.113.7", succeed));
       expect(await limiter.attempt("user:real@x", "198.51.100.9", succeed)).toBe("token");
+    });
+
+    it("keeps counting a new key when the counters are full of locks: the oldest lock goes instead", async () => {
+      clock = 0;
+      const limiter = throttle(2);
+      for (const key of ["locked-1", "locked-2"]) {
+        for (let i = 0; i < 3; i++) await expect(limiter.attempt(key, fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      }
+      for (let i = 0; i < 3; i++) await expect(limiter.attempt("guessed", fail)).rejects.toBeInstanceOf(InvalidCredentialsError);
+      await refused(limiter.attempt("guessed", succeed));
+      await refused(limiter.attempt("locked-2", succeed));
     });
 
     it("keeps locks when the counters are full: the oldest unlocked key goes first", async () => {
