@@ -13,8 +13,9 @@ import { profileDirOf } from "../../src/lib/messaging/channels/profile-dir";
 import { WhatsAppChannel } from "../../src/lib/messaging/channels/whatsapp-channel";
 import { ConnectionManager } from "../../src/lib/messaging/connection-manager";
 import { DatabaseSessionStore, type SessionStatus } from "../../src/lib/messaging/database-session-store";
-import { IdempotentSends } from "../../src/lib/messaging/idempotent-sends";
+import { IdempotentSends, KEY_TTL_MS } from "../../src/lib/messaging/idempotent-sends";
 import { InstanceRegistry } from "../../src/lib/messaging/instance-registry";
+import { SendKeyStore } from "../../src/lib/messaging/send-key-store";
 import { SessionEventLog } from "../../src/lib/messaging/session-event-log";
 import { SessionLease } from "../../src/lib/messaging/session-lease";
 import { SessionResumer, type SessionResumerOptions } from "../../src/lib/messaging/session-resumer";
@@ -95,7 +96,7 @@ export function newRuntime(options: RuntimeOptions) {
     registry,
     pb: options.admin,
     sessionDir: (userId) => profileDirOf(options.sessionRoot, userId),
-    sends: new IdempotentSends(),
+    sends: new IdempotentSends(new SendKeyStore(options.admin, KEY_TTL_MS)),
     hasBrowser: true,
   };
   return { ...runtime, archiver, runtime };

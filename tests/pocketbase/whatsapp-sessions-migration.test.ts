@@ -20,6 +20,7 @@ const USERS_DEFAULTS_MIGRATION = "1739720000_users_no_avatar_no_self_delete.js";
 const ARCHIVE_FAILED_MIGRATION = "1739730000_add_archive_failed_event.js";
 const RATE_LIMIT_MIGRATION = "1739740000_rate_limit_password_sign_ins.js";
 const HISTORY_NAMES_MIGRATION = "1739750000_history_without_server_names.js";
+const SEND_KEYS_MIGRATION = "1739760000_create_whatsapp_send_keys.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -117,9 +118,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all thirteen.
-      const down = await migrate("down", "13");
+      // The events collection (later migrations) relates to this one: down reverts all fourteen.
+      const down = await migrate("down", "14");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${SEND_KEYS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HISTORY_NAMES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RATE_LIMIT_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${ARCHIVE_FAILED_MIGRATION}`);
@@ -149,6 +151,7 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${USERS_DEFAULTS_MIGRATION}`);
       expect(again.output).toContain(`Applied ${RATE_LIMIT_MIGRATION}`);
       expect(again.output).toContain(`Applied ${HISTORY_NAMES_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${SEND_KEYS_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -1,5 +1,9 @@
 import { createHash } from "node:crypto";
 
+import { log } from "../log";
+import type { SendKeyStore } from "./send-key-store";
+import { errorCode } from "./session-store-errors";
+
 /** An Idempotency-Key sent again with another message than the first time. */
 export class IdempotencyKeyReusedError extends Error {
   readonly code = "idempotency_key_reused";
@@ -10,7 +14,7 @@ export class IdempotencyKeyReusedError extends Error {
 }
 
 /** How long a key is remembered: a client retries within minutes, a day leaves room for a queue's. */
-const KEY_TTL_MS = 24 * 60 * 60_000;
+export const KEY_TTL_MS = 24 * 60 * 60_000;
 /** The most keys held (up to ~0.7 KB each, a 255-character key); past it the oldest go first. */
 const MAX_KEYS = 50_000;
 /** The most keys of one user: one user's volume does not push out everyone else's keys. */
@@ -20,29 +24,37 @@ interface Sent {
   userId: string;
   at: number;
   fingerprint: string;
-  id: Promise<string>;
+  outcome: Promise<{ id: string; replayed: boolean }>;
 }
 
 /**
- * The messages this process sent under an Idempotency-Key, so that a request retried
- * after a lost answer (a timeout, a 504 `forward_failed` when the request may have got
- * there) sends nothing twice: the same user, key and message get the first send's id,
- * and a retry that arrives while the first send is still under way waits for it. A send
- * that failed is forgotten: its retry sends (one that failed after WhatsApp took the
- * message, a client stopping mid-send, may then go out twice). Held in memory on the
- * instance that runs the session (every instance forwards sends there): a key outlives
- * neither a restart of that instance nor a move of the session to another.
+ * The messages sent under an Idempotency-Key, so that a request retried after a lost
+ * answer (a timeout, a 504 `forward_failed` when the request may have got there) sends
+ * nothing twice: the same user, key and message get the first send's id, and a retry
+ * that arrives while the first send is still under way waits for it. A send that failed
+ * is forgotten: its retry sends (one that failed after WhatsApp took the message, a
+ * client stopping mid-send, may then go out twice). Held in memory on the instance that
+ * runs the session (every instance forwards sends there), and, with a `store`, recorded
+ * in PocketBase once sent: a key then outlives a restart of that instance and a move of
+ * the session to another.
  */
 export class IdempotentSends {
+  readonly #store: SendKeyStore | null;
   /** Every key held, oldest first (each user's too). */
   readonly #sent = new Map<string, Sent>();
   /** Each user's keys, oldest first. */
   readonly #byUser = new Map<string, Set<string>>();
 
+  constructor(store: SendKeyStore | null = null) {
+    this.#store = store;
+  }
+
   /**
    * Sends with `send` unless `userId` sent this message under `key` in the last day;
    * returns the message id, and whether it was that earlier send's.
-   * @throws IdempotencyKeyReusedError when the key went with another message; what `send` throws
+   * @throws IdempotencyKeyReusedError when the key went with another message;
+   *   PocketBaseUnavailableError, SessionStoreError when the store cannot be asked
+   *   (nothing is sent then); what `send` throws
    */
   async send(userId: string, key: string, message: { to: string; text: string }, send: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
     this.#forgetExpired();
@@ -51,16 +63,40 @@ export class IdempotentSends {
     const earlier = this.#sent.get(slot);
     if (earlier) {
       if (earlier.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
-      return { id: await earlier.id, replayed: true };
+      return { id: (await earlier.outcome).id, replayed: true };
     }
-    const sent: Sent = { userId, at: Date.now(), fingerprint, id: send() };
+    // Remembered before anything is awaited: a retry arriving meanwhile joins this one.
+    const sent: Sent = { userId, at: Date.now(), fingerprint, outcome: this.#sendOnce(userId, key, fingerprint, send) };
     this.#remember(slot, sent);
     try {
-      return { id: await sent.id, replayed: false };
+      return await sent.outcome;
     } catch (error) {
       if (this.#sent.get(slot) === sent) this.#forget(slot);
       throw error;
     }
+  }
+
+  /**
+   * Deletes the recorded keys older than a day (the daily cleanup); how many (0 without a store).
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  pruneRecorded(): Promise<number> {
+    return this.#store ? this.#store.pruneOlderThan(new Date(Date.now() - KEY_TTL_MS)) : Promise.resolve(0);
+  }
+
+  /** The send the store recorded under the key (a restart or a move ago), or a new one, recorded. */
+  async #sendOnce(userId: string, key: string, fingerprint: string, send: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
+    const stored = await this.#store?.find(userId, key);
+    if (stored) {
+      if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
+      return { id: stored.id, replayed: true };
+    }
+    const id = await send();
+    // Sent: the answer says so whatever the record does; unrecorded, the key lives here only.
+    await this.#store?.record(userId, key, { fingerprint, id }).catch((error: unknown) => {
+      log("warn", "Could not record an Idempotency-Key; it holds on this instance only", { userId, code: errorCode(error) });
+    });
+    return { id, replayed: false };
   }
 
   #remember(slot: string, sent: Sent): void {

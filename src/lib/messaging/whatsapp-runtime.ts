@@ -9,7 +9,8 @@ import { WhatsAppChannel } from "./channels/whatsapp-channel";
 import { ConnectionManager } from "./connection-manager";
 import { DatabaseSessionStore } from "./database-session-store";
 import { sweepIdleProfiles } from "./idle-profile-sweep";
-import { IdempotentSends } from "./idempotent-sends";
+import { IdempotentSends, KEY_TTL_MS } from "./idempotent-sends";
+import { SendKeyStore } from "./send-key-store";
 import { InstanceRegistry } from "./instance-registry";
 import { STALE_CONNECTION_MS } from "./session-cleanup";
 import { SessionEventLog } from "./session-event-log";
@@ -107,7 +108,7 @@ export function createWhatsAppRuntime(
     registry,
     pb,
     sessionDir: (userId) => profileDirOf(env.SESSION_TMP_DIR, userId),
-    sends: new IdempotentSends(),
+    sends: new IdempotentSends(new SendKeyStore(pb, KEY_TTL_MS)),
     hasBrowser: chromium !== null,
   };
 }

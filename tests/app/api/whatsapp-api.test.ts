@@ -135,6 +135,9 @@ describe("the WhatsApp HTTP API on next start", () => {
       expect(new Set([first.body.id, concurrent.body.id, retried.body.id]).size).toBe(1);
       expect([first.body.replayed, concurrent.body.replayed, retried.body.replayed].filter(Boolean)).toHaveLength(2);
       expect((await phone.sentMessages()).filter((sentMessage: { body: string }) => sentMessage.body === message.text)).toHaveLength(1);
+      // Recorded in PocketBase too, so it outlives this instance (send-key-store.test.ts).
+      const recorded = await admin.collection("whatsapp_send_keys").getFirstListItem(admin.filter("idempotency_key = {:key}", { key: "order-1234-reminder" }));
+      expect(recorded).toMatchObject({ message_id: first.body.id });
       // The key with another message is refused; another key, or none, sends.
       const reused = await call("POST", "/api/whatsapp/messages", { ...message, text: "Something else" }, keyed);
       expect(reused).toMatchObject({ status: 409, body: { error: { code: "idempotency_key_reused" } } });
@@ -309,7 +312,7 @@ describe("the WhatsApp HTTP API on next start", () => {
 
     const response = await cron(`Bearer ${cronSecret}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0, deletedEvents: 0, deletedFiles: 0 });
+    expect(await response.json()).toEqual({ success: true, deletedSessions: 2, closedConnections: 0, deletedEvents: 0, deletedSendKeys: 0, deletedFiles: 0 });
     for (const user of [stale!, staleLeaseExpired!]) {
       await expect(sessions.getFirstListItem(`user = "${user.record.id}"`)).rejects.toMatchObject({ status: 404 });
     }

@@ -1,0 +1,108 @@
+import PocketBase from "pocketbase";
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { IdempotencyKeyReusedError, IdempotentSends, KEY_TTL_MS } from "../../../src/lib/messaging/idempotent-sends";
+import { SendKeyStore } from "../../../src/lib/messaging/send-key-store";
+import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
+import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
+import { adminClient, createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
+import { connectPaired, emulatorDeployments, waitForStatus } from "../../helpers/whatsapp-runtime";
+
+/** A send that counts its calls and answers ids "wamid-1", "wamid-2", … */
+function sender() {
+  const counter = { calls: 0 };
+  const send = async () => `wamid-${++counter.calls}`;
+  return { counter, send };
+}
+
+describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
+  const message = { to: "4915123456789@c.us", text: "Your order ships today" };
+  let admin: PocketBase;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    [alice, bob] = [await createTestUser(admin), await createTestUser(admin)];
+  });
+
+  it("outlives the process that sent: another one (a restart, the session moved) replays the send instead of sending", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const { counter, send } = sender();
+    const first = await new IdempotentSends(store).send(alice.record.id, "order-1", message, send);
+    expect(first).toEqual({ id: "wamid-1", replayed: false });
+
+    const restarted = new IdempotentSends(store);
+    expect(await restarted.send(alice.record.id, "order-1", message, send)).toEqual({ id: "wamid-1", replayed: true });
+    await expect(restarted.send(alice.record.id, "order-1", { ...message, text: "Another text" }, send)).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    // The refusal is not remembered as the key's: the first message still replays.
+    expect(await restarted.send(alice.record.id, "order-1", message, send)).toEqual({ id: "wamid-1", replayed: true });
+    expect(await restarted.send(bob.record.id, "order-1", message, send)).toEqual({ id: "wamid-2", replayed: false }); // Bob's own key
+    expect(counter.calls).toBe(2);
+  });
+
+  it("lets a key be used afresh once its record has expired", async () => {
+    const store = new SendKeyStore(admin, 500);
+    const { counter, send } = sender();
+    await new IdempotentSends(store).send(alice.record.id, "short-lived", message, send);
+    await expect.poll(() => store.find(alice.record.id, "short-lived"), { timeout: 10_000 }).toBeNull();
+    expect(await new IdempotentSends(store).send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-2", replayed: false });
+    expect(counter.calls).toBe(2);
+  });
+
+  it("prunes the keys recorded before a date (the daily cleanup)", async () => {
+    // A PocketBase of its own: a prune of the shared one would take other tests' keys.
+    const isolated = await startIsolatedPocketBase();
+    try {
+      const own = await isolated.admin();
+      const user = await createTestUser(own);
+      const store = new SendKeyStore(own, KEY_TTL_MS);
+      await store.record(user.record.id, "to-prune", { fingerprint: "f".repeat(64), id: "wamid-x" });
+      await store.record(user.record.id, "also", { fingerprint: "f".repeat(64), id: "wamid-y" });
+      expect(await store.pruneOlderThan(new Date(Date.now() - 60_000))).toBe(0);
+      expect(await store.pruneOlderThan(new Date(Date.now() + 60_000))).toBe(2);
+      expect(await store.find(user.record.id, "to-prune")).toBeNull();
+    } finally {
+      await isolated.dispose();
+    }
+  });
+
+  it("sends nothing while PocketBase cannot be asked", async () => {
+    const { counter, send } = sender();
+    const unreachable = new IdempotentSends(new SendKeyStore(new PocketBase("http://127.0.0.1:1"), KEY_TTL_MS));
+    await expect(unreachable.send(alice.record.id, "k", message, send)).rejects.toBeInstanceOf(PocketBaseUnavailableError);
+    expect(counter.calls).toBe(0);
+  });
+
+  it("is the backend's alone: a user cannot read or write the keys", async () => {
+    await new SendKeyStore(admin, KEY_TTL_MS).record(alice.record.id, "private", { fingerprint: "f".repeat(64), id: "wamid-p" });
+    await expect(alice.pb.collection("whatsapp_send_keys").getList(1, 10)).rejects.toMatchObject({ status: 403 });
+    await expect(
+      alice.pb.collection("whatsapp_send_keys").create({ user: alice.record.id, idempotency_key: "mine", fingerprint: "f", message_id: "m" }),
+    ).rejects.toMatchObject({ status: 403 });
+  });
+});
+
+describe("an Idempotency-Key when the session moves to another instance", () => {
+  const deployments = emulatorDeployments("wavault-send-keys-move-");
+
+  it("replays a send retried on the instance the session moved to, which sends nothing", async () => {
+    const [a, b] = [deployments.deploy("keys-a"), deployments.deploy("keys-b")];
+    const user = await createTestUser(deployments.admin);
+    const [to, text] = ["4915123456789@c.us", "sent once, wherever it is retried"];
+    await connectPaired(a.manager, user.record.id);
+    await waitForStatus(a.manager.get(user.record.id)!, "ready");
+    const first = await new UserSessionService(a.runtime).sendText(user.record.id, to, text, "move-1");
+
+    await a.manager.stopAll(); // a deploy: the profile archived, the lease released
+    const moved = await b.manager.connect(user.record.id);
+    await waitForStatus(moved, "ready"); // from the archive: no QR
+    const retried = await new UserSessionService(b.runtime).sendText(user.record.id, to, text, "move-1");
+    expect(retried).toEqual({ id: first.id, replayed: true });
+    const sentOnB = (await moved.client!.pupPage!.evaluate(() =>
+      (window as unknown as { __waEmulator: { sentMessages(): { body: string }[] } }).__waEmulator.sentMessages(),
+    )) as { body: string }[];
+    expect(sentOnB.filter((message) => message.body === text)).toEqual([]);
+    await b.manager.stopAll();
+  });
+});
