@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 
 import { log } from "../log";
 import type { SendKeyStore } from "./send-key-store";
-import { errorCode } from "./session-store-errors";
+import { errorCode, SessionStoreError } from "./session-store-errors";
 
 /** An Idempotency-Key sent again with another message than the first time. */
 export class IdempotencyKeyReusedError extends Error {
@@ -24,7 +24,14 @@ interface Sent {
   userId: string;
   at: number;
   fingerprint: string;
-  outcome: Promise<{ id: string; replayed: boolean }>;
+  outcome: Promise<Outcome>;
+}
+
+interface Outcome {
+  id: string;
+  replayed: boolean;
+  /** Replayed from the store's record: the key's day runs from that send, not from now. */
+  stored?: true;
 }
 
 /**
@@ -69,7 +76,10 @@ export class IdempotentSends {
     const sent: Sent = { userId, at: Date.now(), fingerprint, outcome: this.#sendOnce(userId, key, fingerprint, send) };
     this.#remember(slot, sent);
     try {
-      return await sent.outcome;
+      const { id, replayed, stored } = await sent.outcome;
+      // Held here no longer than the store holds it: the next retry asks the store again.
+      if (stored && this.#sent.get(slot) === sent) this.#forget(slot);
+      return { id, replayed };
     } catch (error) {
       if (this.#sent.get(slot) === sent) this.#forget(slot);
       throw error;
@@ -85,16 +95,23 @@ export class IdempotentSends {
   }
 
   /** The send the store recorded under the key (a restart or a move ago), or a new one, recorded. */
-  async #sendOnce(userId: string, key: string, fingerprint: string, send: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
+  async #sendOnce(userId: string, key: string, fingerprint: string, send: () => Promise<string>): Promise<Outcome> {
     const stored = await this.#store?.find(userId, key);
     if (stored) {
       if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
-      return { id: stored.id, replayed: true };
+      return { id: stored.id, replayed: true, stored: true };
     }
+    // Recorded once sent: an instance that dies in between (milliseconds) leaves no record,
+    // and a retry elsewhere sends again (README).
     const id = await send();
     // Sent: the answer says so whatever the record does; unrecorded, the key lives here only.
     await this.#store?.record(userId, key, { fingerprint, id }).catch((error: unknown) => {
-      log("warn", "Could not record an Idempotency-Key; it holds on this instance only", { userId, code: errorCode(error) });
+      // The unique index: another instance sent under this key meanwhile (two owners at a lease handover).
+      if (error instanceof SessionStoreError && error.status === 400) {
+        log("error", "An Idempotency-Key was recorded by another instance meanwhile: this message may have gone out twice", { userId });
+      } else {
+        log("warn", "Could not record an Idempotency-Key; it holds on this instance only", { userId, code: errorCode(error) });
+      }
     });
     return { id, replayed: false };
   }

@@ -1,5 +1,6 @@
 import type PocketBase from "pocketbase";
 
+import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { isNotFound, toStoreError } from "./session-store-errors";
 
@@ -34,7 +35,9 @@ export class SendKeyStore {
     const collection = this.#pb.collection(COLLECTION);
     try {
       const record = await collection.getFirstListItem(this.#pb.filter("user = {:userId} && idempotency_key = {:key}", { userId, key }));
-      if (Date.parse(String(record.created).replace(" ", "T")) >= Date.now() - this.#ttlMs) {
+      // A record whose date cannot be read counts as live: sending again is the worse mistake.
+      const created = parsePocketBaseDate(record.created);
+      if (created === null || created >= Date.now() - this.#ttlMs) {
         return { fingerprint: record.fingerprint as string, id: record.message_id as string };
       }
       // Expired: the key may be used afresh (the unique index would refuse its new record).

@@ -134,10 +134,12 @@ export class UserSessionService {
 
   /**
    * Sends a text from the user's WhatsApp. Returns the message id. With an
-   * `idempotencyKey`, a retry of a send made here (the same key and message) sends
-   * nothing and gets the first send's id, `replayed` (see IdempotentSends).
+   * `idempotencyKey`, a retry of a send made in the last day (the same key and message,
+   * here or on an instance that ran the session before) sends nothing and gets the first
+   * send's id, `replayed` (see IdempotentSends).
    * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance), SendFailedError,
-   *   IdempotencyKeyReusedError
+   *   IdempotencyKeyReusedError, PocketBaseUnavailableError and SessionStoreError (a key
+   *   that could not be looked up: nothing was sent)
    */
   async sendText(userId: string, chatId: string, text: string, idempotencyKey?: string): Promise<{ id: string; replayed?: true }> {
     const send = async () => {

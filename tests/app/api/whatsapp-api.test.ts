@@ -136,7 +136,9 @@ describe("the WhatsApp HTTP API on next start", () => {
       expect([first.body.replayed, concurrent.body.replayed, retried.body.replayed].filter(Boolean)).toHaveLength(2);
       expect((await phone.sentMessages()).filter((sentMessage: { body: string }) => sentMessage.body === message.text)).toHaveLength(1);
       // Recorded in PocketBase too, so it outlives this instance (send-key-store.test.ts).
-      const recorded = await admin.collection("whatsapp_send_keys").getFirstListItem(admin.filter("idempotency_key = {:key}", { key: "order-1234-reminder" }));
+      const recorded = await admin
+        .collection("whatsapp_send_keys")
+        .getFirstListItem(admin.filter("user = {:userId} && idempotency_key = {:key}", { userId: alice.record.id, key: "order-1234-reminder" }));
       expect(recorded).toMatchObject({ message_id: first.body.id });
       // The key with another message is refused; another key, or none, sends.
       const reused = await call("POST", "/api/whatsapp/messages", { ...message, text: "Something else" }, keyed);

@@ -41,13 +41,25 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     expect(counter.calls).toBe(2);
   });
 
-  it("lets a key be used afresh once its record has expired", async () => {
-    const store = new SendKeyStore(admin, 500);
+  it("lets a key be used afresh once its record has expired, also where it was replayed from the record", async () => {
+    const store = new SendKeyStore(admin, 1_000);
     const { counter, send } = sender();
     await new IdempotentSends(store).send(alice.record.id, "short-lived", message, send);
+    const restarted = new IdempotentSends(store);
+    expect(await restarted.send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-1", replayed: true });
     await expect.poll(() => store.find(alice.record.id, "short-lived"), { timeout: 10_000 }).toBeNull();
-    expect(await new IdempotentSends(store).send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-2", replayed: false });
+    expect(await restarted.send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-2", replayed: false });
     expect(counter.calls).toBe(2);
+  });
+
+  it("holds one record per user and key, and a user's keys go with the user", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const carol = await createTestUser(admin);
+    await store.record(carol.record.id, "once", { fingerprint: "f".repeat(64), id: "wamid-1" });
+    await expect(store.record(carol.record.id, "once", { fingerprint: "f".repeat(64), id: "wamid-2" })).rejects.toMatchObject({ status: 400 });
+    await admin.collection("users").delete(carol.record.id);
+    const left = await admin.collection("whatsapp_send_keys").getList(1, 1, { filter: admin.filter("user = {:id}", { id: carol.record.id }) });
+    expect(left.totalItems).toBe(0);
   });
 
   it("prunes the keys recorded before a date (the daily cleanup)", async () => {
