@@ -32,10 +32,13 @@ export async function deleteLoggedOutSession(
 
 /**
  * Deletes a logged-out profile from disk (a later start must not reuse it), and whatever a
- * restore of it that died mid-way left beside it; failures are logged.
+ * restore of it that died mid-way left beside it; failures are logged. A browser that
+ * died (killed, crashed) leaves helper processes writing into the profile for a moment:
+ * a folder that fills again while it is emptied (ENOTEMPTY) is tried again.
  */
 export async function deleteLoggedOutProfile(sessionDir: string, userId: string): Promise<void> {
-  await Promise.all([rm(sessionDir, { recursive: true, force: true }), removeRestoreLeftovers(sessionDir)]).catch((error: unknown) => {
+  const profile = rm(sessionDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  await Promise.all([profile, removeRestoreLeftovers(sessionDir)]).catch((error: unknown) => {
     log("error", "Failed to delete the logged-out profile", { userId, error: String(error) });
   });
 }
