@@ -1,21 +1,8 @@
-// Event retention for the cleanup cron, superusers only: one DELETE for every event older
-// than the cutoff (record-by-record deletes through the API would take minutes at scale).
+// Event retention for the cleanup cron, superusers only (see wavault-prune.js).
 
 routerAdd(
   "POST",
   "/api/wavault/events/prune",
-  (e) => {
-    const body = e.requestInfo().body;
-    const before = new Date(String(body.before || ""));
-    if (isNaN(before.getTime())) throw new BadRequestError('"before" must be an ISO date.');
-    // PocketBase stores dates as "YYYY-MM-DD HH:MM:SS.sssZ".
-    const cutoff = before.toISOString().replace("T", " ");
-    let deleted = 0;
-    $app.runInTransaction((txApp) => {
-      deleted = txApp.countRecords("whatsapp_session_events", $dbx.exp("created < {:cutoff}", { cutoff }));
-      txApp.db().newQuery("DELETE FROM whatsapp_session_events WHERE created < {:cutoff}").bind({ cutoff }).execute();
-    });
-    return e.json(200, { deleted });
-  },
+  (e) => require(`${__hooks}/wavault-prune.js`).pruneCreatedBefore(e, "whatsapp_session_events"),
   $apis.requireSuperuserAuth(),
 );
