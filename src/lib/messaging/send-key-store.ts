@@ -1,7 +1,7 @@
 import type PocketBase from "pocketbase";
 
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
-import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
+import { pruneCreatedBefore } from "./prune-created-before";
 import { isNotFound, toStoreError } from "./session-store-errors";
 
 const COLLECTION = "whatsapp_send_keys";
@@ -41,9 +41,8 @@ export class SendKeyStore {
         return { fingerprint: record.fingerprint as string, id: record.message_id as string };
       }
       // Expired: the key may be used afresh (the unique index would refuse its new record).
-      await collection.delete(record.id).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-      });
+      // Deleted meanwhile (404) is null all the same, below.
+      await collection.delete(record.id);
       return null;
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -67,16 +66,7 @@ export class SendKeyStore {
    * Deletes the keys recorded before `before`; returns how many.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  async pruneOlderThan(before: Date): Promise<number> {
-    try {
-      const { deleted } = await this.#pb.send<{ deleted: number }>("/api/wavault/send-keys/prune", {
-        method: "POST",
-        body: { before: before.toISOString() },
-        signal: AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS),
-      });
-      return deleted;
-    } catch (error) {
-      throw toStoreError(error, "delete old Idempotency-Keys");
-    }
+  pruneOlderThan(before: Date): Promise<number> {
+    return pruneCreatedBefore(this.#pb, "/api/wavault/send-keys/prune", before, "delete old Idempotency-Keys");
   }
 }

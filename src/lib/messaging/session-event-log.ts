@@ -3,8 +3,8 @@ import type PocketBase from "pocketbase";
 import { log } from "../log";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
-import { LONG_REQUEST_TIMEOUT_MS } from "../pocketbase/request-timeout";
 import { SESSIONS_COLLECTION, type SessionStatus } from "./database-session-store";
+import { pruneCreatedBefore } from "./prune-created-before";
 import { errorCode, isNotFound, toStoreError } from "./session-store-errors";
 
 export const EVENTS_COLLECTION = "whatsapp_session_events";
@@ -108,17 +108,8 @@ export class SessionEventLog {
    * Deletes every event older than `before`; returns how many.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  async pruneOlderThan(before: Date): Promise<number> {
-    try {
-      const { deleted } = await this.#pb.send<{ deleted: number }>("/api/wavault/events/prune", {
-        method: "POST",
-        body: { before: before.toISOString() },
-        signal: AbortSignal.timeout(LONG_REQUEST_TIMEOUT_MS), // one DELETE, of a backlog after a long cron outage perhaps
-      });
-      return deleted;
-    } catch (error) {
-      throw toStoreError(error, "delete old session events");
-    }
+  pruneOlderThan(before: Date): Promise<number> {
+    return pruneCreatedBefore(this.#pb, "/api/wavault/events/prune", before, "delete old session events");
   }
 
   /**
