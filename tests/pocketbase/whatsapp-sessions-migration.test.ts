@@ -21,6 +21,7 @@ const ARCHIVE_FAILED_MIGRATION = "1739730000_add_archive_failed_event.js";
 const RATE_LIMIT_MIGRATION = "1739740000_rate_limit_password_sign_ins.js";
 const HISTORY_NAMES_MIGRATION = "1739750000_history_without_server_names.js";
 const SEND_KEYS_MIGRATION = "1739760000_create_whatsapp_send_keys.js";
+const SEND_KEYS_CLAIMED_MIGRATION = "1739770000_send_keys_claimed_before_sending.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -118,9 +119,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all fourteen.
-      const down = await migrate("down", "14");
+      // The events collection (later migrations) relates to this one: down reverts all fifteen.
+      const down = await migrate("down", "15");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${SEND_KEYS_CLAIMED_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${SEND_KEYS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HISTORY_NAMES_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${RATE_LIMIT_MIGRATION}`);

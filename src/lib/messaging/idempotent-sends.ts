@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 
 import { log } from "../log";
 import type { SendKeyStore } from "./send-key-store";
-import { errorCode, SessionStoreError } from "./session-store-errors";
+import { errorCode } from "./session-store-errors";
 
 /** An Idempotency-Key sent again with another message than the first time. */
 export class IdempotencyKeyReusedError extends Error {
@@ -11,6 +11,24 @@ export class IdempotencyKeyReusedError extends Error {
     super("This Idempotency-Key was used for another message.");
     this.name = "IdempotencyKeyReusedError";
   }
+}
+
+/**
+ * An Idempotency-Key claimed for a send whose outcome is not recorded: it is under way on
+ * another instance, or the instance sending it stopped before it could record the outcome.
+ * The message may have gone out; nothing is sent again under this key.
+ */
+export class IdempotencyKeyInProgressError extends Error {
+  readonly code = "idempotency_key_in_progress";
+  constructor() {
+    super("A send under this Idempotency-Key has started and its outcome is not recorded yet.");
+    this.name = "IdempotencyKeyInProgressError";
+  }
+}
+
+/** What a key's message is known by: SHA-256 of its recipient and text, in hex. */
+export function messageFingerprint(message: { to: string; text: string }): string {
+  return createHash("sha256").update(`${message.to}\n${message.text}`).digest("hex");
 }
 
 /** How long a key is remembered: a client retries within minutes, a day leaves room for a queue's. */
@@ -41,9 +59,11 @@ interface Outcome {
  * that arrives while the first send is still under way waits for it. A send that failed
  * is forgotten: its retry sends (one that failed after WhatsApp took the message, a
  * client stopping mid-send, may then go out twice). Held in memory on the instance that
- * runs the session (every instance forwards sends there), and, with a `store`, recorded
- * in PocketBase once sent: a key then outlives a restart of that instance and a move of
- * the session to another.
+ * runs the session (every instance forwards sends there), and, with a `store`, claimed in
+ * PocketBase before the send and completed with its id after: a key then outlives a
+ * restart of that instance and a move of the session to another, and a send is never
+ * made twice by two instances, nor after one died mid-send (the retry is refused,
+ * IdempotencyKeyInProgressError, rather than sent).
  */
 export class IdempotentSends {
   readonly #store: SendKeyStore | null;
@@ -60,13 +80,14 @@ export class IdempotentSends {
    * Sends with `send` unless `userId` sent this message under `key` in the last day;
    * returns the message id, and whether it was that earlier send's.
    * @throws IdempotencyKeyReusedError when the key went with another message;
+   *   IdempotencyKeyInProgressError when it was claimed and its outcome is not recorded;
    *   PocketBaseUnavailableError, SessionStoreError when the store cannot be asked
    *   (nothing is sent then); what `send` throws
    */
   async send(userId: string, key: string, message: { to: string; text: string }, send: () => Promise<string>): Promise<{ id: string; replayed: boolean }> {
     this.#forgetExpired();
     const slot = `${userId}\n${key}`;
-    const fingerprint = createHash("sha256").update(`${message.to}\n${message.text}`).digest("hex");
+    const fingerprint = messageFingerprint(message);
     const earlier = this.#sent.get(slot);
     if (earlier) {
       if (earlier.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
@@ -94,25 +115,41 @@ export class IdempotentSends {
     return this.#store ? this.#store.pruneOlderThan(new Date(Date.now() - KEY_TTL_MS)) : Promise.resolve(0);
   }
 
-  /** The send the store recorded under the key (a restart or a move ago), or a new one, recorded. */
+  /**
+   * The send the store recorded under the key (a restart or a move ago), or a new one:
+   * claimed in the store before it is made, completed once it is out.
+   */
   async #sendOnce(userId: string, key: string, fingerprint: string, send: () => Promise<string>): Promise<Outcome> {
-    const stored = await this.#store?.find(userId, key);
-    if (stored) {
-      if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
-      return { id: stored.id, replayed: true, stored: true };
+    const claim = await this.#store?.claim(userId, key, fingerprint);
+    if (claim && !claim.claimed) {
+      if (claim.stored.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
+      if (claim.stored.id === null) throw new IdempotencyKeyInProgressError();
+      return { id: claim.stored.id, replayed: true, stored: true };
     }
-    // Recorded once sent: an instance that dies in between (milliseconds) leaves no record,
-    // and a retry elsewhere sends again (README).
-    const id = await send();
-    // Sent: the answer says so whatever the record does; unrecorded, the key lives here only.
-    await this.#store?.record(userId, key, { fingerprint, id }).catch((error: unknown) => {
-      // The unique index: another instance sent under this key meanwhile (two owners at a lease handover).
-      if (error instanceof SessionStoreError && error.status === 400) {
-        log("error", "An Idempotency-Key was recorded by another instance meanwhile: this message may have gone out twice", { userId });
-      } else {
-        log("warn", "Could not record an Idempotency-Key; it holds on this instance only", { userId, code: errorCode(error) });
+    let id: string;
+    try {
+      id = await send();
+    } catch (error) {
+      // Not sent: the key is free again, here (send() forgets it) and in the store.
+      if (claim) {
+        await this.#store!.release(claim.claimId).catch((releaseError: unknown) =>
+          log("warn", "Could not release the Idempotency-Key of a failed send; its retries are refused until it expires", {
+            userId,
+            code: errorCode(releaseError),
+          }),
+        );
       }
-    });
+      throw error;
+    }
+    // Sent: the answer says so whatever the record does.
+    if (claim) {
+      await this.#store!.complete(claim.claimId, id).catch((completeError: unknown) =>
+        log("warn", "Could not record the message of an Idempotency-Key; elsewhere its retries are refused, not sent", {
+          userId,
+          code: errorCode(completeError),
+        }),
+      );
+    }
     return { id, replayed: false };
   }
 

@@ -1,22 +1,32 @@
 import type PocketBase from "pocketbase";
 
+import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { pruneCreatedBefore } from "./prune-created-before";
 import { isNotFound, toStoreError } from "./session-store-errors";
 
 const COLLECTION = "whatsapp_send_keys";
 
-/** A message sent under an Idempotency-Key: what was sent (a digest) and its id. */
+/**
+ * What the record of an Idempotency-Key says: the message it went with (a digest) and,
+ * once the send is out, its id. `id` null: the key was claimed and the send's outcome is
+ * not recorded (it is under way, or its instance stopped before recording it).
+ */
 export interface StoredSend {
   fingerprint: string;
-  id: string;
+  id: string | null;
 }
+
+/** A claim taken (its record's id, to complete or release), or the record that was there. */
+export type KeyClaim = { claimed: true; claimId: string } | { claimed: false; stored: StoredSend };
 
 /**
  * The sends made under an Idempotency-Key, in PocketBase (`whatsapp_send_keys`), so that
  * a key outlives the instance that ran the session: its restart, or the session's move
- * to another instance. A key counts for `ttlMs` after its send; a record older than that
- * is deleted when the key comes again, and by the daily cleanup (pruneOlderThan).
+ * to another instance. A key is claimed before its message is sent (the unique index on
+ * user and key lets one claim through, whichever instance asks) and completed with the
+ * message id once it is out. A key counts for `ttlMs` after its claim; a record older than
+ * that is deleted when the key comes again, and by the daily cleanup (pruneOlderThan).
  */
 export class SendKeyStore {
   readonly #pb: PocketBase;
@@ -28,7 +38,52 @@ export class SendKeyStore {
   }
 
   /**
-   * The send recorded for `userId` under `key` within the TTL, or null.
+   * Claims `key` for a send of the message `fingerprint` digests, or answers what its
+   * record holds (a send made, or one claimed whose outcome is not recorded).
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async claim(userId: string, key: string, fingerprint: string): Promise<KeyClaim> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const record = await this.#pb.collection(COLLECTION).create({ user: userId, idempotency_key: key, fingerprint });
+        return { claimed: true, claimId: record.id };
+      } catch (error) {
+        // A refused create is most likely the unique index: the key's record is there.
+        if (!isPocketBaseError(error, 400)) throw toStoreError(error, "claim the Idempotency-Key");
+        const stored = await this.find(userId, key);
+        if (stored) return { claimed: false, stored };
+        // Gone by now (expired, so find deleted it; or released): claim it again, once.
+        if (attempt === 2) throw toStoreError(error, "claim the Idempotency-Key");
+      }
+    }
+  }
+
+  /**
+   * Records that the claimed send went out as message `messageId`.
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async complete(claimId: string, messageId: string): Promise<void> {
+    try {
+      await this.#pb.collection(COLLECTION).update(claimId, { message_id: messageId });
+    } catch (error) {
+      throw toStoreError(error, "record the Idempotency-Key's message");
+    }
+  }
+
+  /**
+   * Gives up a claim whose send failed, so that a retry under the key sends.
+   * @throws PocketBaseUnavailableError, SessionStoreError
+   */
+  async release(claimId: string): Promise<void> {
+    try {
+      await this.#pb.collection(COLLECTION).delete(claimId);
+    } catch (error) {
+      if (!isNotFound(error)) throw toStoreError(error, "release the Idempotency-Key");
+    }
+  }
+
+  /**
+   * What is recorded for `userId` under `key` within the TTL, or null.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   async find(userId: string, key: string): Promise<StoredSend | null> {
@@ -38,9 +93,9 @@ export class SendKeyStore {
       // A record whose date cannot be read counts as live: sending again is the worse mistake.
       const created = parsePocketBaseDate(record.created);
       if (created === null || created >= Date.now() - this.#ttlMs) {
-        return { fingerprint: record.fingerprint as string, id: record.message_id as string };
+        return { fingerprint: record.fingerprint as string, id: (record.message_id as string) || null };
       }
-      // Expired: the key may be used afresh (the unique index would refuse its new record).
+      // Expired: the key may be used afresh (the unique index would refuse its new claim).
       // Deleted meanwhile (404) is null all the same, below.
       await collection.delete(record.id);
       return null;
@@ -51,19 +106,7 @@ export class SendKeyStore {
   }
 
   /**
-   * Records a send made under `key`.
-   * @throws PocketBaseUnavailableError, SessionStoreError
-   */
-  async record(userId: string, key: string, send: StoredSend): Promise<void> {
-    try {
-      await this.#pb.collection(COLLECTION).create({ user: userId, idempotency_key: key, fingerprint: send.fingerprint, message_id: send.id });
-    } catch (error) {
-      throw toStoreError(error, "record the Idempotency-Key");
-    }
-  }
-
-  /**
-   * Deletes the keys recorded before `before`; returns how many.
+   * Deletes the keys claimed before `before`; returns how many.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
   pruneOlderThan(before: Date): Promise<number> {

@@ -138,8 +138,8 @@ export class UserSessionService {
    * here or on an instance that ran the session before) sends nothing and gets the first
    * send's id, `replayed` (see IdempotentSends).
    * @throws NotReadyError, SessionLeasedElsewhereError (it runs on another instance), SendFailedError,
-   *   IdempotencyKeyReusedError, PocketBaseUnavailableError and SessionStoreError (a key
-   *   that could not be looked up: nothing was sent)
+   *   IdempotencyKeyReusedError, IdempotencyKeyInProgressError, PocketBaseUnavailableError
+   *   and SessionStoreError (a key that could not be claimed: nothing was sent)
    */
   async sendText(userId: string, chatId: string, text: string, idempotencyKey?: string): Promise<{ id: string; replayed?: true }> {
     const send = async () => {
@@ -151,6 +151,9 @@ export class UserSessionService {
       return channel.sendText(chatId, text);
     };
     if (!idempotencyKey) return { id: await send() };
+    // Run by another instance: forwarded there before a key is claimed here (a claim
+    // left by a refusal here would stand in the way of the owner's send).
+    if (!this.#runtime.manager.get(userId)) this.#throwIfLeasedElsewhere(userId, await readSessionSummary(this.#runtime.pb, userId));
     const { id, replayed } = await this.#runtime.sends.send(userId, idempotencyKey, { to: chatId, text }, send);
     return replayed ? { id, replayed } : { id };
   }

@@ -1,8 +1,9 @@
 import PocketBase from "pocketbase";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { IdempotencyKeyReusedError, IdempotentSends, KEY_TTL_MS } from "../../../src/lib/messaging/idempotent-sends";
+import { IdempotencyKeyInProgressError, IdempotencyKeyReusedError, IdempotentSends, KEY_TTL_MS, messageFingerprint } from "../../../src/lib/messaging/idempotent-sends";
 import { SendKeyStore } from "../../../src/lib/messaging/send-key-store";
+import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { adminClient, createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
@@ -47,16 +48,82 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     await new IdempotentSends(store).send(alice.record.id, "short-lived", message, send);
     const restarted = new IdempotentSends(store);
     expect(await restarted.send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-1", replayed: true });
-    await expect.poll(() => store.find(alice.record.id, "short-lived"), { timeout: 10_000 }).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // The expired record still holds the key's place in the unique index: the claim replaces it.
     expect(await restarted.send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-2", replayed: false });
+    expect(await store.find(alice.record.id, "short-lived")).toEqual({ fingerprint: expect.any(String), id: "wamid-2" });
     expect(counter.calls).toBe(2);
+  });
+
+  it("claims the key before sending: while the send runs, its record is there without a message id", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    let seenDuringSend: unknown;
+    const sent = await new IdempotentSends(store).send(alice.record.id, "claimed-first", message, async () => {
+      seenDuringSend = await store.find(alice.record.id, "claimed-first");
+      return "wamid-c";
+    });
+    expect(sent).toEqual({ id: "wamid-c", replayed: false });
+    expect(seenDuringSend).toEqual({ fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), id: null });
+    expect(await store.find(alice.record.id, "claimed-first")).toEqual({ fingerprint: expect.any(String), id: "wamid-c" });
+  });
+
+  it("sends once when two instances get the same key at once: the second is refused while the first is under way, then replays", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const { counter, send } = sender();
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let claimed!: () => void;
+    const sending = new Promise<void>((resolve) => (claimed = resolve));
+    const [a, b] = [new IdempotentSends(store), new IdempotentSends(store)];
+    const first = a.send(alice.record.id, "both-at-once", message, async () => {
+      claimed();
+      await held;
+      return send();
+    });
+    await sending;
+    await expect(b.send(alice.record.id, "both-at-once", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError);
+    letGo();
+    expect(await first).toEqual({ id: "wamid-1", replayed: false });
+    expect(await b.send(alice.record.id, "both-at-once", message, send)).toEqual({ id: "wamid-1", replayed: true });
+    expect(counter.calls).toBe(1);
+  });
+
+  it("refuses, and does not send, a key whose instance died mid-send (claimed, never completed); a completion later replays", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const { counter, send } = sender();
+    const fingerprint = "0".repeat(64); // whatever the dead instance's message was: the claim alone blocks
+    const claim = await store.claim(alice.record.id, "died-mid-send", fingerprint);
+    expect(claim).toEqual({ claimed: true, claimId: expect.any(String) });
+    const other = new IdempotentSends(store);
+    await expect(other.send(alice.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+
+    const sameMessage = await store.claim(bob.record.id, "died-mid-send", messageFingerprint(message));
+    await expect(other.send(bob.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError);
+    await expect(other.send(bob.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError); // not remembered as sent
+    expect(counter.calls).toBe(0);
+    if (!sameMessage.claimed) throw new Error("Bob's claim was refused");
+    await store.complete(sameMessage.claimId, "wamid-late");
+    expect(await other.send(bob.record.id, "died-mid-send", message, send)).toEqual({ id: "wamid-late", replayed: true });
+    expect(counter.calls).toBe(0);
+  });
+
+  it("releases the claim of a failed send, so that its retry sends, on any instance", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const failing = async (): Promise<string> => {
+      throw new Error("WhatsApp did not take it");
+    };
+    await expect(new IdempotentSends(store).send(alice.record.id, "failed-once", message, failing)).rejects.toThrow("WhatsApp did not take it");
+    expect(await store.find(alice.record.id, "failed-once")).toBeNull();
+    const { counter, send } = sender();
+    expect(await new IdempotentSends(store).send(alice.record.id, "failed-once", message, send)).toEqual({ id: "wamid-1", replayed: false });
+    expect(counter.calls).toBe(1);
   });
 
   it("holds one record per user and key, and a user's keys go with the user", async () => {
     const store = new SendKeyStore(admin, KEY_TTL_MS);
     const carol = await createTestUser(admin);
-    await store.record(carol.record.id, "once", { fingerprint: "f".repeat(64), id: "wamid-1" });
-    await expect(store.record(carol.record.id, "once", { fingerprint: "f".repeat(64), id: "wamid-2" })).rejects.toMatchObject({ status: 400 });
+    expect((await store.claim(carol.record.id, "once", "f".repeat(64))).claimed).toBe(true);
+    expect(await store.claim(carol.record.id, "once", "f".repeat(64))).toEqual({ claimed: false, stored: { fingerprint: "f".repeat(64), id: null } });
     await admin.collection("users").delete(carol.record.id);
     const left = await admin.collection("whatsapp_send_keys").getList(1, 1, { filter: admin.filter("user = {:id}", { id: carol.record.id }) });
     expect(left.totalItems).toBe(0);
@@ -69,8 +136,8 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
       const own = await isolated.admin();
       const user = await createTestUser(own);
       const store = new SendKeyStore(own, KEY_TTL_MS);
-      await store.record(user.record.id, "to-prune", { fingerprint: "f".repeat(64), id: "wamid-x" });
-      await store.record(user.record.id, "also", { fingerprint: "f".repeat(64), id: "wamid-y" });
+      await store.claim(user.record.id, "to-prune", "f".repeat(64));
+      await store.claim(user.record.id, "also", "f".repeat(64));
       expect(await store.pruneOlderThan(new Date(Date.now() - 60_000))).toBe(0);
       expect(await store.pruneOlderThan(new Date(Date.now() + 60_000))).toBe(2);
       expect(await store.find(user.record.id, "to-prune")).toBeNull();
@@ -87,7 +154,7 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
   });
 
   it("is the backend's alone: a user cannot read or write the keys", async () => {
-    await new SendKeyStore(admin, KEY_TTL_MS).record(alice.record.id, "private", { fingerprint: "f".repeat(64), id: "wamid-p" });
+    await new SendKeyStore(admin, KEY_TTL_MS).claim(alice.record.id, "private", "f".repeat(64));
     await expect(alice.pb.collection("whatsapp_send_keys").getList(1, 10)).rejects.toMatchObject({ status: 403 });
     await expect(
       alice.pb.collection("whatsapp_send_keys").create({ user: alice.record.id, idempotency_key: "mine", fingerprint: "f", message_id: "m" }),
@@ -105,6 +172,13 @@ describe("an Idempotency-Key when the session moves to another instance", () => 
     await connectPaired(a.manager, user.record.id);
     await waitForStatus(a.manager.get(user.record.id)!, "ready");
     const first = await new UserSessionService(a.runtime).sendText(user.record.id, to, text, "move-1");
+    // Sent to an instance that does not run the session: refused (to be forwarded) before
+    // its key store is asked. (A claim made there would stand in the owner's way should
+    // its release fail.) B's key store here cannot be reached, so asking it would fail otherwise.
+    const unreachableKeys = new IdempotentSends(new SendKeyStore(new PocketBase("http://127.0.0.1:1"), KEY_TTL_MS));
+    await expect(
+      new UserSessionService({ ...b.runtime, sends: unreachableKeys }).sendText(user.record.id, to, text, "move-2"),
+    ).rejects.toBeInstanceOf(SessionLeasedElsewhereError);
 
     await a.manager.stopAll(); // a deploy: the profile archived, the lease released
     const moved = await b.manager.connect(user.record.id);
