@@ -97,7 +97,7 @@ export default async function StatusPage() {
                       </td>
                       <td>{instance.url || "–"}</td>
                       <td>{`${instance.clients} of ${instance.maxConnections}`}</td>
-                      <td>{instance.accepting ? "Yes" : "No"}</td>
+                      <td>{instance.accepting ? (instance.acceptingNewLinks ? "Yes" : "Only linked sessions (no room for a QR wait)") : "No"}</td>
                       <td>{`${instance.seenSecondsAgo} s ago`}</td>
                     </tr>
                   ))}

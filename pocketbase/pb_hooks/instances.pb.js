@@ -15,6 +15,8 @@ routerAdd(
       instanceId: leases.text(body, "instanceId"),
       url: typeof body.url === "string" ? body.url.slice(0, 2048) : "",
       accepting: body.accepting === true,
+      // An app instance of an earlier version does not say: it takes new links when it takes sessions.
+      acceptingNewLinks: typeof body.acceptingNewLinks === "boolean" ? body.acceptingNewLinks : body.accepting === true,
       maxConnections: leases.positiveInt(body, "maxConnections"),
     };
     const ttlMs = leases.positiveInt(body, "ttlMs", leases.MAX_TTL_MS);

@@ -20,6 +20,7 @@ function beat(txApp, owner, fields, ttlMs) {
   record.set("instance_id", fields.instanceId);
   record.set("url", fields.url);
   record.set("accepting", fields.accepting);
+  record.set("accepting_new_links", fields.acceptingNewLinks);
   record.set("max_connections", fields.maxConnections);
   const expiresAt = new Date(Date.now() + ttlMs).toISOString();
   record.set("expires", expiresAt);
@@ -42,13 +43,13 @@ function leave(txApp, owner) {
 /** Every live instance, oldest first, each with the number of live leases it holds. */
 function live(app) {
   const rows = arrayOf(
-    new DynamicModel({ owner: "", instance_id: "", url: "", accepting: false, max_connections: 0, updated: "", clients: 0 }),
+    new DynamicModel({ owner: "", instance_id: "", url: "", accepting: false, accepting_new_links: false, max_connections: 0, updated: "", clients: 0 }),
   );
   const now = storedDate(new Date());
   app
     .db()
     .newQuery(
-      "SELECT i.owner, i.instance_id, i.url, i.accepting, i.max_connections, i.updated," +
+      "SELECT i.owner, i.instance_id, i.url, i.accepting, i.accepting_new_links, i.max_connections, i.updated," +
         " (SELECT COUNT(*) FROM whatsapp_sessions s WHERE s.lease_owner = i.owner AND s.lease_expires > {:now}) AS clients" +
         " FROM whatsapp_instances i WHERE i.expires > {:now} ORDER BY i.created, i.owner",
     )
@@ -59,6 +60,7 @@ function live(app) {
     instanceId: row.instance_id,
     url: row.url,
     accepting: row.accepting,
+    acceptingNewLinks: row.accepting_new_links,
     maxConnections: row.max_connections,
     clients: row.clients,
     seenSecondsAgo: Math.max(0, Math.round((Date.now() - Date.parse(row.updated.replace(" ", "T"))) / 1000)),

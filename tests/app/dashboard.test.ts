@@ -296,6 +296,15 @@ describe("the operator page", () => {
       max_connections: 50,
       expires: new Date(Date.now() + 10 * 60_000).toISOString(),
     });
+    await admin.collection("whatsapp_instances").create({
+      owner: "peer-c/00000000",
+      instance_id: "peer-c",
+      url: "http://10.0.0.8:3000",
+      accepting: true,
+      accepting_new_links: false,
+      max_connections: 50,
+      expires: new Date(Date.now() + 10 * 60_000).toISOString(),
+    });
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${instance.server.url}/status`);
@@ -322,6 +331,7 @@ describe("the operator page", () => {
     const instances = await page.getByTestId("status-instances").innerText();
     expect(instances).toMatch(/status-test \(this one\)\s+–\s+0 of 100\s+Yes\s+\d+ s ago/);
     expect(instances).toMatch(/peer-b\s+http:\/\/10\.0\.0\.7:3000\s+0 of 50\s+No\s+\d+ s ago/);
+    expect(instances).toMatch(/peer-c\s+http:\/\/10\.0\.0\.8:3000\s+0 of 50\s+Only linked sessions \(no room for a QR wait\)\s+\d+ s ago/);
     expect(await page.content()).not.toContain(statusToken);
     await page.screenshot({ path: path.join(SCREENSHOTS, "9-operator-status.png"), fullPage: true });
     await expectAccessible(page, "operator status");

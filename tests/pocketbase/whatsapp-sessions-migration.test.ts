@@ -22,6 +22,7 @@ const RATE_LIMIT_MIGRATION = "1739740000_rate_limit_password_sign_ins.js";
 const HISTORY_NAMES_MIGRATION = "1739750000_history_without_server_names.js";
 const SEND_KEYS_MIGRATION = "1739760000_create_whatsapp_send_keys.js";
 const SEND_KEYS_CLAIMED_MIGRATION = "1739770000_send_keys_claimed_before_sending.js";
+const INSTANCES_NEW_LINKS_MIGRATION = "1739780000_add_instances_accepting_new_links.js";
 
 describe("the whatsapp_sessions migration", () => {
   let collection: CollectionModel;
@@ -109,6 +110,14 @@ describe("the whatsapp_sessions migration", () => {
     expect(events.indexes.join("\n")).toMatch(/idx_whatsapp_session_events_user_at.*\(`user`, `at`\)/);
   });
 
+  it("lets an Idempotency-Key be claimed before its message id is known, and says which instances take new links", async () => {
+    const admin = await adminClient();
+    const sendKeys = await admin.collections.getOne("whatsapp_send_keys");
+    expect(sendKeys.fields.find((f: CollectionField) => f.name === "message_id")).toMatchObject({ type: "text", required: false });
+    const instances = await admin.collections.getOne("whatsapp_instances");
+    expect(instances.fields.find((f: CollectionField) => f.name === "accepting_new_links")).toMatchObject({ type: "bool" });
+  });
+
   it("has a down migration that removes the collection, so up can create it again", async () => {
     const { bin } = testPocketBase();
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "wavault-migrate-"));
@@ -119,9 +128,10 @@ describe("the whatsapp_sessions migration", () => {
       expect(up.code, up.output).toBe(0);
       expect(up.output).toContain(`Applied ${MIGRATION}`);
 
-      // The events collection (later migrations) relates to this one: down reverts all fifteen.
-      const down = await migrate("down", "15");
+      // The events collection (later migrations) relates to this one: down reverts all sixteen.
+      const down = await migrate("down", "16");
       expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`Reverted ${INSTANCES_NEW_LINKS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${SEND_KEYS_CLAIMED_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${SEND_KEYS_MIGRATION}`);
       expect(down.output).toContain(`Reverted ${HISTORY_NAMES_MIGRATION}`);
@@ -154,6 +164,8 @@ describe("the whatsapp_sessions migration", () => {
       expect(again.output).toContain(`Applied ${RATE_LIMIT_MIGRATION}`);
       expect(again.output).toContain(`Applied ${HISTORY_NAMES_MIGRATION}`);
       expect(again.output).toContain(`Applied ${SEND_KEYS_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${SEND_KEYS_CLAIMED_MIGRATION}`);
+      expect(again.output).toContain(`Applied ${INSTANCES_NEW_LINKS_MIGRATION}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -11,9 +11,10 @@ export const ERROR_STATUS = {
   leased_elsewhere: { status: 409, message: "This WhatsApp session is running on another server instance." },
   not_ready: { status: 409, message: "WhatsApp is not connected and ready for this account." },
   idempotency_key_reused: { status: 409, message: "This Idempotency-Key was used for another message." },
-  idempotency_key_in_progress: {
+  idempotency_key_in_progress: { status: 409, message: "A send under this Idempotency-Key is under way; retry shortly to get its outcome." },
+  idempotency_key_outcome_unknown: {
     status: 409,
-    message: "A send under this Idempotency-Key has started and its outcome is not recorded yet; it may have gone out. Retry shortly.",
+    message: "A send under this Idempotency-Key started a while ago and its outcome was never recorded; it may have gone out. Check before sending it again under a new key.",
   },
   payload_too_large: { status: 413, message: "The request body is too large." },
   unsupported_media_type: { status: 415, message: "Send the request body as application/json." },

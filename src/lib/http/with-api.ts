@@ -33,9 +33,9 @@ export interface ApiOptions<Schema extends z.ZodType | undefined> {
   /**
    * For a request that starts a client: when this instance has no room for it (or is
    * shutting down), another instance with room takes it (see answerFromPeer; else the
-   * refusal stands). Gives those instances, the one to try first first.
+   * refusal stands). Gives those instances for that refusal, the one to try first first.
    */
-  forwardWhenFull?: () => Promise<PeerWithRoom[]>;
+  forwardWhenFull?: (refusal: unknown) => Promise<PeerWithRoom[]>;
 }
 
 type BodyOf<Schema> = Schema extends z.ZodType ? z.infer<Schema> : undefined;
@@ -84,7 +84,8 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
 async function answerElsewhere(request: Request, refusal: unknown, body: unknown, options: ApiOptions<z.ZodType | undefined>): Promise<Response | null> {
   const fromOwner = options.forwardToOwner ? await answerFromOwner(request, refusal, body) : null;
   if (fromOwner || !options.forwardWhenFull) return fromOwner;
-  return answerFromPeer(request, refusal, body, options.forwardWhenFull);
+  const { forwardWhenFull } = options;
+  return answerFromPeer(request, refusal, body, () => forwardWhenFull(refusal));
 }
 
 function parseBody<Schema extends z.ZodType>(schema: Schema, raw: unknown): z.infer<Schema> {

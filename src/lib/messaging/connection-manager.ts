@@ -22,10 +22,19 @@ const LIMIT_TEXT: Record<RoomLimit, (max: number) => string> = {
  */
 export class ConnectionLimitError extends Error {
   readonly code = "connection_limit";
-  constructor(readonly limit: RoomLimit, readonly max: number) {
+  /** `newLink`: the refused client was to wait for a QR scan (the user has no stored session). */
+  constructor(readonly limit: RoomLimit, readonly max: number, readonly newLink = false) {
     super(LIMIT_TEXT[limit](max));
     this.name = "ConnectionLimitError";
   }
+}
+
+/**
+ * Whether `error` refused a client for a new link (see ConnectionLimitError.newLink). Read by
+ * its shape: the route may hold another bundle's copy of the class (see isPocketBaseError).
+ */
+export function isNewLinkRefusal(error: unknown): boolean {
+  return (error as { code?: unknown; newLink?: unknown } | null)?.code === "connection_limit" && (error as { newLink?: unknown }).newLink === true;
 }
 
 /** The instance is shutting down and takes no new clients. */
@@ -110,6 +119,11 @@ export class ConnectionManager {
     return !this.#shuttingDown && this.#limitReached() === null;
   }
 
+  /** Whether a client for a new link may start now: room (hasRoom), and under MAX_WHATSAPP_QR_WAITING. */
+  hasRoomForNewLink(): boolean {
+    return this.hasRoom() && this.#qrLimitReached() === null;
+  }
+
   get maxConnections(): number {
     return this.#options.maxConnections;
   }
@@ -176,7 +190,7 @@ export class ConnectionManager {
     if (running) return Promise.resolve(running);
 
     const limit = this.#limitReached() ?? (options.newLink ? this.#qrLimitReached() : null);
-    if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
+    if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max, options.newLink ?? false));
     let channel: WhatsAppChannel;
     try {
       channel = this.#options.createChannel(userId);

@@ -14,9 +14,9 @@ export class IdempotencyKeyReusedError extends Error {
 }
 
 /**
- * An Idempotency-Key claimed for a send whose outcome is not recorded: it is under way on
- * another instance, or the instance sending it stopped before it could record the outcome.
- * The message may have gone out; nothing is sent again under this key.
+ * An Idempotency-Key claimed for a send whose outcome is not recorded, claimed less than
+ * IN_PROGRESS_MS ago: most likely still under way on another instance (a session that
+ * moved meanwhile). Nothing is sent again under this key; a retry shortly replays.
  */
 export class IdempotencyKeyInProgressError extends Error {
   readonly code = "idempotency_key_in_progress";
@@ -25,6 +25,22 @@ export class IdempotencyKeyInProgressError extends Error {
     this.name = "IdempotencyKeyInProgressError";
   }
 }
+
+/**
+ * An Idempotency-Key claimed for a send longer than IN_PROGRESS_MS ago whose outcome was
+ * never recorded: the instance sending it stopped mid-send, most likely. The message may
+ * have gone out; nothing is ever sent under this key (until it expires).
+ */
+export class IdempotencyKeyOutcomeUnknownError extends Error {
+  readonly code = "idempotency_key_outcome_unknown";
+  constructor() {
+    super("A send under this Idempotency-Key started a while ago and its outcome was never recorded.");
+    this.name = "IdempotencyKeyOutcomeUnknownError";
+  }
+}
+
+/** A send takes seconds: a claim without an outcome for longer than this is taken for abandoned. */
+export const IN_PROGRESS_MS = 2 * 60_000;
 
 /** What a key's message is known by: SHA-256 of its recipient and text, in hex. */
 export function messageFingerprint(message: { to: string; text: string }): string {
@@ -80,7 +96,8 @@ export class IdempotentSends {
    * Sends with `send` unless `userId` sent this message under `key` in the last day;
    * returns the message id, and whether it was that earlier send's.
    * @throws IdempotencyKeyReusedError when the key went with another message;
-   *   IdempotencyKeyInProgressError when it was claimed and its outcome is not recorded;
+   *   IdempotencyKeyInProgressError, IdempotencyKeyOutcomeUnknownError when it was claimed
+   *   and its outcome is not recorded;
    *   PocketBaseUnavailableError, SessionStoreError when the store cannot be asked
    *   (nothing is sent then); what `send` throws
    */
@@ -123,22 +140,19 @@ export class IdempotentSends {
     const claim = await this.#store?.claim(userId, key, fingerprint);
     if (claim && !claim.claimed) {
       if (claim.stored.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
-      if (claim.stored.id === null) throw new IdempotencyKeyInProgressError();
+      if (claim.stored.id === null) {
+        const { claimedAt } = claim.stored;
+        throw claimedAt !== null && Date.now() - claimedAt > IN_PROGRESS_MS ? new IdempotencyKeyOutcomeUnknownError() : new IdempotencyKeyInProgressError();
+      }
       return { id: claim.stored.id, replayed: true, stored: true };
     }
     let id: string;
     try {
       id = await send();
     } catch (error) {
-      // Not sent: the key is free again, here (send() forgets it) and in the store.
-      if (claim) {
-        await this.#store!.release(claim.claimId).catch((releaseError: unknown) =>
-          log("warn", "Could not release the Idempotency-Key of a failed send; its retries are refused until it expires", {
-            userId,
-            code: errorCode(releaseError),
-          }),
-        );
-      }
+      // Not sent: the key is free again, here (send() forgets it) and in the store; should
+      // PocketBase not answer now, later (retries meanwhile are refused as in progress).
+      if (claim) await this.#store!.release(claim.claimId).catch(() => this.#store!.releaseInBackground(claim.claimId));
       throw error;
     }
     // Sent: the answer says so whatever the record does.

@@ -9,6 +9,8 @@ export const INSTANCES_COLLECTION = "whatsapp_instances";
 export interface InstanceStanding {
   /** It takes more sessions now: room under its cap, memory budget and disk, and its starts succeed. */
   accepting: boolean;
+  /** It takes new links too (clients that wait for a QR scan): accepting, and under its MAX_WHATSAPP_QR_WAITING. */
+  acceptingNewLinks: boolean;
   maxConnections: number;
 }
 
@@ -18,6 +20,7 @@ export interface InstanceLoad {
   instanceId: string;
   url: string;
   accepting: boolean;
+  acceptingNewLinks: boolean;
   clients: number;
   maxConnections: number;
   /** How long ago its record was last renewed, by PocketBase's clock. */
@@ -133,15 +136,16 @@ export class InstanceRegistry {
   }
 
   /**
-   * The other live instances that take sessions now and said where they answer
-   * (INSTANCE_URL, not this one's), the least loaded for its cap first (then the one
-   * running fewer).
+   * The other live instances that take sessions now — with `newLink`, new links too —
+   * and said where they answer (INSTANCE_URL, not this one's), the least loaded for its
+   * cap first (then the one running fewer).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  async peersWithRoom(): Promise<InstanceLoad[]> {
+  async peersWithRoom({ newLink = false }: { newLink?: boolean } = {}): Promise<InstanceLoad[]> {
     return (await this.peers())
       // Not this instance's own address either: an earlier process here may still be listed.
       .filter((instance) => instance.url !== "" && instance.url !== this.#options.url)
+      .filter((instance) => !newLink || instance.acceptingNewLinks)
       .sort((a, b) => loadShare(a) - loadShare(b) || a.clients - b.clients);
   }
 

@@ -91,7 +91,8 @@ export class ResumeShare {
 
   #standing(stopped: boolean): InstanceStanding {
     const { manager } = this.#options;
-    return { accepting: !stopped && manager.hasRoom() && !this.#failing(), maxConnections: manager.maxConnections };
+    const accepting = !stopped && manager.hasRoom() && !this.#failing();
+    return { accepting, acceptingNewLinks: accepting && manager.hasRoomForNewLink(), maxConnections: manager.maxConnections };
   }
 
   #failing(): boolean {

@@ -1,11 +1,18 @@
+import { randomInt } from "node:crypto";
 import type PocketBase from "pocketbase";
 
+import { log } from "../log";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { pruneCreatedBefore } from "./prune-created-before";
-import { isNotFound, toStoreError } from "./session-store-errors";
+import { errorCode, isNotFound, PocketBaseUnavailableError, toStoreError } from "./session-store-errors";
 
 const COLLECTION = "whatsapp_send_keys";
+/** A release is tried this many times in all, the waits between doubling from RELEASE_FIRST_WAIT_MS (~30 s in all). */
+const RELEASE_ATTEMPTS = 6;
+const RELEASE_FIRST_WAIT_MS = 1_000;
+/** Each release attempt's own limit: one that hangs must not hold up the next. */
+const RELEASE_TIMEOUT_MS = 5_000;
 
 /**
  * What the record of an Idempotency-Key says: the message it went with (a digest) and,
@@ -15,6 +22,8 @@ const COLLECTION = "whatsapp_send_keys";
 export interface StoredSend {
   fingerprint: string;
   id: string | null;
+  /** When the key was claimed (ms since the epoch), by PocketBase's clock; null when unreadable. */
+  claimedAt: number | null;
 }
 
 /** A claim taken (its record's id, to complete or release), or the record that was there. */
@@ -40,20 +49,24 @@ export class SendKeyStore {
   /**
    * Claims `key` for a send of the message `fingerprint` digests, or answers what its
    * record holds (a send made, or one claimed whose outcome is not recorded).
-   * @throws PocketBaseUnavailableError, SessionStoreError
+   * @throws PocketBaseUnavailableError (then a claim PocketBase may have made all the
+   *   same is released in the background), SessionStoreError
    */
   async claim(userId: string, key: string, fingerprint: string): Promise<KeyClaim> {
     for (let attempt = 1; ; attempt++) {
+      // The id is chosen here, so that a claim whose answer was lost can be found and undone.
+      const claimId = newRecordId();
       try {
-        const record = await this.#pb.collection(COLLECTION).create({ user: userId, idempotency_key: key, fingerprint });
-        return { claimed: true, claimId: record.id };
+        await this.#pb.collection(COLLECTION).create({ id: claimId, user: userId, idempotency_key: key, fingerprint });
+        return { claimed: true, claimId };
       } catch (error) {
-        // A refused create is most likely the unique index: the key's record is there.
-        if (!isPocketBaseError(error, 400)) throw toStoreError(error, "claim the Idempotency-Key");
+        const failure = toStoreError(error, "claim the Idempotency-Key");
+        if (failure instanceof PocketBaseUnavailableError) this.releaseInBackground(claimId);
+        if (!isTaken(error)) throw failure;
         const stored = await this.find(userId, key);
         if (stored) return { claimed: false, stored };
         // Gone by now (expired, so find deleted it; or released): claim it again, once.
-        if (attempt === 2) throw toStoreError(error, "claim the Idempotency-Key");
+        if (attempt === 2) throw failure;
       }
     }
   }
@@ -76,10 +89,31 @@ export class SendKeyStore {
    */
   async release(claimId: string): Promise<void> {
     try {
-      await this.#pb.collection(COLLECTION).delete(claimId);
+      await this.#pb.collection(COLLECTION).delete(claimId, { signal: AbortSignal.timeout(RELEASE_TIMEOUT_MS) });
     } catch (error) {
       if (!isNotFound(error)) throw toStoreError(error, "release the Idempotency-Key");
     }
+  }
+
+  /**
+   * Releases a claim, trying again for ~30 s while PocketBase cannot be asked; never
+   * throws (a claim still there after that is logged: its key is refused until it expires).
+   */
+  releaseInBackground(claimId: string): void {
+    void (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.release(claimId);
+        } catch (error) {
+          if (attempt === RELEASE_ATTEMPTS) {
+            return log("warn", "Could not release an Idempotency-Key whose message was not sent; the key is refused until it expires", {
+              code: errorCode(error),
+            });
+          }
+          await new Promise((resolve) => setTimeout(resolve, RELEASE_FIRST_WAIT_MS * 2 ** (attempt - 1)).unref());
+        }
+      }
+    })();
   }
 
   /**
@@ -93,7 +127,7 @@ export class SendKeyStore {
       // A record whose date cannot be read counts as live: sending again is the worse mistake.
       const created = parsePocketBaseDate(record.created);
       if (created === null || created >= Date.now() - this.#ttlMs) {
-        return { fingerprint: record.fingerprint as string, id: (record.message_id as string) || null };
+        return { fingerprint: record.fingerprint as string, id: (record.message_id as string) || null, claimedAt: created };
       }
       // Expired: the key may be used afresh (the unique index would refuse its new claim).
       // Deleted meanwhile (404) is null all the same, below.
@@ -112,4 +146,17 @@ export class SendKeyStore {
   pruneOlderThan(before: Date): Promise<number> {
     return pruneCreatedBefore(this.#pb, "/api/wavault/send-keys/prune", before, "delete old Idempotency-Keys");
   }
+}
+
+/** A new record id in PocketBase's default form: 15 characters of a–z and 0–9. */
+function newRecordId(): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from({ length: 15 }, () => alphabet[randomInt(alphabet.length)]).join("");
+}
+
+/** PocketBase refused a claim because the key's record is there (the unique index on user and key). */
+function isTaken(error: unknown): boolean {
+  if (!isPocketBaseError(error, 400)) return false;
+  const fields = error.response?.data as Record<string, { code?: string }> | undefined;
+  return fields?.idempotency_key?.code === "validation_not_unique";
 }

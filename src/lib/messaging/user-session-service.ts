@@ -90,13 +90,13 @@ export class UserSessionService {
 
   /**
    * Where a connect this instance has no room for can go: the other live instances that
-   * take sessions and said where they answer, the least loaded first. The others hear
+   * take sessions (with `newLink`, new links too) and said where they answer, the least loaded first. The others hear
    * at once that this one is full (a heartbeat with its standing now).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  peersWithRoom(): Promise<InstanceLoad[]> {
+  peersWithRoom(options: { newLink?: boolean } = {}): Promise<InstanceLoad[]> {
     void this.#runtime.registry.beat();
-    return this.#runtime.registry.peersWithRoom();
+    return this.#runtime.registry.peersWithRoom(options);
   }
 
   /** The user's session: the live client on this instance, else the stored record. */

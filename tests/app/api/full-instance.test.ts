@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -56,20 +58,36 @@ describe("a connect reaching an instance with no room is started on one with roo
     expect(waiting.qr).toMatch(/^data:image\/png;base64,/);
   });
 
-  it("passes over an instance it cannot reach", async () => {
+  it("passes over an instance it cannot reach, and, for a new link, one that takes no new links", async () => {
     // An instance that announced itself with nothing to run (it looks the least loaded),
     // at an address where nothing listens.
     const ghost = `http://127.0.0.1:${await findFreePort()}`;
-    await admin.send("/api/wavault/instances/beat", {
-      method: "POST",
-      body: { owner: "ghost/0", instanceId: "ghost", url: ghost, accepting: true, maxConnections: 10, ttlMs: 10 * 60_000 },
+    const announce = (owner: string, url: string, standing: { accepting: boolean; acceptingNewLinks?: boolean }) =>
+      admin.send("/api/wavault/instances/beat", {
+        method: "POST",
+        body: { owner, instanceId: owner.split("/")[0], url, ...standing, maxConnections: 10, ttlMs: 10 * 60_000 },
+      });
+    await announce("ghost/0", ghost, { accepting: true });
+    // One that takes sessions but has as many clients waiting for a QR scan as it allows:
+    // listed as the least loaded too, it would be asked (and refuse) before B.
+    const asked: string[] = [];
+    const qrFull = http.createServer((request, response) => {
+      asked.push(request.url ?? "");
+      response.writeHead(503).end();
     });
+    await new Promise<void>((resolve) => qrFull.listen(0, "127.0.0.1", resolve));
+    try {
+      await announce("qr-full/0", `http://127.0.0.1:${(qrFull.address() as AddressInfo).port}`, { accepting: true, acceptingNewLinks: false });
 
-    const third = await connectViaA();
-    expect(third.answer).toMatchObject({ status: 202, body: { status: expect.stringMatching(/^(initializing|qr_ready)$/) } });
-    expect(third.answer.headers.get("x-wavault-answered-by")).toBe("full-b");
-    await statusUntil(third.viaA, (body) => body.status === "qr_ready"); // B runs it, and A answers with B's status
-    expect([await activeOn(a), await activeOn(b)]).toEqual([1, 2]);
+      const third = await connectViaA();
+      expect(third.answer).toMatchObject({ status: 202, body: { status: expect.stringMatching(/^(initializing|qr_ready)$/) } });
+      expect(third.answer.headers.get("x-wavault-answered-by")).toBe("full-b");
+      expect(asked).toEqual([]);
+      await statusUntil(third.viaA, (body) => body.status === "qr_ready"); // B runs it, and A answers with B's status
+      expect([await activeOn(a), await activeOn(b)]).toEqual([1, 2]);
+    } finally {
+      await new Promise((resolve) => qrFull.close(resolve));
+    }
   });
 
   it("answers 503 connection_limit when no instance has room, and starts nothing anywhere", async () => {

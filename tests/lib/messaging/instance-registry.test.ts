@@ -14,7 +14,7 @@ describe("InstanceRegistry over PocketBase", () => {
   let admin: PocketBase;
   const started: InstanceRegistry[] = [];
   /** A "process": its leases and its registry share one owner, as in the app. */
-  const instance = (instanceId: string, standing: InstanceStanding = { accepting: true, maxConnections: 10 }, ttlMs = 30_000) => {
+  const instance = (instanceId: string, standing: InstanceStanding = { accepting: true, acceptingNewLinks: true, maxConnections: 10 }, ttlMs = 30_000) => {
     const leases = new SessionLease(admin, { instanceId, ttlMs });
     const registry = new InstanceRegistry(admin, { owner: leases.owner, instanceId, url: `http://${instanceId}.internal:3000`, ttlMs });
     return { leases, registry, standing, announce: () => announce(registry, () => standing) };
@@ -40,13 +40,16 @@ describe("InstanceRegistry over PocketBase", () => {
   });
 
   it("announces an instance while it runs, with how it stands, and removes it when it leaves", async () => {
-    const a = instance("instance-a", { accepting: true, maxConnections: 5 });
+    const a = instance("instance-a", { accepting: true, acceptingNewLinks: true, maxConnections: 5 });
     const before = Date.now();
     await a.announce();
     const record = await recordOf(a.registry.owner);
-    expect(record).toMatchObject({ instance_id: "instance-a", url: "http://instance-a.internal:3000", accepting: true, max_connections: 5 });
+    expect(record).toMatchObject({ instance_id: "instance-a", url: "http://instance-a.internal:3000", accepting: true, accepting_new_links: true, max_connections: 5 });
     expect(new Date(record!.expires).getTime()).toBeGreaterThanOrEqual(before + 30_000);
 
+    a.standing.acceptingNewLinks = false; // as many waiting for a QR scan as it allows
+    await a.registry.beat();
+    expect(await recordOf(a.registry.owner)).toMatchObject({ accepting: true, accepting_new_links: false });
     a.standing.accepting = false; // full, say
     await a.registry.beat();
     expect(await recordOf(a.registry.owner)).toMatchObject({ accepting: false });
@@ -62,8 +65,9 @@ describe("InstanceRegistry over PocketBase", () => {
   });
 
   it("lists the other live instances that take sessions, each with the live leases it holds", async () => {
-    const [self, busy, idle, full] = [instance("self"), instance("busy", { accepting: true, maxConnections: 20 }), instance("idle"), instance("full")];
+    const [self, busy, idle, full] = [instance("self"), instance("busy", { accepting: true, acceptingNewLinks: true, maxConnections: 20 }), instance("idle"), instance("full")];
     full.standing.accepting = false;
+    full.standing.acceptingNewLinks = false;
     for (const each of [self, busy, idle, full]) await each.announce();
     const users = await Promise.all([1, 2, 3, 4].map(() => createTestUser(admin)));
     await busy.leases.claim(users[0]!.record.id);
@@ -86,6 +90,7 @@ describe("InstanceRegistry over PocketBase", () => {
         clients,
         maxConnections,
         accepting: of.standing.accepting,
+        acceptingNewLinks: of.standing.acceptingNewLinks,
         self: of === self,
       });
     expect(await self.registry.peers()).toEqual([load(busy, 2, 20), load(idle, 0)]);
@@ -99,16 +104,16 @@ describe("InstanceRegistry over PocketBase", () => {
   it("names the peers a connect can go to, the least loaded for its cap first, only those with an address", async () => {
     const [self, half, quarter, fewer, full] = [
       instance("self"),
-      instance("half", { accepting: true, maxConnections: 4 }),
-      instance("quarter", { accepting: true, maxConnections: 8 }),
-      instance("fewer", { accepting: true, maxConnections: 4 }),
-      instance("full", { accepting: false, maxConnections: 10 }),
+      instance("half", { accepting: true, acceptingNewLinks: true, maxConnections: 4 }),
+      instance("quarter", { accepting: true, acceptingNewLinks: true, maxConnections: 8 }),
+      instance("fewer", { accepting: true, acceptingNewLinks: true, maxConnections: 4 }),
+      instance("full", { accepting: false, acceptingNewLinks: false, maxConnections: 10 }),
     ];
     const unreachable = new InstanceRegistry(admin, { owner: "no-url/0", instanceId: "no-url", ttlMs: 30_000 }); // no INSTANCE_URL
     // The process before this one at the same address (a restart), its record not expired yet.
     const earlierSelf = new InstanceRegistry(admin, { owner: "self/earlier", instanceId: "self", url: "http://self.internal:3000", ttlMs: 30_000 });
     for (const each of [self, half, quarter, fewer, full]) await each.announce();
-    for (const other of [unreachable, earlierSelf]) await announce(other, () => ({ accepting: true, maxConnections: 10 }));
+    for (const other of [unreachable, earlierSelf]) await announce(other, () => ({ accepting: true, acceptingNewLinks: true, maxConnections: 10 }));
     const users = await Promise.all([1, 2, 3, 4, 5].map(() => createTestUser(admin)));
     await half.leases.claim(users[0]!.record.id);
     await half.leases.claim(users[1]!.record.id);
@@ -118,6 +123,31 @@ describe("InstanceRegistry over PocketBase", () => {
 
     // quarter (2 of 8) and fewer (1 of 4) stand alike: fewer runs fewer. Then half (2 of 4).
     expect((await self.registry.peersWithRoom()).map((peer) => peer.instanceId)).toEqual(["fewer", "quarter", "half"]);
+
+    // fewer reaches its MAX_WHATSAPP_QR_WAITING: it still takes stored sessions, not new links.
+    fewer.standing.acceptingNewLinks = false;
+    await fewer.registry.beat();
+    expect((await self.registry.peersWithRoom()).map((peer) => peer.instanceId)).toEqual(["fewer", "quarter", "half"]);
+    expect((await self.registry.peersWithRoom({ newLink: true })).map((peer) => peer.instanceId)).toEqual(["quarter", "half"]);
+  });
+
+  it("counts an instance of an earlier version, which does not say whether it takes new links, as taking them when it takes sessions", async () => {
+    const self = instance("self");
+    await self.announce();
+    const earlier = (owner: string, accepting: boolean) =>
+      admin.send("/api/wavault/instances/beat", {
+        method: "POST",
+        body: { owner, instanceId: owner.split("/")[0], url: `http://${owner.split("/")[0]}.internal:3000`, accepting, maxConnections: 10, ttlMs: 30_000 },
+      });
+    await earlier("older-open/0", true);
+    await earlier("older-full/0", false);
+    expect(await self.registry.live()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ instanceId: "older-open", accepting: true, acceptingNewLinks: true }),
+        expect.objectContaining({ instanceId: "older-full", accepting: false, acceptingNewLinks: false }),
+      ]),
+    );
+    expect((await self.registry.peersWithRoom({ newLink: true })).map((peer) => peer.instanceId)).toEqual(["older-open"]);
   });
 
   it("deletes the records of instances that died more than an hour ago, and keeps newer ones", async () => {

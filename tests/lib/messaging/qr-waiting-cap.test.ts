@@ -5,7 +5,9 @@ import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { describeError } from "../../../src/lib/http/error-status";
-import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
+import { ConnectionLimitError, isNewLinkRefusal } from "../../../src/lib/messaging/connection-manager";
+import { INSTANCES_COLLECTION } from "../../../src/lib/messaging/instance-registry";
+import { ResumeShare } from "../../../src/lib/messaging/resume-share";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { createWhatsAppRuntime, maxWaitingForQr, stopRuntime } from "../../../src/lib/messaging/whatsapp-runtime";
 import { EMULATOR_WEB_VERSION, writeEmulatorCache } from "../../fixtures/wa-web-emulator";
@@ -24,6 +26,12 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
+
+  /** What an instance's record tells the others about it. */
+  const standingOf = async (owner: string) => {
+    const record = await admin.collection(INSTANCES_COLLECTION).getFirstListItem(admin.filter("owner = {:owner}", { owner }));
+    return { accepting: record.accepting as boolean, acceptingNewLinks: record.accepting_new_links as boolean };
+  };
 
   it("is half of MAX_WHATSAPP_CONNECTIONS (rounded up) unless set", () => {
     expect(maxWaitingForQr(configuredEnv({ MAX_WHATSAPP_CONNECTIONS: "5" }))).toBe(3);
@@ -55,9 +63,15 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       expect(runtime.manager.getStats().waitingForQr).toBe(1);
       const refused = await service.connect(second.record.id).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(ConnectionLimitError);
-      expect(refused).toMatchObject({ limit: "qr", max: 1 });
+      expect(refused).toMatchObject({ limit: "qr", max: 1, newLink: true });
+      expect(isNewLinkRefusal(refused)).toBe(true);
       expect(describeError(refused)).toMatchObject({ code: "connection_limit", status: 503 });
       expect(runtime.manager.get(second.record.id)).toBeUndefined();
+      // The other instances hear it: this one takes sessions, not new links (a connect
+      // refused here for a new link goes only to a peer that takes them: peersWithRoom).
+      new ResumeShare({ manager: runtime.manager, registry: runtime.registry, patienceMs: 60_000, failingWindowMs: 60_000 }).announce(() => false);
+      await runtime.registry.beat();
+      expect(await standingOf(runtime.registry.owner)).toEqual({ accepting: true, acceptingNewLinks: false });
 
       // A stored session needs no scan: it starts, cap or not.
       await service.connect(linked.record.id);
@@ -69,9 +83,12 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       await phone(waiting, "pair");
       await waitForStatus(waiting, "ready");
       expect(runtime.manager.getStats().waitingForQr).toBe(0);
+      await runtime.registry.beat();
+      expect(await standingOf(runtime.registry.owner)).toEqual({ accepting: true, acceptingNewLinks: true });
       expect((await service.connect(second.record.id)).status).toMatch(/^(initializing|qr_ready)$/);
       expect(runtime.manager.getStats()).toMatchObject({ waitingForQr: 1, activeConnections: 3 });
     } finally {
+      await runtime.registry.leave();
       await stopRuntime(runtime, 20_000);
     }
   });

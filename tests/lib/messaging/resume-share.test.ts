@@ -17,11 +17,11 @@ describe("sessions resumed by several instances", () => {
     const users = [await pairedThenDeployed("spread-1"), await pairedThenDeployed("spread-2"), await pairedThenDeployed("spread-3")];
     const running = (instance: typeof a) => users.filter((userId) => instance.manager.get(userId)).length;
     const a = runtime("spread-a", { resume: { batch: 1 } });
-    a.registry.start(() => ({ accepting: true, maxConnections: 10 }));
+    a.registry.start(() => ({ accepting: true, acceptingNewLinks: true, maxConnections: 10 }));
     expect(await a.resumer.resumeOnce()).toBe(1); // alone: it takes one
 
     const b = runtime("spread-b");
-    const standingOfB = { accepting: true, maxConnections: 10 };
+    const standingOfB = { accepting: true, acceptingNewLinks: true, maxConnections: 10 };
     b.registry.start(() => standingOfB);
     await b.registry.beat();
     expect(await a.resumer.resumeOnce()).toBe(0); // B runs none: A leaves the sessions to it
@@ -47,7 +47,7 @@ describe("sessions resumed by several instances", () => {
     const waiting = users.find((userId) => !a.manager.get(userId))!;
     // B announces that it takes sessions, runs none, and never resumes anything.
     const b = runtime("patience-b");
-    b.registry.start(() => ({ accepting: true, maxConnections: 10 }));
+    b.registry.start(() => ({ accepting: true, acceptingNewLinks: true, maxConnections: 10 }));
     await b.registry.beat();
     expect(await a.resumer.resumeOnce()).toBe(0); // left to B, from now on
     await new Promise((resolve) => setTimeout(resolve, 1_600));
@@ -59,7 +59,7 @@ describe("sessions resumed by several instances", () => {
     const users = [await pairedThenDeployed("broken-1"), await pairedThenDeployed("broken-2")];
     const failures = async (userId: string) => Number((await sessionOf(userId)).resume_failures);
     const healthy = runtime("broken-healthy");
-    healthy.registry.start(() => ({ accepting: true, maxConnections: 10 }));
+    healthy.registry.start(() => ({ accepting: true, acceptingNewLinks: true, maxConnections: 10 }));
     await healthy.registry.beat();
     // Its browser cannot start: every resume fails after its claim.
     const broken = runtime("broken", { resume: { backoffMs: 300 }, chromePath: path.join(world.dir, "no-such-chromium") });

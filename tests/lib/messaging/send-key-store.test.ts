@@ -1,12 +1,21 @@
 import PocketBase from "pocketbase";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
-import { IdempotencyKeyInProgressError, IdempotencyKeyReusedError, IdempotentSends, KEY_TTL_MS, messageFingerprint } from "../../../src/lib/messaging/idempotent-sends";
+import {
+  IdempotencyKeyInProgressError,
+  IdempotencyKeyOutcomeUnknownError,
+  IdempotencyKeyReusedError,
+  IdempotentSends,
+  IN_PROGRESS_MS,
+  KEY_TTL_MS,
+  messageFingerprint,
+} from "../../../src/lib/messaging/idempotent-sends";
 import { SendKeyStore } from "../../../src/lib/messaging/send-key-store";
 import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
 import { adminClient, createTestUser, startIsolatedPocketBase, type TestUser } from "../../helpers/pocketbase";
+import { startPartitionProxy } from "../../helpers/partition-proxy";
 import { connectPaired, emulatorDeployments, waitForStatus } from "../../helpers/whatsapp-runtime";
 
 /** A send that counts its calls and answers ids "wamid-1", "wamid-2", … */
@@ -21,6 +30,10 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
   let admin: PocketBase;
   let alice: TestUser;
   let bob: TestUser;
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   beforeAll(async () => {
     admin = await adminClient();
@@ -51,7 +64,7 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     // The expired record still holds the key's place in the unique index: the claim replaces it.
     expect(await restarted.send(alice.record.id, "short-lived", message, send)).toEqual({ id: "wamid-2", replayed: false });
-    expect(await store.find(alice.record.id, "short-lived")).toEqual({ fingerprint: expect.any(String), id: "wamid-2" });
+    expect(await store.find(alice.record.id, "short-lived")).toMatchObject({ id: "wamid-2" });
     expect(counter.calls).toBe(2);
   });
 
@@ -63,8 +76,8 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
       return "wamid-c";
     });
     expect(sent).toEqual({ id: "wamid-c", replayed: false });
-    expect(seenDuringSend).toEqual({ fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), id: null });
-    expect(await store.find(alice.record.id, "claimed-first")).toEqual({ fingerprint: expect.any(String), id: "wamid-c" });
+    expect(seenDuringSend).toEqual({ fingerprint: messageFingerprint(message), id: null, claimedAt: expect.any(Number) });
+    expect(await store.find(alice.record.id, "claimed-first")).toMatchObject({ fingerprint: messageFingerprint(message), id: "wamid-c" });
   });
 
   it("sends once when two instances get the same key at once: the second is refused while the first is under way, then replays", async () => {
@@ -101,10 +114,41 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     await expect(other.send(bob.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError);
     await expect(other.send(bob.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError); // not remembered as sent
     expect(counter.calls).toBe(0);
+    // Claimed over 2 minutes ago and still no outcome: not "retry shortly" any more.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + IN_PROGRESS_MS + 5_000);
+    await expect(other.send(bob.record.id, "died-mid-send", message, send)).rejects.toBeInstanceOf(IdempotencyKeyOutcomeUnknownError);
+    vi.useRealTimers();
+    expect(counter.calls).toBe(0);
     if (!sameMessage.claimed) throw new Error("Bob's claim was refused");
     await store.complete(sameMessage.claimId, "wamid-late");
     expect(await other.send(bob.record.id, "died-mid-send", message, send)).toEqual({ id: "wamid-late", replayed: true });
     expect(counter.calls).toBe(0);
+  });
+
+  it("undoes a claim whose answer was lost (PocketBase made it, the reply never came): nothing sent, and the key is free again", async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    try {
+      const viaProxy = new PocketBase(proxy.url);
+      viaProxy.authStore.save(admin.authStore.token, admin.authStore.record);
+      const store = new SendKeyStore(viaProxy, KEY_TTL_MS);
+      const { counter, send } = sender();
+      proxy.slowResponses("POST /api/collections/whatsapp_send_keys/records", 60_000);
+      const attempt = new IdempotentSends(store).send(alice.record.id, "answer-lost", message, send);
+      await expect.poll(() => proxy.heldResponses, { timeout: 10_000 }).toBe(1);
+      const direct = new SendKeyStore(admin, KEY_TTL_MS);
+      expect(await direct.find(alice.record.id, "answer-lost")).toMatchObject({ id: null }); // made, unanswered
+      proxy.partition(); // the answer is lost with its connection
+      await expect(attempt).rejects.toBeInstanceOf(PocketBaseUnavailableError);
+      proxy.slowResponses("no such request", 0);
+      proxy.heal();
+      // Released in the background, by the id the claim chose: the retry sends (once).
+      await expect.poll(() => direct.find(alice.record.id, "answer-lost"), { timeout: 15_000 }).toBeNull();
+      expect(await new IdempotentSends(store).send(alice.record.id, "answer-lost", message, send)).toEqual({ id: "wamid-1", replayed: false });
+      expect(counter.calls).toBe(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("releases the claim of a failed send, so that its retry sends, on any instance", async () => {
@@ -123,7 +167,10 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     const store = new SendKeyStore(admin, KEY_TTL_MS);
     const carol = await createTestUser(admin);
     expect((await store.claim(carol.record.id, "once", "f".repeat(64))).claimed).toBe(true);
-    expect(await store.claim(carol.record.id, "once", "f".repeat(64))).toEqual({ claimed: false, stored: { fingerprint: "f".repeat(64), id: null } });
+    expect(await store.claim(carol.record.id, "once", "f".repeat(64))).toEqual({
+      claimed: false,
+      stored: { fingerprint: "f".repeat(64), id: null, claimedAt: expect.any(Number) },
+    });
     await admin.collection("users").delete(carol.record.id);
     const left = await admin.collection("whatsapp_send_keys").getList(1, 1, { filter: admin.filter("user = {:id}", { id: carol.record.id }) });
     expect(left.totalItems).toBe(0);

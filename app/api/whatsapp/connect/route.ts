@@ -1,5 +1,6 @@
 // POST /api/whatsapp/connect – start the caller's WhatsApp client (or find the running one)
 import { withApi } from "@/lib/http/with-api";
+import { isNewLinkRefusal } from "@/lib/messaging/connection-manager";
 import { getUserSessionService } from "@/lib/messaging/user-session-service";
 
 export const POST = withApi(async ({ user }) => ({
@@ -7,6 +8,6 @@ export const POST = withApi(async ({ user }) => ({
   status: 202,
 }), {
   forwardToOwner: true,
-  // No room here (or shutting down): an instance with room starts it.
-  forwardWhenFull: async () => (await getUserSessionService()).peersWithRoom(),
+  // No room here (or shutting down): an instance with room starts it (for a new link, room for a QR wait).
+  forwardWhenFull: async (refusal) => (await getUserSessionService()).peersWithRoom({ newLink: isNewLinkRefusal(refusal) }),
 });
