@@ -1,10 +1,9 @@
 import { log } from "../log";
+import { NO_ROOM_CODES } from "../messaging/connection-manager";
 import { errorCode } from "../messaging/session-store-errors";
 import { ApiError } from "./api-error";
 import { forwardToOwner, isForwarded } from "./forward-to-owner";
 
-/** Refusals that say only "not here": another instance may take the request. */
-const NO_ROOM_HERE = new Set(["connection_limit", "shutting_down", "browser_not_found"]);
 
 /** At most this many other instances are asked, one after another, before the refusal stands. */
 const MAX_PEERS_TRIED = 3;
@@ -31,7 +30,7 @@ export async function answerFromPeer(
   body: unknown,
   peersWithRoom: () => Promise<PeerWithRoom[]>,
 ): Promise<Response | null> {
-  if (!NO_ROOM_HERE.has(errorCode(refusal)) || isForwarded(request)) return null;
+  if (!NO_ROOM_CODES.has(errorCode(refusal)) || isForwarded(request)) return null;
   let peers: PeerWithRoom[];
   try {
     peers = await peersWithRoom();

@@ -33,9 +33,9 @@ export interface ApiOptions<Schema extends z.ZodType | undefined> {
   /**
    * For a request that starts a client: when this instance has no room for it (or is
    * shutting down), another instance with room takes it (see answerFromPeer; else the
-   * refusal stands). Gives those instances for that refusal, the one to try first first.
+   * refusal stands). Gives those instances for the caller, the one to try first first.
    */
-  forwardWhenFull?: (refusal: unknown) => Promise<PeerWithRoom[]>;
+  forwardWhenFull?: (user: RecordModel) => Promise<PeerWithRoom[]>;
 }
 
 type BodyOf<Schema> = Schema extends z.ZodType ? z.infer<Schema> : undefined;
@@ -57,8 +57,9 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
     // What another instance gets, should this one refuse: the body as validated here
     // (known fields only), so it passes the same checks there, size limit included.
     let validated: unknown;
+    let user: RecordModel | undefined;
     try {
-      const user = options.auth === "none" ? (undefined as unknown as RecordModel) : await authenticateRequestOrThrow(request);
+      user = options.auth === "none" ? (undefined as unknown as RecordModel) : await authenticateRequestOrThrow(request);
       const raw = options.body ? await readJsonBody(request) : undefined;
       const body = (validated = options.body ? parseBody(options.body, raw) : undefined);
       const context = { request, user, body: body as BodyOf<Schema>, readFromOwner: (ownerUrl: string) => readFromOwner(request, ownerUrl) };
@@ -66,7 +67,7 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
       return result instanceof Response ? result : json(result.json, result.status ?? 200);
     } catch (error) {
       try {
-        return (await answerElsewhere(request, error, validated, options)) ?? errorResponse(error, request);
+        return (await answerElsewhere(request, error, validated, user, options)) ?? errorResponse(error, request);
       } catch (forwardError) {
         return errorResponse(forwardError, request);
       }
@@ -81,11 +82,18 @@ export function withApi<Schema extends z.ZodType | undefined = undefined>(
 }
 
 /** Another instance's answer to a request refused here, as the route allows (null: the refusal stands). */
-async function answerElsewhere(request: Request, refusal: unknown, body: unknown, options: ApiOptions<z.ZodType | undefined>): Promise<Response | null> {
+async function answerElsewhere(
+  request: Request,
+  refusal: unknown,
+  body: unknown,
+  user: RecordModel | undefined,
+  options: ApiOptions<z.ZodType | undefined>,
+): Promise<Response | null> {
   const fromOwner = options.forwardToOwner ? await answerFromOwner(request, refusal, body) : null;
-  if (fromOwner || !options.forwardWhenFull) return fromOwner;
+  // A refusal before the caller was known (no user) is no "no room here" (see answerFromPeer).
+  if (fromOwner || !options.forwardWhenFull || !user) return fromOwner;
   const { forwardWhenFull } = options;
-  return answerFromPeer(request, refusal, body, () => forwardWhenFull(refusal));
+  return answerFromPeer(request, refusal, body, () => forwardWhenFull(user));
 }
 
 function parseBody<Schema extends z.ZodType>(schema: Schema, raw: unknown): z.infer<Schema> {

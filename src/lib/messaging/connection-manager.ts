@@ -22,20 +22,14 @@ const LIMIT_TEXT: Record<RoomLimit, (max: number) => string> = {
  */
 export class ConnectionLimitError extends Error {
   readonly code = "connection_limit";
-  /** `newLink`: the refused client was to wait for a QR scan (the user has no stored session). */
-  constructor(readonly limit: RoomLimit, readonly max: number, readonly newLink = false) {
+  constructor(readonly limit: RoomLimit, readonly max: number) {
     super(LIMIT_TEXT[limit](max));
     this.name = "ConnectionLimitError";
   }
 }
 
-/**
- * Whether `error` refused a client for a new link (see ConnectionLimitError.newLink). Read by
- * its shape: the route may hold another bundle's copy of the class (see isPocketBaseError).
- */
-export function isNewLinkRefusal(error: unknown): boolean {
-  return (error as { code?: unknown; newLink?: unknown } | null)?.code === "connection_limit" && (error as { newLink?: unknown }).newLink === true;
-}
+/** The refusals that say only "no room for another client here": another instance may take the connect. */
+export const NO_ROOM_CODES: ReadonlySet<string> = new Set(["connection_limit", "shutting_down", "browser_not_found"]);
 
 /** The instance is shutting down and takes no new clients. */
 export class ShuttingDownError extends Error {
@@ -190,7 +184,7 @@ export class ConnectionManager {
     if (running) return Promise.resolve(running);
 
     const limit = this.#limitReached() ?? (options.newLink ? this.#qrLimitReached() : null);
-    if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max, options.newLink ?? false));
+    if (limit) return Promise.reject(new ConnectionLimitError(limit.limit, limit.max));
     let channel: WhatsAppChannel;
     try {
       channel = this.#options.createChannel(userId);

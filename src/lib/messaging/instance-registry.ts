@@ -124,7 +124,12 @@ export class InstanceRegistry {
     } catch (error) {
       throw toStoreError(error, "read the instances' loads");
     }
-    return response.instances.map((instance) => ({ ...instance, self: instance.owner === this.#options.owner }));
+    return response.instances.map((instance) => ({
+      ...instance,
+      // PocketBase's hooks of an earlier version do not say: an instance taking sessions takes new links.
+      acceptingNewLinks: instance.acceptingNewLinks ?? instance.accepting,
+      self: instance.owner === this.#options.owner,
+    }));
   }
 
   /**

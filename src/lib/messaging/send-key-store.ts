@@ -5,10 +5,10 @@ import { log } from "../log";
 import { isPocketBaseError } from "../pocketbase/pocketbase-error";
 import { parsePocketBaseDate } from "../pocketbase/pocketbase-date";
 import { pruneCreatedBefore } from "./prune-created-before";
-import { errorCode, isNotFound, PocketBaseUnavailableError, toStoreError } from "./session-store-errors";
+import { errorCode, isNotFound, PocketBaseUnavailableError, SessionStoreError, toStoreError } from "./session-store-errors";
 
 const COLLECTION = "whatsapp_send_keys";
-/** A release is tried this many times in all, the waits between doubling from RELEASE_FIRST_WAIT_MS (~30 s in all). */
+/** A release is tried this many times in all, the waits between doubling from RELEASE_FIRST_WAIT_MS (31 s of waits). */
 const RELEASE_ATTEMPTS = 6;
 const RELEASE_FIRST_WAIT_MS = 1_000;
 /** Each release attempt's own limit: one that hangs must not hold up the next. */
@@ -61,7 +61,11 @@ export class SendKeyStore {
         return { claimed: true, claimId };
       } catch (error) {
         const failure = toStoreError(error, "claim the Idempotency-Key");
-        if (failure instanceof PocketBaseUnavailableError) this.releaseInBackground(claimId);
+        // No answer, or a failing one: PocketBase may have made the claim all the same, or
+        // make it yet (a create goes on after its client has given up on it).
+        if (failure instanceof PocketBaseUnavailableError || (failure instanceof SessionStoreError && failure.status >= 500)) {
+          this.releaseInBackground(claimId, { mayNotExistYet: true });
+        }
         if (!isTaken(error)) throw failure;
         const stored = await this.find(userId, key);
         if (stored) return { claimed: false, stored };
@@ -84,34 +88,41 @@ export class SendKeyStore {
   }
 
   /**
-   * Gives up a claim whose send failed, so that a retry under the key sends.
+   * Gives up a claim whose send failed, so that a retry under the key sends. False when
+   * there was none (already released, say).
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  async release(claimId: string): Promise<void> {
+  async release(claimId: string): Promise<boolean> {
     try {
-      await this.#pb.collection(COLLECTION).delete(claimId, { signal: AbortSignal.timeout(RELEASE_TIMEOUT_MS) });
+      // requestKey null: the SDK's auto-cancellation would otherwise replace the signal.
+      await this.#pb.collection(COLLECTION).delete(claimId, { requestKey: null, signal: AbortSignal.timeout(RELEASE_TIMEOUT_MS) });
+      return true;
     } catch (error) {
-      if (!isNotFound(error)) throw toStoreError(error, "release the Idempotency-Key");
+      if (isNotFound(error)) return false;
+      throw toStoreError(error, "release the Idempotency-Key");
     }
   }
 
   /**
-   * Releases a claim, trying again for ~30 s while PocketBase cannot be asked; never
-   * throws (a claim still there after that is logged: its key is refused until it expires).
+   * Releases a claim, trying again for up to a minute while PocketBase cannot be asked;
+   * never throws (a claim still there after that is logged: its key is refused until it
+   * expires). `mayNotExistYet`: a claim whose create got no answer, which PocketBase may
+   * still be making — not found counts as "not yet" until the last attempt.
    */
-  releaseInBackground(claimId: string): void {
+  releaseInBackground(claimId: string, { mayNotExistYet = false }: { mayNotExistYet?: boolean } = {}): void {
     void (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.release(claimId);
+          const released = await this.release(claimId);
+          if (released || !mayNotExistYet || attempt === RELEASE_ATTEMPTS) return;
         } catch (error) {
           if (attempt === RELEASE_ATTEMPTS) {
             return log("warn", "Could not release an Idempotency-Key whose message was not sent; the key is refused until it expires", {
               code: errorCode(error),
             });
           }
-          await new Promise((resolve) => setTimeout(resolve, RELEASE_FIRST_WAIT_MS * 2 ** (attempt - 1)).unref());
         }
+        await new Promise((resolve) => setTimeout(resolve, RELEASE_FIRST_WAIT_MS * 2 ** (attempt - 1)).unref());
       }
     })();
   }

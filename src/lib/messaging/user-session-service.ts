@@ -8,6 +8,7 @@ import type { SessionStatus } from "./database-session-store";
 import type { InstanceLoad } from "./instance-registry";
 import type { SessionEvent } from "./session-event-log";
 import { readSessionSummary, type SessionSummary, type StoredArchiveSummary } from "./session-summary";
+import { NO_ROOM_CODES } from "./connection-manager";
 import { SessionLeasedElsewhereError } from "./session-lease";
 import { errorCode } from "./session-store-errors";
 import { getWhatsAppRuntime, type WhatsAppRuntime } from "./whatsapp-runtime";
@@ -72,6 +73,8 @@ export class UserSessionService {
     const starting = this.#runtime.manager.connect(userId, { newLink }).catch((error: unknown) => {
       // By code: the runtime may come from another bundle's copy of this module (see isPocketBaseError).
       if (errorCode(error) === CHANNEL_STOPPED) return;
+      // No room here (for a new link, say): the others hear it now, not at the next heartbeat.
+      if (NO_ROOM_CODES.has(errorCode(error))) void this.#runtime.registry.beat();
       throw error;
     });
     // A start that fails within the wait fails the request (the route logs it); one that
@@ -89,14 +92,14 @@ export class UserSessionService {
   }
 
   /**
-   * Where a connect this instance has no room for can go: the other live instances that
-   * take sessions (with `newLink`, new links too) and said where they answer, the least loaded first. The others hear
-   * at once that this one is full (a heartbeat with its standing now).
+   * Where `userId`'s connect this instance has no room for can go: the other live
+   * instances that take sessions (for a user with no stored session, new links too) and
+   * said where they answer, the least loaded first.
    * @throws PocketBaseUnavailableError, SessionStoreError
    */
-  peersWithRoom(options: { newLink?: boolean } = {}): Promise<InstanceLoad[]> {
-    void this.#runtime.registry.beat();
-    return this.#runtime.registry.peersWithRoom(options);
+  async peersWithRoomFor(userId: string): Promise<InstanceLoad[]> {
+    const newLink = !(await readSessionSummary(this.#runtime.pb, userId))?.archive;
+    return this.#runtime.registry.peersWithRoom({ newLink });
   }
 
   /** The user's session: the live client on this instance, else the stored record. */

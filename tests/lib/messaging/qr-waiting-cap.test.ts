@@ -5,7 +5,7 @@ import type PocketBase from "pocketbase";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { describeError } from "../../../src/lib/http/error-status";
-import { ConnectionLimitError, isNewLinkRefusal } from "../../../src/lib/messaging/connection-manager";
+import { ConnectionLimitError } from "../../../src/lib/messaging/connection-manager";
 import { INSTANCES_COLLECTION } from "../../../src/lib/messaging/instance-registry";
 import { ResumeShare } from "../../../src/lib/messaging/resume-share";
 import { UserSessionService } from "../../../src/lib/messaging/user-session-service";
@@ -63,8 +63,7 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       expect(runtime.manager.getStats().waitingForQr).toBe(1);
       const refused = await service.connect(second.record.id).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(ConnectionLimitError);
-      expect(refused).toMatchObject({ limit: "qr", max: 1, newLink: true });
-      expect(isNewLinkRefusal(refused)).toBe(true);
+      expect(refused).toMatchObject({ limit: "qr", max: 1 });
       expect(describeError(refused)).toMatchObject({ code: "connection_limit", status: 503 });
       expect(runtime.manager.get(second.record.id)).toBeUndefined();
       // The other instances hear it: this one takes sessions, not new links (a connect

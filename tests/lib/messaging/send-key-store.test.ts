@@ -163,6 +163,29 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     expect(counter.calls).toBe(1);
   });
 
+  it("releases a failed send's claim later when PocketBase does not answer at once: the key sends again once it is back", async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    try {
+      const viaProxy = new PocketBase(proxy.url);
+      viaProxy.authStore.save(admin.authStore.token, admin.authStore.record);
+      const store = new SendKeyStore(viaProxy, KEY_TTL_MS);
+      const failing = async (): Promise<string> => {
+        proxy.partition(); // PocketBase out of reach just as the send fails
+        throw new Error("WhatsApp did not take it");
+      };
+      await expect(new IdempotentSends(store).send(alice.record.id, "release-later", message, failing)).rejects.toThrow("WhatsApp did not take it");
+      const direct = new SendKeyStore(admin, KEY_TTL_MS);
+      expect(await direct.find(alice.record.id, "release-later")).toMatchObject({ id: null }); // still claimed
+      proxy.heal();
+      await expect.poll(() => direct.find(alice.record.id, "release-later"), { timeout: 15_000 }).toBeNull();
+      const { counter, send } = sender();
+      expect(await new IdempotentSends(store).send(alice.record.id, "release-later", message, send)).toEqual({ id: "wamid-1", replayed: false });
+      expect(counter.calls).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("holds one record per user and key, and a user's keys go with the user", async () => {
     const store = new SendKeyStore(admin, KEY_TTL_MS);
     const carol = await createTestUser(admin);

@@ -1,6 +1,5 @@
 // POST /api/whatsapp/connect – start the caller's WhatsApp client (or find the running one)
 import { withApi } from "@/lib/http/with-api";
-import { isNewLinkRefusal } from "@/lib/messaging/connection-manager";
 import { getUserSessionService } from "@/lib/messaging/user-session-service";
 
 export const POST = withApi(async ({ user }) => ({
@@ -9,5 +8,5 @@ export const POST = withApi(async ({ user }) => ({
 }), {
   forwardToOwner: true,
   // No room here (or shutting down): an instance with room starts it (for a new link, room for a QR wait).
-  forwardWhenFull: async (refusal) => (await getUserSessionService()).peersWithRoom({ newLink: isNewLinkRefusal(refusal) }),
+  forwardWhenFull: async (user) => (await getUserSessionService()).peersWithRoomFor(user.id),
 });
