@@ -113,9 +113,9 @@ export class ConnectionManager {
     return !this.#shuttingDown && this.#limitReached() === null;
   }
 
-  /** Whether a client for a new link may start now: room (hasRoom), and under MAX_WHATSAPP_QR_WAITING. */
-  hasRoomForNewLink(): boolean {
-    return this.hasRoom() && this.#qrLimitReached() === null;
+  /** Whether one more client may wait for a QR scan (under MAX_WHATSAPP_QR_WAITING): with hasRoom(), room for a new link. */
+  hasRoomToWaitForQr(): boolean {
+    return this.#qrLimitReached() === null;
   }
 
   get maxConnections(): number {

@@ -92,7 +92,7 @@ export class ResumeShare {
   #standing(stopped: boolean): InstanceStanding {
     const { manager } = this.#options;
     const accepting = !stopped && manager.hasRoom() && !this.#failing();
-    return { accepting, acceptingNewLinks: accepting && manager.hasRoomForNewLink(), maxConnections: manager.maxConnections };
+    return { accepting, acceptingNewLinks: accepting && manager.hasRoomToWaitForQr(), maxConnections: manager.maxConnections };
   }
 
   #failing(): boolean {
