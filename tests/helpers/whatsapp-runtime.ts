@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   chromePath?: string;
   /** A client not ready this long after its start stops by itself (default: never; the app's is 15 minutes). */
   readyWithinMs?: number;
+  /** A send not answered this long fails (default: the app's 60 s). */
+  sendTimeoutMs?: number;
   /** The resumer's timings (default: the app's). */
   resume?: Pick<SessionResumerOptions, "backoffMs" | "stableMs" | "batch" | "patienceMs">;
 }
@@ -85,6 +87,7 @@ export function newRuntime(options: RuntimeOptions) {
         leases,
         events,
         readyWithinMs: options.readyWithinMs,
+        sendTimeoutMs: options.sendTimeoutMs,
       }),
   });
   const runtime: WhatsAppRuntime = {

@@ -25,4 +25,6 @@ export interface WhatsAppChannelOptions {
    * stops by itself and gives its room back; the session stays as marked. Default: never.
    */
   readyWithinMs?: number;
+  /** A send WhatsApp Web has not answered within this long fails (SendFailedError). Default: 60 s. */
+  sendTimeoutMs?: number;
 }

@@ -25,7 +25,7 @@ import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 const LOST_LEASE_CLOSE_MS = 2_000;
 /** WhatsApp Web gets this long to log out; the stored session is deleted either way. */
 const LOGOUT_MS = 30_000;
-/** A send gets this long (an Idempotency-Key's claim counts as under way for longer: IN_PROGRESS_MS). */
+/** A send gets this long by default (an Idempotency-Key's claim counts as under way for longer: IN_PROGRESS_MS). */
 const SEND_TIMEOUT_MS = 60_000;
 
 /**
@@ -254,8 +254,9 @@ export class WhatsAppChannel extends EventEmitter {
     try {
       const sending = client.sendMessage(chatId, text);
       sending.catch(() => {}); // one that fails after its time is up goes unheard
-      const message = await settleWithin(sending, SEND_TIMEOUT_MS, () => null);
-      if (!message) throw new Error(`no answer from WhatsApp Web within ${SEND_TIMEOUT_MS / 1000} s`);
+      const timeoutMs = this.#options.sendTimeoutMs ?? SEND_TIMEOUT_MS;
+      const message = await settleWithin(sending, timeoutMs, () => null);
+      if (!message) throw new Error(`no answer from WhatsApp Web within ${timeoutMs / 1000} s`);
       return message.id._serialized;
     } catch (error) {
       if (this.#status !== "ready") throw new NotReadyError(this.#status);
