@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 
+import { makeDirectory } from "../system/make-directory";
 import { unpackChecked, type ExtractLimits } from "./tar-unpacker";
 
 export type { ExtractLimits } from "./tar-unpacker";
@@ -15,7 +16,7 @@ export type { ExtractLimits } from "./tar-unpacker";
  */
 export async function extractArchiveAtomically(gzipFile: string, targetDir: string, limits: ExtractLimits) {
   const { staging, previous } = siblingPaths(targetDir);
-  await mkdir(path.dirname(staging), { recursive: true });
+  await makeDirectory(path.dirname(staging));
   await mkdir(staging, { mode: 0o700 });
   try {
     const unpacked = await unpackChecked(gzipFile, staging, limits);

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
+import { makeDirectory } from "../system/make-directory";
 import { ArchiveTooLargeError, asLocalDiskError, ProfileChangedError, ProfileEmptyError } from "./archive-errors";
 import { extractArchiveAtomically, removeRestoreLeftovers, siblingPaths, type ExtractLimits } from "./archive-extractor";
 import { ArchiveFileWriter } from "./archive-file-writer";
@@ -97,7 +98,7 @@ export class SessionArchiver {
 
     const key = this.#options.keys.current;
     const workDir = this.#options.workDir ?? os.tmpdir();
-    await mkdir(workDir, { recursive: true });
+    await makeDirectory(workDir);
     const out = await ArchiveFileWriter.create(path.join(workDir, `wavault-archive-${randomUUID()}.wvlt`), key);
     let written: { sizeBytes: number; sha256: string };
     try {
@@ -140,7 +141,7 @@ export class SessionArchiver {
     const { plaintext } = siblingPaths(targetDir);
     let out: PrivateFileWriter | undefined;
     try {
-      await mkdir(path.dirname(plaintext), { recursive: true });
+      await makeDirectory(path.dirname(plaintext));
       await removeRestoreLeftovers(targetDir); // of a restore whose process died
       out = await PrivateFileWriter.create(plaintext);
       const source = Buffer.isBuffer(archive) ? [archive] : archive;

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type PocketBase from "pocketbase";
 import type { RecordModel } from "pocketbase";
 
+import { makeDirectory } from "../system/make-directory";
 import { downloadArchive } from "./archive-download";
 import type { ArchiveKeyRing } from "./archive-keys";
 import { reencryptArchive } from "./archive-reencryption";
@@ -80,7 +81,7 @@ export class SessionReencryptor {
 
   /** Handles every stored archive, `concurrency` at a time; a row each, sorted by user id (once `signal` aborts, those not reached are "stopped"). */
   async reencrypt(options: ReencryptionOptions): Promise<ReencryptionRow[]> {
-    await mkdir(this.#workDir, { recursive: true });
+    await makeDirectory(this.#workDir);
     const records = await this.#list();
     const rows: ReencryptionRow[] = [];
     let next = 0;

@@ -1,9 +1,10 @@
 import { createReadStream } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 
 import { concurrencyLimit } from "../system/concurrency-limit";
+import { makeDirectory } from "../system/make-directory";
 import { ArchiveCorruptError, ArchiveTooLargeError, UnsafeArchiveError } from "./archive-errors";
 import { checkEntry } from "./tar-entry-check";
 import { writeAll } from "./write-all";
@@ -203,7 +204,7 @@ export function unpackChecked(gzipFile: string, dir: string, limits: ExtractLimi
     const makeDir = (absolute: string): Promise<void> => {
       let made = madeDirs.get(absolute);
       if (!made) {
-        made = mkdir(absolute, { recursive: true, mode: 0o700 }).then(() => {});
+        made = makeDirectory(absolute, 0o700);
         madeDirs.set(absolute, made);
       }
       return made;

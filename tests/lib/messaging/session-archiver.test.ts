@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, existsSync, readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createReadStream, existsSync, readdirSync, statfsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -248,6 +249,29 @@ describe("SessionArchiver", () => {
       expect(unhandled).toEqual([]);
       expect(await snapshotTree(deepTarget)).toEqual(deepBefore);
       expect(await readdir(deep)).toEqual(["restored"]);
+    });
+
+    // Root only: it mounts a tmpfs with few inodes.
+    it.skipIf(process.getuid?.() !== 0)("names a disk out of inodes ENOSPC (Node's recursive mkdir says ENOENT), the target as it was", async () => {
+      const small = path.join(dir, "small-disk");
+      await mkdir(small);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m,nr_inodes=1000", "tmpfs", small]);
+      try {
+        const smallTarget = path.join(small, "restored");
+        await writeFakeProfile(smallTarget);
+        const smallBefore = await snapshotTree(smallTarget);
+        // Room for the scratch file and the staging folder, not for the archive's folders.
+        const { files, ffree } = statfsSync(small);
+        execFileSync("mount", ["-o", `remount,nr_inodes=${files - ffree + 8}`, small]);
+        const folders = Array.from({ length: 20 }, (_, i) => ({ path: `Default/folder-${i}/inner/`, type: "Directory" as const }));
+        const attempt = archiver.restoreSession(craftArchive([ok, ...folders], keys), smallTarget);
+        await expect(attempt).rejects.toBeInstanceOf(LocalDiskError);
+        await expect(attempt).rejects.toThrow(/ENOSPC: disk full/);
+        expect(await snapshotTree(smallTarget)).toEqual(smallBefore);
+        expect(await readdir(small)).toEqual(["restored"]);
+      } finally {
+        execFileSync("umount", [small]);
+      }
     });
 
     it("refuses more entries than the limit (ArchiveTooLargeError)", async () => {
