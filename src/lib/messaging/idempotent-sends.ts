@@ -39,7 +39,7 @@ export class IdempotencyKeyOutcomeUnknownError extends Error {
   }
 }
 
-/** A send takes seconds: a claim without an outcome for longer than this is taken for abandoned. */
+/** Twice the longest a send may take (SEND_TIMEOUT_MS): a claim without an outcome for longer is taken for abandoned. */
 export const IN_PROGRESS_MS = 2 * 60_000;
 
 /** What a key's message is known by: SHA-256 of its recipient and text, in hex. */
@@ -78,8 +78,8 @@ interface Outcome {
  * runs the session (every instance forwards sends there), and, with a `store`, claimed in
  * PocketBase before the send and completed with its id after: a key then outlives a
  * restart of that instance and a move of the session to another, and a send is never
- * made twice by two instances, nor after one died mid-send (the retry is refused,
- * IdempotencyKeyInProgressError, rather than sent).
+ * made twice by two instances, nor after one died mid-send (the retry is refused rather
+ * than sent: IdempotencyKeyInProgressError, later IdempotencyKeyOutcomeUnknownError).
  */
 export class IdempotentSends {
   readonly #store: SendKeyStore | null;

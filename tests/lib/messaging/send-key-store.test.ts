@@ -34,6 +34,13 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
+  /** A store whose PocketBase traffic goes through a proxy the test can cut; `proxy.close()` after. */
+  const storeBehindProxy = async () => {
+    const proxy = await startPartitionProxy(admin.baseURL);
+    const viaProxy = new PocketBase(proxy.url);
+    viaProxy.authStore.save(admin.authStore.token, admin.authStore.record);
+    return { proxy, store: new SendKeyStore(viaProxy, KEY_TTL_MS) };
+  };
 
   beforeAll(async () => {
     admin = await adminClient();
@@ -127,11 +134,8 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
   });
 
   it("undoes a claim whose answer was lost (PocketBase made it, the reply never came): nothing sent, and the key is free again", async () => {
-    const proxy = await startPartitionProxy(admin.baseURL);
+    const { proxy, store } = await storeBehindProxy();
     try {
-      const viaProxy = new PocketBase(proxy.url);
-      viaProxy.authStore.save(admin.authStore.token, admin.authStore.record);
-      const store = new SendKeyStore(viaProxy, KEY_TTL_MS);
       const { counter, send } = sender();
       proxy.slowResponses("POST /api/collections/whatsapp_send_keys/records", 60_000);
       const attempt = new IdempotentSends(store).send(alice.record.id, "answer-lost", message, send);
@@ -164,11 +168,8 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
   });
 
   it("releases a failed send's claim later when PocketBase does not answer at once: the key sends again once it is back", async () => {
-    const proxy = await startPartitionProxy(admin.baseURL);
+    const { proxy, store } = await storeBehindProxy();
     try {
-      const viaProxy = new PocketBase(proxy.url);
-      viaProxy.authStore.save(admin.authStore.token, admin.authStore.record);
-      const store = new SendKeyStore(viaProxy, KEY_TTL_MS);
       const failing = async (): Promise<string> => {
         proxy.partition(); // PocketBase out of reach just as the send fails
         throw new Error("WhatsApp did not take it");

@@ -15,6 +15,7 @@ import { PendingQr } from "./pending-qr";
 import { profileDirOf } from "./profile-dir";
 import { ReadyDeadline } from "./ready-deadline";
 import { RecordWriteQueue } from "./record-write-queue";
+import { SEND_TIMEOUT_MS, sendWithin } from "./send-within";
 import { SessionRestorer } from "./session-restorer";
 import { SessionSaver, type SaveFailure } from "./session-saver";
 import { writeStatus } from "./status-writer";
@@ -25,8 +26,6 @@ import type { WhatsAppChannelOptions } from "./whatsapp-channel-options";
 const LOST_LEASE_CLOSE_MS = 2_000;
 /** WhatsApp Web gets this long to log out; the stored session is deleted either way. */
 const LOGOUT_MS = 30_000;
-/** A send gets this long by default (an Idempotency-Key's claim counts as under way for longer: IN_PROGRESS_MS). */
-const SEND_TIMEOUT_MS = 60_000;
 
 /**
  * One user's WhatsApp Web client: claims the user's lease, restores the stored session
@@ -252,12 +251,7 @@ export class WhatsAppChannel extends EventEmitter {
     const client = this.#client;
     if (!client || this.#status !== "ready") throw new NotReadyError(this.#status);
     try {
-      const sending = client.sendMessage(chatId, text);
-      sending.catch(() => {}); // one that fails after its time is up goes unheard
-      const timeoutMs = this.#options.sendTimeoutMs ?? SEND_TIMEOUT_MS;
-      const message = await settleWithin(sending, timeoutMs, () => null);
-      if (!message) throw new Error(`no answer from WhatsApp Web within ${timeoutMs / 1000} s`);
-      return message.id._serialized;
+      return await sendWithin(client, chatId, text, this.#options.sendTimeoutMs ?? SEND_TIMEOUT_MS);
     } catch (error) {
       if (this.#status !== "ready") throw new NotReadyError(this.#status);
       throw new SendFailedError({ cause: error });
