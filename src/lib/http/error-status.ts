@@ -21,6 +21,10 @@ export const ERROR_STATUS = {
   validation_failed: { status: 422, message: "The request is not valid." },
   send_failed: { status: 502, message: "WhatsApp did not accept the message (is the number on WhatsApp?)." },
   forward_failed: { status: 504, message: "The server instance running this WhatsApp session did not answer." },
+  send_timeout: {
+    status: 504,
+    message: "WhatsApp Web did not answer the send in time; the message may yet go out. Retry with the same Idempotency-Key to learn its outcome.",
+  },
   connection_limit: { status: 503, message: "The server has no room for another WhatsApp connection right now." },
   shutting_down: { status: 503, message: "This server instance is shutting down; try again shortly." },
   browser_not_found: { status: 503, message: "This server instance cannot run WhatsApp clients (it has no browser)." },

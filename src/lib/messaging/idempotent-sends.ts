@@ -150,21 +150,38 @@ export class IdempotentSends {
     try {
       id = await send();
     } catch (error) {
-      // Not sent: the key is free again, here (send() forgets it) and in the store; should
-      // PocketBase not answer now, later (retries meanwhile are refused as in progress).
-      if (claim) await this.#store!.release(claim.claimId).catch(() => this.#store!.releaseInBackground(claim.claimId));
+      const late = lateOutcomeOf(error);
+      if (claim && late) {
+        // Not answered in time: it may yet go out. The claim stays (retries are refused as
+        // in progress) and gets the send's outcome when it comes.
+        late.then(
+          (lateId) => this.#complete(userId, claim.claimId, lateId),
+          () => this.#release(claim.claimId),
+        );
+      } else if (claim) {
+        // Not sent: the key is free again, here (send() forgets it) and in the store.
+        await this.#release(claim.claimId);
+      }
       throw error;
     }
     // Sent: the answer says so whatever the record does.
-    if (claim) {
-      await this.#store!.complete(claim.claimId, id).catch((completeError: unknown) =>
-        log("warn", "Could not record the message of an Idempotency-Key; elsewhere its retries are refused, not sent", {
-          userId,
-          code: errorCode(completeError),
-        }),
-      );
-    }
+    if (claim) await this.#complete(userId, claim.claimId, id);
     return { id, replayed: false };
+  }
+
+  /** Records the claimed send's message id (a failure is logged: elsewhere its retries are refused, not sent). */
+  async #complete(userId: string, claimId: string, messageId: string): Promise<void> {
+    await this.#store!.complete(claimId, messageId).catch((error: unknown) =>
+      log("warn", "Could not record the message of an Idempotency-Key; elsewhere its retries are refused, not sent", {
+        userId,
+        code: errorCode(error),
+      }),
+    );
+  }
+
+  /** Gives the claim of a send that did not go out back; should PocketBase not answer now, later (retries meanwhile are refused as in progress). */
+  async #release(claimId: string): Promise<void> {
+    await this.#store!.release(claimId).catch(() => this.#store!.releaseInBackground(claimId));
   }
 
   #remember(slot: string, sent: Sent): void {
@@ -192,4 +209,13 @@ export class IdempotentSends {
       this.#forget(slot);
     }
   }
+}
+
+/**
+ * The outcome still to come of a send that was not answered in time (SendTimedOutError's
+ * `late`), read by its shape: the error may come from another bundle's copy of the class.
+ */
+function lateOutcomeOf(error: unknown): Promise<string> | null {
+  const late = (error as { code?: unknown; late?: unknown } | null)?.late;
+  return errorCode(error) === "send_timeout" && late instanceof Promise ? (late as Promise<string>) : null;
 }

@@ -1,31 +1,41 @@
-import { mkdir } from "node:fs/promises";
-
-import { diskSpaceOf } from "./disk-space";
+import { mkdir, stat } from "node:fs/promises";
+import path from "node:path";
 
 /**
- * Makes `dir` with its parents, as `mkdir -p`, and reports a full disk as one. Node's
- * recursive mkdir fails on a file system out of inodes or bytes with ENOENT (it takes the
- * parent it could not make for a missing one); then the disk's free space tells which.
- * @throws the mkdir error; ENOSPC for a full disk
+ * Makes `dir` with its parents, as `mkdir -p`, failing with the file system's own error.
+ * Node's recursive mkdir reports any parent it could not make as ENOENT, a full disk
+ * (ENOSPC) or a quota (EDQUOT) included; made one level at a time, the real error shows.
+ * @throws the mkdir error
  */
 export async function makeDirectory(dir: string, mode?: number): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT" || !isFull(dir)) throw error;
-    throw Object.assign(new Error(`ENOSPC: no space left on device, mkdir '${dir}'`, { cause: error }), {
-      code: "ENOSPC",
-      errno: -28,
-      syscall: "mkdir",
-      path: dir,
-    });
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    await makeOneByOne(path.resolve(/*turbopackIgnore: true*/ dir), mode);
   }
 }
 
-function isFull(dir: string): boolean {
+/** What a recursive mkdir does, each missing level on its own (a level made meanwhile is fine). */
+async function makeOneByOne(dir: string, mode?: number): Promise<void> {
+  const missing: string[] = [];
+  for (let at = dir; !(await exists(at)); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const level of missing) {
+    try {
+      await mkdir(level, { mode });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+}
+
+async function exists(at: string): Promise<boolean> {
   try {
-    const { freeBytes, freeInodes } = diskSpaceOf(dir);
-    return freeBytes === 0 || freeInodes === 0;
+    await stat(at);
+    return true;
   } catch {
     return false;
   }

@@ -10,6 +10,7 @@ import {
   KEY_TTL_MS,
   messageFingerprint,
 } from "../../../src/lib/messaging/idempotent-sends";
+import { SendTimedOutError } from "../../../src/lib/messaging/channels/channel-errors";
 import { SendKeyStore } from "../../../src/lib/messaging/send-key-store";
 import { SessionLeasedElsewhereError } from "../../../src/lib/messaging/session-lease";
 import { PocketBaseUnavailableError } from "../../../src/lib/messaging/session-store-errors";
@@ -185,6 +186,33 @@ describe("Idempotency-Keys recorded in PocketBase (SendKeyStore)", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("keeps the claim of a send WhatsApp Web did not answer in time, and gives it the send's late outcome", async () => {
+    const store = new SendKeyStore(admin, KEY_TTL_MS);
+    const { counter, send } = sender();
+    const slowSend = (late: Promise<string>) => async (): Promise<string> => {
+      throw new SendTimedOutError(25_000, late);
+    };
+    // It goes out after all: the retry replays it.
+    let deliver!: (id: string) => void;
+    const delivered = new Promise<string>((resolve) => (deliver = resolve));
+    const sends = new IdempotentSends(store);
+    await expect(sends.send(alice.record.id, "late-out", message, slowSend(delivered))).rejects.toBeInstanceOf(SendTimedOutError);
+    await expect(sends.send(alice.record.id, "late-out", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError);
+    deliver("wamid-late");
+    await expect.poll(() => store.find(alice.record.id, "late-out")).toMatchObject({ id: "wamid-late" });
+    expect(await sends.send(alice.record.id, "late-out", message, send)).toEqual({ id: "wamid-late", replayed: true });
+
+    // It fails after all: the key is free, and the retry sends.
+    let fail!: (error: Error) => void;
+    const failed = new Promise<string>((_, reject) => (fail = reject));
+    await expect(sends.send(alice.record.id, "late-fail", message, slowSend(failed))).rejects.toBeInstanceOf(SendTimedOutError);
+    await expect(sends.send(alice.record.id, "late-fail", message, send)).rejects.toBeInstanceOf(IdempotencyKeyInProgressError);
+    fail(new Error("WhatsApp did not take it"));
+    await expect.poll(() => store.find(alice.record.id, "late-fail")).toBeNull();
+    expect(await sends.send(alice.record.id, "late-fail", message, send)).toEqual({ id: "wamid-1", replayed: false });
+    expect(counter.calls).toBe(1);
   });
 
   it("holds one record per user and key, and a user's keys go with the user", async () => {

@@ -251,26 +251,31 @@ describe("SessionArchiver", () => {
       expect(await readdir(deep)).toEqual(["restored"]);
     });
 
-    // Root only: it mounts a tmpfs with few inodes.
-    it.skipIf(process.getuid?.() !== 0)("names a disk out of inodes ENOSPC (Node's recursive mkdir says ENOENT), the target as it was", async () => {
+    // It mounts a tmpfs with few inodes: skipped where that is not allowed (not root, say).
+    it("names a disk out of inodes ENOSPC (Node's recursive mkdir says ENOENT), the target as it was", async (context) => {
       const small = path.join(dir, "small-disk");
       await mkdir(small);
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m,nr_inodes=1000", "tmpfs", small]);
+      try {
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m,nr_inodes=1000", "tmpfs", small], { stdio: "ignore" });
+      } catch {
+        return context.skip();
+      }
       try {
         const smallTarget = path.join(small, "restored");
         await writeFakeProfile(smallTarget);
         const smallBefore = await snapshotTree(smallTarget);
-        // Room for the scratch file and the staging folder, not for the archive's folders.
+        // Room for the scratch file, the staging folder and a few more: not for the archive's
+        // folders (folders only, so that a mkdir is what runs out).
         const { files, ffree } = statfsSync(small);
         execFileSync("mount", ["-o", `remount,nr_inodes=${files - ffree + 8}`, small]);
         const folders = Array.from({ length: 20 }, (_, i) => ({ path: `Default/folder-${i}/inner/`, type: "Directory" as const }));
-        const attempt = archiver.restoreSession(craftArchive([ok, ...folders], keys), smallTarget);
+        const attempt = archiver.restoreSession(craftArchive(folders, keys), smallTarget);
         await expect(attempt).rejects.toBeInstanceOf(LocalDiskError);
         await expect(attempt).rejects.toThrow(/ENOSPC: disk full/);
         expect(await snapshotTree(smallTarget)).toEqual(smallBefore);
         expect(await readdir(small)).toEqual(["restored"]);
       } finally {
-        execFileSync("umount", [small]);
+        execFileSync("umount", ["--lazy", small]); // lazily: a descriptor left open must not keep it mounted
       }
     });
 

@@ -21,6 +21,18 @@ export class NotReadyError extends Error {
   }
 }
 
+/**
+ * WhatsApp Web did not answer a send in time: the message may yet go out. `late` is the
+ * send itself, still under way: its message id, or its failure.
+ */
+export class SendTimedOutError extends Error {
+  readonly code = "send_timeout";
+  constructor(readonly timeoutMs: number, readonly late: Promise<string>) {
+    super(`WhatsApp Web did not answer the send within ${timeoutMs / 1000} s; the message may yet go out.`);
+    this.name = "SendTimedOutError";
+  }
+}
+
 /** WhatsApp did not take a message (say, a number that is not on WhatsApp). */
 export class SendFailedError extends Error {
   readonly code = "send_failed";

@@ -245,7 +245,7 @@ export class WhatsAppChannel extends EventEmitter {
 
   /**
    * Sends a text; the client must be ready. Returns the message id.
-   * @throws NotReadyError, SendFailedError
+   * @throws NotReadyError, SendTimedOutError (the message may yet go out), SendFailedError
    */
   async sendText(chatId: string, text: string): Promise<string> {
     const client = this.#client;
@@ -253,6 +253,7 @@ export class WhatsAppChannel extends EventEmitter {
     try {
       return await sendWithin(client, chatId, text, this.#options.sendTimeoutMs ?? SEND_TIMEOUT_MS);
     } catch (error) {
+      if (errorCode(error) === "send_timeout") throw error;
       if (this.#status !== "ready") throw new NotReadyError(this.#status);
       throw new SendFailedError({ cause: error });
     }

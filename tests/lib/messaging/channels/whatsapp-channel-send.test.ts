@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { SendFailedError } from "../../../../src/lib/messaging/channels/channel-errors";
+import { SendTimedOutError } from "../../../../src/lib/messaging/channels/channel-errors";
 import type { WhatsAppChannel } from "../../../../src/lib/messaging/channels/whatsapp-channel";
 import { createTestUser } from "../../../helpers/pocketbase";
 import { connectPaired, emulatorDeployments, waitForStatus } from "../../../helpers/whatsapp-runtime";
@@ -12,7 +12,7 @@ const emulator = <T>(channel: WhatsAppChannel, call: string): Promise<T> =>
 describe("a send WhatsApp Web does not answer", () => {
   const deployments = emulatorDeployments("wavault-send-timeout-");
 
-  it("fails once its time is up (SendFailedError) instead of holding the request, and the client sends again once WhatsApp Web does", async () => {
+  it("fails once its time is up (SendTimedOutError, the send going on) instead of holding the request, and the client sends again once WhatsApp Web does", async () => {
     const { manager } = deployments.deploy("send-timeout", { sendTimeoutMs: 1_500 });
     const user = await createTestUser(deployments.admin);
     const channel = await connectPaired(manager, user.record.id);
@@ -21,8 +21,8 @@ describe("a send WhatsApp Web does not answer", () => {
     await emulator(channel, "stallSends(true)");
     const started = Date.now();
     const stalled = await channel.sendText("4915123456789@c.us", "stuck").catch((error: unknown) => error);
-    expect(stalled).toBeInstanceOf(SendFailedError);
-    expect((stalled as Error).cause).toEqual(expect.objectContaining({ message: "no answer from WhatsApp Web within 1.5 s" }));
+    expect(stalled).toBeInstanceOf(SendTimedOutError);
+    expect(stalled).toMatchObject({ code: "send_timeout", timeoutMs: 1_500, late: expect.any(Promise) });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(channel.status).toBe("ready");
 
