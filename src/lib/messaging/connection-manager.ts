@@ -94,6 +94,7 @@ export class ConnectionManager {
   readonly #reconnecting = new Map<string, object>();
   /** Clients started for users with no stored session: they wait for a QR scan until linked. */
   readonly #newLinks = new WeakSet<WhatsAppChannel>();
+  readonly #roomListeners = new Set<() => void>();
   #totalCreated = 0;
   #shuttingDown = false;
   #totalFailed = 0;
@@ -122,10 +123,24 @@ export class ConnectionManager {
     return this.#options.maxConnections;
   }
 
+  /**
+   * Calls `listener` whenever the room for clients may have changed: a client has come,
+   * changed its status (a phone scanned) or gone. Returns the unsubscribe.
+   */
+  onRoomChange(listener: () => void): () => void {
+    this.#roomListeners.add(listener);
+    return () => this.#roomListeners.delete(listener);
+  }
+
   registerConnection(userId: string, _type: ConnectionType, channel: WhatsAppChannel): void {
     this.#channels.set(userId, channel);
     this.#totalCreated += 1;
-    channel.once("closed", () => this.unregisterConnection(userId, "whatsapp", channel));
+    this.#roomChanged();
+    channel.on("status", () => this.#roomChanged());
+    channel.once("closed", () => {
+      this.unregisterConnection(userId, "whatsapp", channel);
+      this.#roomChanged();
+    });
     channel.once("lease_lost", (reason: string, wasReady: boolean) => {
       if (reason === "not_renewed" && wasReady) void this.#reconnect(userId, channel);
     });
@@ -331,6 +346,16 @@ export class ConnectionManager {
       }
     } finally {
       if (this.#reconnecting.get(userId) === mine) this.#reconnecting.delete(userId);
+    }
+  }
+
+  #roomChanged(): void {
+    for (const listener of this.#roomListeners) {
+      try {
+        listener();
+      } catch (error) {
+        log("warn", "A listener to the room for clients failed", { error: String(error) });
+      }
     }
   }
 

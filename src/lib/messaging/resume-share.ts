@@ -42,18 +42,34 @@ export class ResumeShare {
   /** Waiting sessions left to less loaded instances, and since when (this process's clock). */
   #leftSince = new Map<string, number>();
   #warnedAt = 0;
+  /** The standing the last heartbeat sent, and the unsubscribe from the manager's room changes. */
+  #announced: InstanceStanding | null = null;
+  #stopListening: (() => void) | null = null;
 
   constructor(options: ResumeShareOptions) {
     this.#options = options;
   }
 
-  /** Announces this instance until `leave()`; `stopped` says when it takes no more sessions. */
+  /**
+   * Announces this instance until `leave()`; `stopped` says when it takes no more sessions.
+   * A change of its standing (room freed or taken, for sessions or new links) is announced
+   * at once, not at the next heartbeat.
+   */
   announce(stopped: () => boolean): void {
-    this.#options.registry?.start(() => this.#standing(stopped()));
+    const { registry, manager } = this.#options;
+    if (!registry) return;
+    registry.start(() => (this.#announced = this.#standing(stopped())));
+    this.#stopListening ??= manager.onRoomChange(() => {
+      const now = this.#standing(stopped());
+      const was = this.#announced;
+      if (!was || now.accepting !== was.accepting || now.acceptingNewLinks !== was.acceptingNewLinks) void registry.beat();
+    });
   }
 
   /** No other instance waits for this one any more (its record is deleted). */
   async leave(): Promise<void> {
+    this.#stopListening?.();
+    this.#stopListening = null;
     await this.#options.registry?.leave();
   }
 

@@ -50,6 +50,7 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
     });
     const runtime = createWhatsAppRuntime(env, admin);
     const service = new UserSessionService(runtime);
+    const share = new ResumeShare({ manager: runtime.manager, registry: runtime.registry, patienceMs: 60_000, failingWindowMs: 60_000 });
     const [linked, first, second] = [await createTestUser(admin), await createTestUser(admin), await createTestUser(admin)];
     try {
       // A session linked earlier and stopped: its archive is stored.
@@ -68,7 +69,7 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       expect(runtime.manager.get(second.record.id)).toBeUndefined();
       // The other instances hear it: this one takes sessions, not new links (a connect
       // refused here for a new link goes only to a peer that takes them: peersWithRoom).
-      new ResumeShare({ manager: runtime.manager, registry: runtime.registry, patienceMs: 60_000, failingWindowMs: 60_000 }).announce(() => false);
+      share.announce(() => false);
       await runtime.registry.beat();
       expect(await standingOf(runtime.registry.owner)).toEqual({ accepting: true, acceptingNewLinks: false });
 
@@ -82,12 +83,12 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       await phone(waiting, "pair");
       await waitForStatus(waiting, "ready");
       expect(runtime.manager.getStats().waitingForQr).toBe(0);
-      await runtime.registry.beat();
-      expect(await standingOf(runtime.registry.owner)).toEqual({ accepting: true, acceptingNewLinks: true });
+      // Heard at once, not at the next heartbeat (a third of the lease TTL, 20 s, away).
+      await expect.poll(() => standingOf(runtime.registry.owner), { timeout: 5_000 }).toEqual({ accepting: true, acceptingNewLinks: true });
       expect((await service.connect(second.record.id)).status).toMatch(/^(initializing|qr_ready)$/);
       expect(runtime.manager.getStats()).toMatchObject({ waitingForQr: 1, activeConnections: 3 });
     } finally {
-      await runtime.registry.leave();
+      await share.leave();
       await stopRuntime(runtime, 20_000);
     }
   });
