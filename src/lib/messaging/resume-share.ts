@@ -21,6 +21,9 @@ export interface ShareRound {
   end(): void;
 }
 
+/** A change of room is looked at this long after it (several at once: one look). */
+const ROOM_CHECK_MS = 250;
+
 /** After this many failed starts in a row here, waiting sessions go to other instances first. */
 const FAILING_AFTER = 3;
 
@@ -45,6 +48,7 @@ export class ResumeShare {
   /** The standing the last heartbeat sent, and the unsubscribe from the manager's room changes. */
   #announced: InstanceStanding | null = null;
   #stopListening: (() => void) | null = null;
+  #roomCheck: NodeJS.Timeout | null = null;
 
   constructor(options: ResumeShareOptions) {
     this.#options = options;
@@ -59,10 +63,15 @@ export class ResumeShare {
     const { registry, manager } = this.#options;
     if (!registry) return;
     registry.start(() => (this.#announced = this.#standing(stopped())));
+    // At most one look per ROOM_CHECK_MS: a standing measures the clients' memory, and a
+    // deploy's resumes change many clients' status at once.
     this.#stopListening ??= manager.onRoomChange(() => {
-      const now = this.#standing(stopped());
-      const was = this.#announced;
-      if (!was || now.accepting !== was.accepting || now.acceptingNewLinks !== was.acceptingNewLinks) void registry.beat();
+      this.#roomCheck ??= setTimeout(() => {
+        this.#roomCheck = null;
+        const now = this.#standing(stopped());
+        const was = this.#announced;
+        if (!was || now.accepting !== was.accepting || now.acceptingNewLinks !== was.acceptingNewLinks) void registry.beat();
+      }, ROOM_CHECK_MS).unref();
     });
   }
 
@@ -70,6 +79,8 @@ export class ResumeShare {
   async leave(): Promise<void> {
     this.#stopListening?.();
     this.#stopListening = null;
+    clearTimeout(this.#roomCheck ?? undefined);
+    this.#roomCheck = null;
     await this.#options.registry?.leave();
   }
 
