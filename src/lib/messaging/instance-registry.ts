@@ -56,6 +56,7 @@ export class InstanceRegistry {
   /** A heartbeat asked for while one was under way: it follows that one, with the standing as it is then. */
   #next: Promise<void> | null = null;
   #left = false;
+  #announced: InstanceStanding | null = null;
   /** The leave under way or done (a second leave, as a shutdown's stop after its withdraw, sends nothing more). */
   #leaving: Promise<void> | null = null;
 
@@ -92,11 +93,20 @@ export class InstanceRegistry {
       });
       return this.#next;
     }
-    this.#beating = this.#send("beat", { ...this.#readStanding(), instanceId: this.#options.instanceId, url: this.#options.url ?? "", ttlMs: this.#options.ttlMs })
-      .then(() => undefined)
-      .catch((error: unknown) => log("warn", "Could not renew this instance's record", { code: errorCode(error) }))
+    const standing = this.#readStanding();
+    this.#beating = this.#send("beat", { ...standing, instanceId: this.#options.instanceId, url: this.#options.url ?? "", ttlMs: this.#options.ttlMs })
+      .then(() => void (this.#announced = standing))
+      .catch((error: unknown) => {
+        this.#announced = null;
+        log("warn", "Could not renew this instance's record", { code: errorCode(error) });
+      })
       .finally(() => (this.#beating = null));
     return this.#beating;
+  }
+
+  /** The standing this instance's record holds: the last heartbeat's, null when that one failed. */
+  get announced(): InstanceStanding | null {
+    return this.#announced;
   }
 
   /** No more heartbeats; deletes this instance's record, so no other instance waits for it (failures are logged: it then expires). */

@@ -45,8 +45,7 @@ export class ResumeShare {
   /** Waiting sessions left to less loaded instances, and since when (this process's clock). */
   #leftSince = new Map<string, number>();
   #warnedAt = 0;
-  /** The standing the last heartbeat sent, and the unsubscribe from the manager's room changes. */
-  #announced: InstanceStanding | null = null;
+  /** The unsubscribe from the manager's room changes, and the look at them to come. */
   #stopListening: (() => void) | null = null;
   #roomCheck: NodeJS.Timeout | null = null;
 
@@ -62,15 +61,19 @@ export class ResumeShare {
   announce(stopped: () => boolean): void {
     const { registry, manager } = this.#options;
     if (!registry) return;
-    registry.start(() => (this.#announced = this.#standing(stopped())));
+    registry.start(() => this.#standing(stopped()));
     // At most one look per ROOM_CHECK_MS: a standing measures the clients' memory, and a
     // deploy's resumes change many clients' status at once.
     this.#stopListening ??= manager.onRoomChange(() => {
       this.#roomCheck ??= setTimeout(() => {
         this.#roomCheck = null;
-        const now = this.#standing(stopped());
-        const was = this.#announced;
-        if (!was || now.accepting !== was.accepting || now.acceptingNewLinks !== was.acceptingNewLinks) void registry.beat();
+        try {
+          const now = this.#standing(stopped());
+          const was = registry.announced;
+          if (!was || now.accepting !== was.accepting || now.acceptingNewLinks !== was.acceptingNewLinks) void registry.beat();
+        } catch (error) {
+          log("warn", "Could not tell whether this instance's room changed", { error: String(error) });
+        }
       }, ROOM_CHECK_MS).unref();
     });
   }

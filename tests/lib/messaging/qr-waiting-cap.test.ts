@@ -47,6 +47,8 @@ describe("the cap on clients waiting for a QR scan (MAX_WHATSAPP_QR_WAITING)", (
       INSTANCE_ID: "qr-cap-instance",
       MAX_WHATSAPP_CONNECTIONS: "4",
       MAX_WHATSAPP_QR_WAITING: "1",
+      // Heartbeats every 200 s: the record's changes below come from the room changes alone.
+      SESSION_LEASE_TTL_MS: "600000",
     });
     const runtime = createWhatsAppRuntime(env, admin);
     const service = new UserSessionService(runtime);
